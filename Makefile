@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STORES ?= 500
+
+.PHONY: run test install services lint docker-check clean
+
+$(BIN)/opensales: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/opensales
+
+## Serve the demo company on http://127.0.0.1:8000 (embedded SQLite unless OPENSALES_* says otherwise)
+run: install
+	$(BIN)/opensales migrate
+	$(BIN)/opensales demo --stores $(STORES)
+	$(BIN)/opensales serve
+
+## The whole suite against real PostgreSQL and Redis (started here if they are down)
+test: install services
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+services:
+	./scripts/services.sh
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

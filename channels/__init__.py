@@ -1,0 +1,1 @@
+"""Channel adapters (WhatsApp, SMS, voice, console): verify, dedupe, normalise, send."""

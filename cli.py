@@ -1,0 +1,180 @@
+"""The `opensales` command: migrate, load demo data, import CSV files, serve."""
+
+import argparse
+import logging
+import re
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from sqlmodel import select
+
+from db.engine import company_session, get_engine, system_session
+from db.models import Company, Tenant
+from settings import get_settings
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    from db.migrate import upgrade
+
+    upgrade()
+    print(f"Database is up to date: {get_engine().url.render_as_string()}")
+    return 0
+
+
+def cmd_makemigration(args: argparse.Namespace) -> int:
+    from db.migrate import make_revision
+
+    make_revision(args.message)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from db.demo import DemoExistsError, load_demo
+    from db.migrate import upgrade
+
+    upgrade()
+    started = time.perf_counter()
+    try:
+        result = load_demo(
+            get_engine(), stores=args.stores, seed=args.seed, days=args.days, end=args.end,
+            reset=args.reset, progress=not args.quiet,
+        )
+    except DemoExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - started
+    state = "Loaded" if result.loaded else "Already loaded, nothing changed:"
+    counts = ", ".join(f"{n} {table}" for table, n in result.counts.items() if n)
+    print(f"{state} demo company {result.company_id} in {elapsed:.1f}s: {counts}")
+    return 0
+
+
+def cmd_company_add(args: argparse.Namespace) -> int:
+    slug = args.slug or re.sub(r"[^a-z0-9]+", "-", args.name.lower()).strip("-")
+    with system_session() as session:
+        if session.exec(select(Company).where(Company.slug == slug)).first():
+            print(f"error: a company with slug {slug!r} exists", file=sys.stderr)
+            return 2
+        tenant = Tenant(name=args.name, slug=slug)
+        session.add(tenant)
+        session.flush()
+        company = Company(tenant_id=tenant.id, name=args.name, slug=slug, city=args.city,
+                          timezone=args.timezone, settings={"phone_region": args.phone_region})
+        session.add(company)
+        session.commit()
+        print(f"Created company {slug} ({company.id})")
+    return 0
+
+
+def resolve_company(slug: str | None) -> Company:
+    """The company named by slug, or the only one there is."""
+    with system_session() as session:
+        query = select(Company).where(Company.deleted_at.is_(None))
+        companies = session.exec(query).all()
+    if slug is not None:
+        for company in companies:
+            if company.slug == slug:
+                return company
+        raise SystemExit(f"error: no company {slug!r}; known: {[c.slug for c in companies]}")
+    if len(companies) != 1:
+        raise SystemExit(
+            "error: name the company with --company SLUG; known: "
+            f"{[c.slug for c in companies] or 'none (run opensales company add or demo)'}"
+        )
+    return companies[0]
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from db.importer import CsvFileError, import_csv
+
+    company = resolve_company(args.company)
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    with company_session(company.id) as session:
+        try:
+            report = import_csv(session, args.kind, data, strict=args.strict)
+        except CsvFileError as exc:
+            print(f"{args.file}: {exc}; nothing imported", file=sys.stderr)
+            return 2
+    for error in report.errors:
+        print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)
+    if not report.committed:
+        print(f"{len(report.errors)} bad row(s) and --strict: nothing imported", file=sys.stderr)
+        return 1
+    print(
+        f"Imported {args.kind} into {company.slug}: {report.created} created, "
+        f"{report.updated} updated, {report.unchanged} unchanged, "
+        f"{len(report.errors)} rejected"
+    )
+    return 1 if report.errors else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "server:create_app", factory=True, host=args.host or settings.host,
+        port=args.port or settings.port, log_level=settings.log_level,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="opensales", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("migrate", help="create or upgrade the database schema").set_defaults(
+        func=cmd_migrate
+    )
+    make = commands.add_parser("makemigration", help="write a migration from model changes")
+    make.add_argument("message")
+    make.set_defaults(func=cmd_makemigration)
+
+    demo = commands.add_parser("demo", help="load the demo distributor (idempotent)")
+    demo.add_argument("--stores", type=int, default=500, help="number of stores (default 500)")
+    demo.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    demo.add_argument("--days", type=int, default=180, help="days of history (default 180)")
+    demo.add_argument("--end", type=date.fromisoformat, default=None,
+                      help="last day of history, YYYY-MM-DD (default today)")
+    demo.add_argument("--reset", action="store_true", help="replace demo data made differently")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.set_defaults(func=cmd_demo)
+
+    company = commands.add_parser("company", help="manage companies")
+    company_commands = company.add_subparsers(dest="company_command", required=True)
+    add = company_commands.add_parser("add", help="create a company (and its tenant)")
+    add.add_argument("name")
+    add.add_argument("--city", required=True)
+    add.add_argument("--slug")
+    add.add_argument("--timezone", default="Asia/Kolkata")
+    add.add_argument("--phone-region", default="IN", help="region for phones without +code")
+    add.set_defaults(func=cmd_company_add)
+
+    imp = commands.add_parser("import", help="import a CSV file (see README for columns)")
+    imp.add_argument("kind", choices=["catalog", "stores", "reps"])
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--company", help="company slug (default: the only company)")
+    imp.add_argument("--strict", action="store_true", help="import nothing if any row is bad")
+    imp.set_defaults(func=cmd_import)
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=get_settings().log_level.upper())
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

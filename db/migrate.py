@@ -1,0 +1,50 @@
+"""Schema migrations through Alembic, without an alembic.ini: the scripts live in db/migrations."""
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+from db.engine import get_engine
+
+# Indexes the initial migration adds on PostgreSQL only (BRIN, GiST over an expression); the
+# models cannot express them portably, so autogenerate must not propose dropping them.
+POSTGRES_ONLY_INDEXES = {"ix_transactions_date_brin", "ix_stores_location_gist"}
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic autogenerate filter: skip the PostgreSQL-only indexes."""
+    return not (type_ == "index" and name in POSTGRES_ONLY_INDEXES)
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "db:migrations")
+    url = engine.url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser escaping
+    return config
+
+
+def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
+    """Bring the database schema up to `revision` (default: the newest)."""
+    engine = engine or get_engine()
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine | None = None, revision: str = "base") -> None:
+    engine = engine or get_engine()
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def make_revision(message: str, engine: Engine | None = None) -> None:
+    """Write a new migration script from the difference between the models and the database."""
+    engine = engine or get_engine()
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True)

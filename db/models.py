@@ -1,0 +1,333 @@
+"""The RTM data model: the seed's 12 core tables and the ones the product needs beyond them.
+
+Every table has a UUID primary key and a `deleted_at` soft-delete column. Every table that holds
+a company's data has `company_id`; `db.scope.CompanySession` filters and guards on it, so no query
+written elsewhere needs to remember to. Money is integer paise; quantities are pieces.
+"""
+
+import uuid
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+
+# Stable constraint names, so Alembic can alter them on SQLite (batch mode) and PostgreSQL alike.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def json_column() -> Column:
+    """JSON everywhere, JSONB on PostgreSQL (indexable, compact)."""
+    return Column(JSON().with_variant(JSONB(), "postgresql"), nullable=False)
+
+
+class Role(StrEnum):
+    admin = "admin"
+    manager = "manager"
+    rep = "rep"
+    retailer = "retailer"
+
+
+class Channel(StrEnum):
+    whatsapp = "whatsapp"
+    sms = "sms"
+    voice = "voice"
+    console = "console"
+    rep = "rep"  # captured by a sales rep during a visit
+
+
+class Direction(StrEnum):
+    inbound = "inbound"
+    outbound = "outbound"
+
+
+class Record(SQLModel):
+    """Columns every table has."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(
+        default_factory=utcnow,
+        sa_type=DateTime(timezone=True),
+        sa_column_kwargs={"onupdate": utcnow},
+    )
+    deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class CompanyRecord(Record):
+    """Columns of every row that belongs to one company (a tenant row)."""
+
+    company_id: uuid.UUID = Field(foreign_key="companies.id", index=True)
+
+
+class Tenant(Record, table=True):
+    __tablename__ = "tenants"
+
+    name: str
+    slug: str = Field(sa_type=String(64), unique=True)
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+
+
+class Company(Record, table=True):
+    """A distributor or brand owner; the unit of data isolation."""
+
+    __tablename__ = "companies"
+
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
+    name: str
+    slug: str = Field(sa_type=String(64), unique=True)
+    city: str
+    timezone: str = "Asia/Kolkata"
+    currency: str = Field(default="INR", sa_type=String(3))
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+
+
+class Rep(CompanyRecord, table=True):
+    __tablename__ = "reps"
+    __table_args__ = (UniqueConstraint("company_id", "code"),)
+
+    code: str = Field(sa_type=String(64))
+    name: str
+    phone: str = Field(sa_type=String(20))
+    territory: str
+    points_balance: int = 0
+    is_active: bool = True
+
+
+class Store(CompanyRecord, table=True):
+    __tablename__ = "stores"
+    __table_args__ = (UniqueConstraint("company_id", "code"),)
+
+    code: str = Field(sa_type=String(64))
+    name: str
+    owner_name: str
+    owner_phone: str = Field(sa_type=String(20))
+    address: str
+    locality: str
+    city: str
+    lat: float
+    lng: float
+    channel_type: str = "kirana"
+    assigned_rep_id: uuid.UUID | None = Field(default=None, foreign_key="reps.id", index=True)
+    credit_limit_paise: int = 0
+    is_active: bool = True
+
+
+class Product(CompanyRecord, table=True):
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("company_id", "sku"),)
+
+    sku: str = Field(sa_type=String(64))
+    name: str
+    brand: str
+    category: str
+    pack_size: str
+    units_per_case: int
+    mrp_paise: int
+    price_paise: int  # selling price of one piece to the retailer
+    aliases: list[str] = Field(default_factory=list, sa_column=json_column())
+    is_active: bool = True
+
+
+class StockLevel(CompanyRecord, table=True):
+    """Pieces on hand per product and warehouse, for inventory checks before an order."""
+
+    __tablename__ = "stock_levels"
+    __table_args__ = (UniqueConstraint("company_id", "product_id", "warehouse"),)
+
+    product_id: uuid.UUID = Field(foreign_key="products.id", index=True)
+    warehouse: str = Field(default="MAIN", sa_type=String(64))
+    quantity: int
+    reorder_level: int = 0
+
+
+class Transaction(CompanyRecord, table=True):
+    """A sale to a store: an order captured by a rep or placed by the retailer."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (Index("ix_transactions_company_date", "company_id", "transaction_date"),)
+
+    store_id: uuid.UUID = Field(foreign_key="stores.id", index=True)
+    rep_id: uuid.UUID | None = Field(default=None, foreign_key="reps.id", index=True)
+    transaction_date: date  # business date in the company's time zone
+    channel: Channel = Field(default=Channel.rep, sa_type=String(16))
+    total_paise: int
+    status: str = Field(default="completed", sa_type=String(16))
+
+
+class TransactionItem(CompanyRecord, table=True):
+    __tablename__ = "transaction_items"
+
+    transaction_id: uuid.UUID = Field(foreign_key="transactions.id", index=True)
+    product_id: uuid.UUID = Field(foreign_key="products.id", index=True)
+    quantity: int  # pieces
+    unit_price_paise: int
+    line_total_paise: int
+
+
+class Task(CompanyRecord, table=True):
+    """A daily action for a rep at a store, with the reasoning and pitch behind it."""
+
+    __tablename__ = "tasks"
+
+    rep_id: uuid.UUID = Field(foreign_key="reps.id", index=True)
+    store_id: uuid.UUID | None = Field(default=None, foreign_key="stores.id", index=True)
+    task_type: str = Field(sa_type=String(32))  # reorder, msl_gap, new_launch, collection, ...
+    title: str
+    reasoning: str = ""
+    pitch: str = ""
+    priority: int = 3  # 1 highest
+    points: int = 10
+    due_date: date
+    status: str = Field(default="pending", sa_type=String(16))
+    source: str = Field(default="rules", sa_type=String(16))  # ai or rules
+    completed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class Incentive(CompanyRecord, table=True):
+    """Points a rep earned, for the leaderboard and payouts."""
+
+    __tablename__ = "incentives"
+
+    rep_id: uuid.UUID = Field(foreign_key="reps.id", index=True)
+    task_id: uuid.UUID | None = Field(default=None, foreign_key="tasks.id", index=True)
+    points: int
+    reason: str
+    earned_on: date
+
+
+class Visit(CompanyRecord, table=True):
+    __tablename__ = "visits"
+
+    rep_id: uuid.UUID = Field(foreign_key="reps.id", index=True)
+    store_id: uuid.UUID = Field(foreign_key="stores.id", index=True)
+    visit_date: date
+    checked_in_at: datetime = Field(sa_type=DateTime(timezone=True))
+    checked_out_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    check_in_lat: float | None = None
+    check_in_lng: float | None = None
+    distance_m: float | None = None  # from the store at check-in (GPS validation)
+    outcome: str = Field(default="order", sa_type=String(16))  # order, no_order, closed
+    notes: str = ""
+
+
+class Prediction(CompanyRecord, table=True):
+    """Output of an ML model (forecast, stock-out, credit, churn) for a store and/or product."""
+
+    __tablename__ = "predictions"
+
+    model: str = Field(sa_type=String(32))
+    model_version: str = Field(default="", sa_type=String(32))
+    store_id: uuid.UUID | None = Field(default=None, foreign_key="stores.id", index=True)
+    product_id: uuid.UUID | None = Field(default=None, foreign_key="products.id", index=True)
+    predicted_for: date
+    horizon_days: int = 0
+    value: float
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+
+
+class OrderEB2B(CompanyRecord, table=True):
+    """An order a retailer placed through a channel (WhatsApp, SMS, voice, console)."""
+
+    __tablename__ = "orders_eb2b"
+    __table_args__ = (UniqueConstraint("company_id", "order_number"),)
+
+    order_number: int  # human number per company: "Order #1234"
+    store_id: uuid.UUID = Field(foreign_key="stores.id", index=True)
+    transaction_id: uuid.UUID | None = Field(default=None, foreign_key="transactions.id")
+    channel: Channel = Field(default=Channel.whatsapp, sa_type=String(16))
+    status: str = Field(default="confirmed", sa_type=String(16))
+    items: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column())
+    total_paise: int
+    delivery_by: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    source_message_id: uuid.UUID | None = Field(default=None, foreign_key="messages.id")
+
+
+class User(CompanyRecord, table=True):
+    """Who a phone number is within a company, and what they may do."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("company_id", "phone"),)
+
+    phone: str = Field(sa_type=String(20), index=True)  # E.164
+    name: str
+    role: Role = Field(sa_type=String(16))
+    rep_id: uuid.UUID | None = Field(default=None, foreign_key="reps.id")
+    store_id: uuid.UUID | None = Field(default=None, foreign_key="stores.id")
+    preferred_language: str = Field(default="en", sa_type=String(8))
+
+
+class Message(CompanyRecord, table=True):
+    """Every inbound and outbound message, stored before it is processed.
+
+    The unique (channel, provider_message_id) key drops provider retries across processes.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_message_id"),
+        Index("ix_messages_company_sender_created", "company_id", "sender", "created_at"),
+    )
+
+    channel: Channel = Field(sa_type=String(16))
+    direction: Direction = Field(sa_type=String(16))
+    provider_message_id: str = Field(sa_type=String(255))
+    sender: str = Field(sa_type=String(64))
+    recipient: str = Field(sa_type=String(64))
+    kind: str = Field(sa_type=String(16))  # text, audio, image, location, button, template
+    body: str = ""
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    status: str = Field(default="received", sa_type=String(16))
+    error: str | None = None
+    processed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class BeatPlan(CompanyRecord, table=True):
+    """Which stores a rep visits on which weekday, in which order."""
+
+    __tablename__ = "beat_plans"
+    __table_args__ = (UniqueConstraint("company_id", "rep_id", "store_id", "weekday"),)
+
+    rep_id: uuid.UUID = Field(foreign_key="reps.id", index=True)
+    store_id: uuid.UUID = Field(foreign_key="stores.id", index=True)
+    weekday: int  # 0 = Monday
+    sequence: int
+
+
+class Promotion(CompanyRecord, table=True):
+    """A trade scheme: a discount or free goods on a product, brand or category."""
+
+    __tablename__ = "promotions"
+    __table_args__ = (UniqueConstraint("company_id", "code"),)
+
+    code: str = Field(sa_type=String(64))
+    name: str
+    description: str
+    product_id: uuid.UUID | None = Field(default=None, foreign_key="products.id")
+    brand: str | None = None
+    category: str | None = None
+    min_quantity: int = 1  # pieces
+    discount_pct: float = 0.0
+    free_quantity: int = 0  # pieces free per min_quantity bought
+    starts_on: date
+    ends_on: date
+    is_active: bool = True
+
+
+TENANT_TABLES: tuple[type[CompanyRecord], ...] = (
+    Rep, Store, Product, StockLevel, Transaction, TransactionItem, Task, Incentive, Visit,
+    Prediction, OrderEB2B, User, Message, BeatPlan, Promotion,
+)

@@ -1,0 +1,1 @@
+"""Labelled evaluations and benchmarks, run as commands that print figures."""

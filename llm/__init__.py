@@ -1,0 +1,1 @@
+"""The local LLM runtime (llama.cpp), structured output and the circuit breaker."""

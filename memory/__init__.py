@@ -1,0 +1,1 @@
+"""Conversation checkpoints and retrieval memory (RAG), always scoped by company."""

@@ -1,0 +1,1 @@
+"""Forecasting, stock-out, credit, churn and route optimisation models."""

@@ -1,0 +1,181 @@
+"""The Starlette application: health, readiness, Prometheus metrics and JSON errors with codes.
+
+`create_app()` builds it from settings; `opensales serve` runs it under uvicorn.
+"""
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from redis.asyncio import Redis
+from sqlalchemy import Engine, text
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from db.engine import create_db_engine
+from settings import Settings, get_settings
+
+log = logging.getLogger("opensales.server")
+
+REQUESTS = Counter(
+    "opensales_http_requests_total", "HTTP requests handled", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "opensales_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
+)
+
+HTTP_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    422: "UNPROCESSABLE_ENTITY",
+    429: "RATE_LIMITED",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+class ApiError(Exception):
+    """An error an API client can act on: an HTTP status, a stable code and a message."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+
+
+def error_response(status_code: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status_code)
+
+
+async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc.status_code, exc.code, exc.message)
+
+
+async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    code = HTTP_ERROR_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
+    return error_response(exc.status_code, code, exc.detail)
+
+
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side.")
+
+
+class MetricsMiddleware:
+    """Counts requests and times them per route template (not per raw path, to bound labels)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            REQUESTS.labels(scope["method"], template, str(status)).inc()
+            LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+
+
+async def index(_request: Request) -> JSONResponse:
+    return JSONResponse({"service": "opensales", "health": "/healthz", "ready": "/readyz"})
+
+
+async def healthz(_request: Request) -> JSONResponse:
+    """Liveness: the process answers. Never touches a dependency."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the database answers, and Redis when one is configured."""
+    state = request.app.state
+    timeout = state.settings.readiness_timeout_s
+    checks = {"database": await _check(asyncio.to_thread(_ping_database, state.engine), timeout)}
+    if state.redis is not None:
+        checks["redis"] = await _check(state.redis.ping(), timeout)
+    ready = all(result == "ok" for result in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+def _ping_database(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+async def _check(probe, timeout: float) -> str:
+    try:
+        await asyncio.wait_for(probe, timeout)
+    except TimeoutError:
+        return f"timed out after {timeout:g}s"
+    except Exception as exc:  # any failure means "not ready"; say which
+        first_line = next(iter(str(exc).splitlines()), "")
+        return f"error: {type(exc).__name__}: {first_line}"
+    return "ok"
+
+
+async def metrics(_request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        app.state.settings = settings
+        app.state.engine = create_db_engine(settings.sqlalchemy_url)
+        app.state.redis = (
+            Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=settings.readiness_timeout_s,
+                socket_timeout=settings.readiness_timeout_s,
+            )
+            if settings.redis_url
+            else None
+        )
+        try:
+            yield
+        finally:
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            app.state.engine.dispose()
+
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ApiError: api_error, HTTPException: http_error, 500: server_error},
+    )
+    app.add_middleware(MetricsMiddleware)
+    return app

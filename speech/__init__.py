@@ -1,0 +1,1 @@
+"""Speech to text (faster-whisper), text to speech (piper) and audio codecs."""

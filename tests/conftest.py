@@ -1,0 +1,108 @@
+"""Fixtures over real services: a throwaway PostgreSQL database and SQLite files per test.
+
+PostgreSQL: OPENSALES_TEST_POSTGRES_URL names a server database we may create databases from
+(default postgresql://postgres@127.0.0.1:5432/postgres); each test session makes its own
+database and drops it at the end. Redis: OPENSALES_TEST_REDIS_URL (default redis://127.0.0.1:6379/0).
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from db.engine import create_db_engine, get_engine
+from db.migrate import upgrade
+from settings import get_settings
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "OPENSALES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("OPENSALES_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    name = f"opensales_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    """An engine on a schema of its own, so each test starts empty; the schema is dropped after."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_db_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_db_engine(f"{url}?options=-csearch_path%3D{schema}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path) -> Iterator[Engine]:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'test.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def bare_engine(request) -> Engine:
+    """An empty database on each backend: the database layer runs on both."""
+    return request.getfixturevalue(f"{request.param}_engine")
+
+
+@pytest.fixture
+def engine(bare_engine: Engine) -> Engine:
+    """A migrated database on each backend."""
+    upgrade(bare_engine)
+    return bare_engine
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch) -> Iterator[None]:
+    """Settings for code that reads the environment: an embedded data dir of this test's own."""
+    monkeypatch.setenv("OPENSALES_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("OPENSALES_DATABASE_URL", raising=False)
+    monkeypatch.delenv("OPENSALES_REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    yield
+    get_engine().dispose()
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+
+
+def make_company(engine: Engine, slug: str) -> uuid.UUID:
+    from db.engine import system_session
+    from db.models import Company, Tenant
+
+    with system_session(engine) as session:
+        tenant = Tenant(name=slug, slug=slug)
+        session.add(tenant)
+        session.flush()
+        company = Company(tenant_id=tenant.id, name=slug.title(), slug=slug, city="Pune")
+        session.add(company)
+        session.commit()
+        return company.id
+
+
+@pytest.fixture
+def two_companies(engine: Engine) -> tuple[uuid.UUID, uuid.UUID]:
+    return make_company(engine, "alpha"), make_company(engine, "beta")
