@@ -16,7 +16,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="Where embedded state lives (SQLite file).")
     database_url: str | None = Field(
-        None, description="postgresql://user@host/db or sqlite:///path; default: SQLite in data_dir."
+        None, description="postgresql://user@host/db or sqlite:///path; default: SQLite file."
     )
     redis_url: str | None = Field(None, description="redis://host:port/db; default: no Redis.")
     host: str = Field("127.0.0.1", description="Address `opensales serve` binds to.")

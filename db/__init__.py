@@ -1,1 +1,1 @@
-"""Database layer: SQLModel tables, the company-scoped session, migrations, demo data, CSV import."""
+"""Database layer: SQLModel tables, the company-scoped session, migrations, demo, CSV import."""

@@ -319,7 +319,8 @@ class DemoBuilder:
         self.products = []
         for values in load_catalog():
             row = self.add(Product, company_id=self.company_id, is_active=True, **values)
-            row["popularity"] = CATEGORY_POPULARITY.get(row["category"], 1.0) * rng.uniform(0.3, 1.7)
+            weight = CATEGORY_POPULARITY.get(row["category"], 1.0)
+            row["popularity"] = weight * rng.uniform(0.3, 1.7)
             self.products.append(row)
         self.product_by_sku = {p["sku"]: p for p in self.products}
 
@@ -331,9 +332,10 @@ class DemoBuilder:
             name, lat, lng, pincode, _ = rng.choices(NEIGHBOURHOODS, weights)[0]
             kinds = list(CHANNEL_TYPES)
             channel_type = rng.choices(kinds, [CHANNEL_TYPES[k][0] for k in kinds])[0]
+            suffix = rng.choice(CHANNEL_TYPES[channel_type][1])
             drafts.append({
                 "code": f"ST{i + 1:05d}",
-                "name": f"{rng.choice(STORE_PREFIXES)} {rng.choice(CHANNEL_TYPES[channel_type][1])}",
+                "name": f"{rng.choice(STORE_PREFIXES)} {suffix}",
                 "owner_name": self.person(rng),
                 "owner_phone": self.phone(rng),
                 "address": f"Shop {rng.randint(1, 80)}, {rng.choice(ROADS)}, {name}, "
@@ -424,8 +426,8 @@ class DemoBuilder:
         ]
         size = rng.lognormvariate(0, 0.6) * (2.5 if store["channel_type"] == "supermarket" else 1)
         basket = {}
-        for product in rng.choices(self.products, weights, k=rng.randint(10, 30)):
-            basket[product["sku"]] = (rng.uniform(0.3, 0.9), rng.lognormvariate(-0.9, 0.6) * size)
+        for product in rng.choices(self.products, weights, k=rng.randint(8, 24)):
+            basket[product["sku"]] = (rng.uniform(0.3, 0.9), rng.lognormvariate(-1.5, 0.7) * size)
         return {
             "basket": basket,
             "loyalty": rng.uniform(0.55, 0.95),
@@ -447,7 +449,8 @@ class DemoBuilder:
             product = self.product_by_sku[sku]
             uplift = festival_uplift(day, product["category"]) * WEEKDAY_FACTOR[day.weekday()]
             if rng.random() < min(0.97, probability * (0.5 if small else 1.0) * uplift):
-                lines.append((product, self.quantity(product, cases * uplift * rng.uniform(0.7, 1.3))))
+                cases_today = cases * uplift * rng.uniform(0.7, 1.3)
+                lines.append((product, self.quantity(product, cases_today)))
         if not lines:
             sku = rng.choice(list(habits["basket"]))
             lines.append((self.product_by_sku[sku], self.quantity(self.product_by_sku[sku], 0.5)))
@@ -461,7 +464,8 @@ class DemoBuilder:
                         status="completed", created_at=moment)
         for product, qty in lines:
             self.add(TransactionItem, company_id=self.company_id, transaction_id=sale["id"],
-                     product_id=product["id"], quantity=qty, unit_price_paise=product["price_paise"],
+                     product_id=product["id"], quantity=qty,
+                     unit_price_paise=product["price_paise"],
                      line_total_paise=qty * product["price_paise"], created_at=moment)
         store["order_days"].append(day)
         return sale
@@ -575,11 +579,15 @@ class DemoBuilder:
                      reorder_level=round(weekly) + product["units_per_case"])
 
     def strip_drafts(self) -> None:
-        """Drop the helper keys the drawing kept on rows; they are not columns."""
+        """Make rows plain: drop the helper keys the drawing kept, and give every row of a table
+        the same columns (a bulk insert needs one shape), nullable ones left out as NULL."""
         for model, rows in self.rows.items():
-            columns = set(model.__table__.c.keys())
+            columns = model.__table__.c
+            nullable = [c.key for c in columns if c.nullable]
             for row in rows:
                 for key in [k for k in row if k not in columns]:
                     del row[key]
+                for key in nullable:
+                    row.setdefault(key, None)
 
 

@@ -183,7 +183,9 @@ KINDS: dict[str, CsvKind] = {
 }
 
 
-def read_rows(data: bytes, kind: CsvKind) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
+def read_rows(
+    data: bytes, kind: CsvKind
+) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
     """Rows with their line numbers, and the rows that cannot even be read (bad bytes, shape)."""
     # Undecodable bytes become lone surrogates, so one bad line does not sink the whole file.
     text = data.decode("utf-8-sig", errors="surrogateescape")

@@ -6,7 +6,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import select
 
 from db.engine import company_session, system_session
-from db.models import Company, Product, Store, StockLevel, Tenant
+from db.models import Company, Product, StockLevel, Store, Tenant
 from db.scope import ScopeError
 
 
