@@ -36,7 +36,6 @@ class RowError:
 @dataclass
 class ImportReport:
     kind: str
-    rows: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -224,7 +223,6 @@ def import_csv(
     kind = KINDS[kind_name]
     report = ImportReport(kind_name)
     rows, report.errors = read_rows(data, kind)
-    report.rows = len(rows) + len(report.errors)
 
     existing = {
         getattr(obj, kind.key): obj
@@ -279,7 +277,6 @@ def _upsert(session, kind: CsvKind, obj, values: dict[str, Any], report: ImportR
         report.updated += 1
     else:
         report.unchanged += 1
-    session.flush()
     return obj
 
 

@@ -1,5 +1,8 @@
 """Schema migrations through Alembic, without an alembic.ini: the scripts live in db/migrations."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
@@ -16,35 +19,31 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:
     return not (type_ == "index" and name in POSTGRES_ONLY_INDEXES)
 
 
-def alembic_config(engine: Engine) -> Config:
+@contextmanager
+def alembic_config(engine: Engine | None = None) -> Iterator[Config]:
+    """An Alembic config that runs on one transaction of `engine` (default: the configured one)."""
+    engine = engine or get_engine()
     config = Config()
     config.set_main_option("script_location", "db:migrations")
     url = engine.url.render_as_string(hide_password=False)
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser escaping
-    return config
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        yield config
 
 
 def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
     """Bring the database schema up to `revision` (default: the newest)."""
-    engine = engine or get_engine()
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
+    with alembic_config(engine) as config:
         command.upgrade(config, revision)
 
 
 def downgrade(engine: Engine | None = None, revision: str = "base") -> None:
-    engine = engine or get_engine()
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
+    with alembic_config(engine) as config:
         command.downgrade(config, revision)
 
 
 def make_revision(message: str, engine: Engine | None = None) -> None:
     """Write a new migration script from the difference between the models and the database."""
-    engine = engine or get_engine()
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
+    with alembic_config(engine) as config:
         command.revision(config, message=message, autogenerate=True)

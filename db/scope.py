@@ -43,6 +43,8 @@ def _scope_statement(state: ORMExecuteState) -> None:
         raise ScopeError("bulk INSERT is not allowed in a company session; add objects instead")
     if state.is_delete:
         raise ScopeError("DELETE is not allowed in a company session; use session.delete()")
+    if state.is_update and "company_id" in _updated_columns(state.statement):
+        raise ScopeError("UPDATE cannot move rows to another company")
     if state.is_column_load or state.is_relationship_load:
         return  # already carries the criteria of the statement that loaded the parent
     company_id = state.session.company_id
@@ -66,6 +68,11 @@ def _scope_statement(state: ORMExecuteState) -> None:
             for table in ALL_TABLES
         )
     state.statement = state.statement.options(*options)
+
+
+def _updated_columns(statement: Any) -> set[str]:
+    """Names of the columns an ORM UPDATE sets (SQLAlchemy keeps them in `_values`)."""
+    return {getattr(column, "key", column) for column in (statement._values or {})}
 
 
 @event.listens_for(CompanySession, "before_flush")

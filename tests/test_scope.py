@@ -72,6 +72,8 @@ def test_cannot_write_into_another_company(engine, seeded):
         result = session.exec(update(Product).values(name="renamed"))
         session.commit()
         assert result.rowcount == 1
+        with pytest.raises(ScopeError, match="UPDATE cannot move"):
+            session.exec(update(Product).values(company_id=beta))
 
         with pytest.raises(ScopeError):
             session.add(Company(tenant_id=mine.company_id, name="x", slug="x", city="x"))
