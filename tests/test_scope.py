@@ -1,7 +1,8 @@
 """Tenant isolation and soft delete, enforced by CompanySession, on SQLite and PostgreSQL."""
 
 import pytest
-from sqlalchemy import delete, func, insert, text, update
+from sqlalchemy import delete, exists, func, insert, text, true, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 
@@ -82,19 +83,61 @@ def test_cannot_write_into_another_company(engine, seeded):
         assert session.get(Product, ids["beta"]).name == "beta biscuits"
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        text("SELECT * FROM products"),
-        delete(Product),
-        insert(Product).values(sku="Y"),
-    ],
-    ids=["raw-sql", "bulk-delete", "bulk-insert"],
-)
+PRODUCTS, STOCK = Product.__table__, StockLevel.__table__
+BYPASSES = {
+    "raw-sql": text("SELECT * FROM products"),
+    "bulk-delete": delete(Product),
+    "bulk-insert": insert(Product).values(sku="Y"),
+    "from-statement": sa_select(Product).from_statement(text("SELECT * FROM products")),
+    "text-column": sa_select(Product.sku, text("(SELECT name FROM products LIMIT 1)")),
+    "core-union": sa_select(Product.name).union_all(sa_select(PRODUCTS.c.name)),
+    "core-scalar-subquery": sa_select(
+        Product.sku, sa_select(PRODUCTS.c.name).where(PRODUCTS.c.sku == "PG250").scalar_subquery()
+    ),
+    "core-join": sa_select(Product.sku).join_from(Product, STOCK, true()),
+    "core-count": sa_select(func.count()).select_from(STOCK),
+    "core-exists": sa_select(Product.sku).where(exists().where(STOCK.c.quantity > 0)),
+    "update-company": update(Product).values(company_id=None),
+    "update-tenant": update(Tenant).values(name="renamed"),
+}
+
+
+@pytest.mark.parametrize("statement", BYPASSES.values(), ids=BYPASSES.keys())
 def test_statements_that_bypass_the_filter_are_refused(engine, seeded, statement):
     (alpha, _beta), _ids = seeded
     with company_session(alpha, engine) as session, pytest.raises(ScopeError):
         session.exec(statement)
+
+
+def test_bulk_paths_are_refused(engine, seeded):
+    (alpha, beta), ids = seeded
+    with company_session(alpha, engine) as session:
+        with pytest.raises(ScopeError, match="primary key lists"):
+            session.execute(update(Product), [{"id": ids["beta"], "name": "pwned"}])
+        with pytest.raises(ScopeError):
+            session.bulk_update_mappings(Product, [{"id": ids["beta"], "name": "pwned"}])
+        with pytest.raises(ScopeError):
+            session.bulk_insert_mappings(Product, [{"sku": "X", "company_id": beta}])
+        with pytest.raises(ScopeError):
+            session.bulk_save_objects([product("X2", company_id=beta)])
+    with company_session(beta, engine) as session:
+        assert session.get(Product, ids["beta"]).name == "beta biscuits"
+
+
+def test_a_company_cannot_change_its_tenant(engine, seeded):
+    (alpha, beta), _ids = seeded
+    with system_session(engine) as session:
+        beta_tenant = session.get(Company, beta).tenant_id
+    with company_session(alpha, engine) as session:
+        company = session.get(Company, alpha)
+        company.tenant_id = beta_tenant
+        with pytest.raises(ScopeError, match="tenant"):
+            session.flush()
+        session.rollback()
+        tenant = session.exec(select(Tenant)).one()
+        tenant.name = "renamed"
+        with pytest.raises(ScopeError):
+            session.flush()
 
 
 def test_delete_is_soft(engine, seeded):
@@ -106,6 +149,7 @@ def test_delete_is_soft(engine, seeded):
         assert session.get(Product, ids["alpha"]) is None
         everything = select(Product).execution_options(include_deleted=True)
         assert [p.id for p in session.exec(everything)] == [ids["alpha"]]
+        assert session.get(Product, ids["alpha"]) is None  # though now in the identity map
     with system_session(engine) as session:
         row = session.get(Product, ids["alpha"])
         assert row is not None and row.deleted_at is not None
