@@ -2,7 +2,9 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-STORES ?= 500
+# STORES=N loads a demo of N stores; RESET=1 replaces a demo made with other parameters.
+STORES ?=
+RESET ?=
 
 .PHONY: run test install services lint docker-check clean
 
@@ -17,7 +19,7 @@ install: $(BIN)/opensales
 ## Serve the demo company on http://127.0.0.1:8000 (embedded SQLite unless OPENSALES_* says otherwise)
 run: install
 	$(BIN)/opensales migrate
-	$(BIN)/opensales demo --stores $(STORES)
+	$(BIN)/opensales demo $(if $(STORES),--stores $(STORES)) $(if $(RESET),--reset)
 	$(BIN)/opensales serve
 
 ## The whole suite against real PostgreSQL and Redis (started here if they are down)

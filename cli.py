@@ -73,16 +73,16 @@ def resolve_company(slug: str | None) -> Company:
     with system_session() as session:
         query = select(Company).where(Company.deleted_at.is_(None))
         companies = session.exec(query).all()
+    known = ", ".join(c.slug for c in companies) or "none (run opensales company add or demo)"
     if slug is not None:
         for company in companies:
             if company.slug == slug:
                 return company
-        raise SystemExit(f"error: no company {slug!r}; known: {[c.slug for c in companies]}")
+        print(f"error: no company {slug!r}; known: {known}", file=sys.stderr)
+        raise SystemExit(2)
     if len(companies) != 1:
-        raise SystemExit(
-            "error: name the company with --company SLUG; known: "
-            f"{[c.slug for c in companies] or 'none (run opensales company add or demo)'}"
-        )
+        print(f"error: name the company with --company SLUG; known: {known}", file=sys.stderr)
+        raise SystemExit(2)
     return companies[0]
 
 
@@ -137,11 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     make.set_defaults(func=cmd_makemigration)
 
     demo = commands.add_parser("demo", help="load the demo distributor (idempotent)")
-    demo.add_argument("--stores", type=int, default=500, help="number of stores (default 500)")
-    demo.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    demo.add_argument("--days", type=int, default=180, help="days of history (default 180)")
-    demo.add_argument("--end", type=date.fromisoformat, default=None,
-                      help="last day of history, YYYY-MM-DD (default today)")
+    demo.add_argument("--stores", type=int, help="number of stores (default 500)")
+    demo.add_argument("--seed", type=int, help="random seed (default 42)")
+    demo.add_argument("--days", type=int, help="days of history (default 180)")
+    demo.add_argument("--end", type=date.fromisoformat,
+                      help="last day of history, YYYY-MM-DD (default yesterday)")
     demo.add_argument("--reset", action="store_true", help="replace demo data made differently")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)

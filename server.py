@@ -30,6 +30,7 @@ LATENCY = Histogram(
     "opensales_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
 )
 
+KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 HTTP_ERROR_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHORIZED",
@@ -64,7 +65,9 @@ async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
 
 async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
     code = HTTP_ERROR_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
-    return error_response(exc.status_code, code, exc.detail)
+    response = error_response(exc.status_code, code, exc.detail)
+    response.headers.update(exc.headers or {})  # Allow on 405, WWW-Authenticate on 401
+    return response
 
 
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
@@ -73,7 +76,7 @@ async def server_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 class MetricsMiddleware:
-    """Counts requests and times them per route template (not per raw path, to bound labels)."""
+    """Counts requests and times them per route template and known method: labels stay few."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -96,8 +99,9 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            REQUESTS.labels(scope["method"], template, str(status)).inc()
-            LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+            REQUESTS.labels(method, template, str(status)).inc()
+            LATENCY.labels(method, template).observe(time.perf_counter() - started)
 
 
 async def index(_request: Request) -> JSONResponse:

@@ -152,32 +152,36 @@ class DemoResult:
 
 def load_demo(
     engine: Engine,
-    stores: int = 500,
-    seed: int = 42,
-    days: int = 180,
+    stores: int | None = None,
+    seed: int | None = None,
+    days: int | None = None,
     end: date | None = None,
     reset: bool = False,
     progress: bool = True,
 ) -> DemoResult:
-    """Create the demo company with `stores` stores and `days` days of history up to `end`."""
-    if stores < 1 or days < 1:
-        raise ValueError("stores and days must be at least 1")
-    end = end or datetime.now(TIMEZONE).date()
-    params = {"seed": seed, "stores": stores, "days": days, "end": end.isoformat()}
+    """Create the demo company: `stores` stores (500) and `days` days (180) of history up to
+    `end` (yesterday). If the demo company exists and agrees with every parameter given, nothing
+    changes; if it disagrees, `reset` replaces it."""
+    asked = {"seed": seed, "stores": stores, "days": days, "end": end and end.isoformat()}
+    asked = {name: value for name, value in asked.items() if value is not None}
     with engine.begin() as connection:
         existing = connection.execute(
             select(Company.id, Company.settings).where(Company.slug == DEMO_SLUG)
         ).first()
         if existing is not None:
-            if existing.settings.get("demo") == params:
+            made = existing.settings.get("demo", {})
+            if not reset and all(made.get(name) == value for name, value in asked.items()):
                 return DemoResult(False, existing.id, _count_rows(connection, existing.id))
             if not reset:
                 raise DemoExistsError(
-                    f"demo company {DEMO_SLUG} exists with {existing.settings.get('demo')}; "
-                    "use --reset to replace it"
+                    f"demo company {DEMO_SLUG} exists with {made}; use --reset to replace it"
                 )
             _delete_company(connection, existing.id)
-        tables = DemoBuilder(seed, stores, days, end, params, progress).build()
+        yesterday = datetime.now(TIMEZONE).date() - timedelta(days=1)
+        params = {"seed": 42, "stores": 500, "days": 180, "end": yesterday.isoformat(), **asked}
+        if params["stores"] < 1 or params["days"] < 1:
+            raise ValueError("stores and days must be at least 1")
+        tables = DemoBuilder(params, progress).build()
         _insert_all(connection, tables, progress)
         company_id = tables[Company][0]["id"]
         return DemoResult(True, company_id, _count_rows(connection, company_id))
@@ -239,15 +243,15 @@ def festival_uplift(day: date, category: str) -> float:
 class DemoBuilder:
     """Draws every row in memory, in foreign-key order; `build()` returns them per model."""
 
-    def __init__(self, seed: int, stores: int, days: int, end: date, params: dict, progress: bool):
-        self.seed = seed
-        self.n_stores = stores
-        self.days = days
-        self.end = end
-        self.start = end - timedelta(days=days - 1)
+    def __init__(self, params: dict, progress: bool):
+        self.seed = params["seed"]
+        self.n_stores = params["stores"]
+        self.days = params["days"]
+        self.end = date.fromisoformat(params["end"])  # the last day of history; today is after
+        self.start = self.end - timedelta(days=self.days - 1)
         self.params = params
         self.progress = progress
-        self.ids = random.Random(f"{seed}:ids")
+        self.ids = random.Random(f"{self.seed}:ids")
         self.rows: dict[type, list[dict]] = defaultdict(list)
         self.phones: set[str] = set()
 
@@ -386,35 +390,62 @@ class DemoBuilder:
         self.stores.sort(key=lambda s: s["code"])
 
     def promotions(self) -> None:
-        p = self.product_by_sku
+        """Five schemes, dated by the calendar they belong to (Diwali, summer, this month)."""
+        today = self.end + timedelta(days=1)
+        diwali = min((d for d, name, *_ in FESTIVALS if name == "Diwali"),
+                     key=lambda d: abs((d - today).days))
+        summer = date(today.year if today.month >= 4 else today.year - 1, 4, 1)
+        month = today.replace(day=1)
+        next_month = (month + timedelta(days=32)).replace(day=1)
+        launch = self.products[len(self.products) // 2]
         schemes = [
             ("DIWALI-CHOC", "Festive chocolate bonanza", "5% off all chocolates and sweets",
-             {"category": "Chocolates & Confectionery", "discount_pct": 5.0}, -40, 10),
-            ("BISCUIT-1P6", "Biscuits: buy 1 case, get 6 free", "6 packs free with every case",
-             {"category": "Biscuits", "min_quantity": 48, "free_quantity": 6}, -20, 25),
-            ("SUMMER-COOL", "Summer coolers", "4% off soft drinks on orders of 2 cases or more",
-             {"category": "Beverages", "min_quantity": 48, "discount_pct": 4.0}, -170, -80),
-            ("DETERGENT-3", "Detergent saver", "3% off detergents",
-             {"category": "Home Care", "discount_pct": 3.0}, -10, 30),
-            ("NEW-LAUNCH", "New launch intro offer", "1 free with every 12 of the launch SKU",
-             {"min_quantity": 12, "free_quantity": 1}, -5, 40),
+             {"category": "Chocolates & Confectionery", "discount_pct": 5.0},
+             diwali - timedelta(days=21), diwali + timedelta(days=3)),
+            ("BISCUIT-1P6", "Biscuits: 6 free with 48", "6 packs free with every 48 packs",
+             {"category": "Biscuits", "min_quantity": 48, "free_quantity": 6},
+             month, next_month - timedelta(days=1)),
+            ("SUMMER-COOL", "Summer coolers", "4% off soft drinks on 48 bottles or more",
+             {"category": "Beverages", "min_quantity": 48, "discount_pct": 4.0},
+             summer, summer + timedelta(days=75)),
+            ("DETERGENT-3", "Detergent saver", "3% off detergents and dishwash",
+             {"category": "Home Care", "discount_pct": 3.0},
+             month - timedelta(days=20), next_month + timedelta(days=27)),
+            ("NEW-LAUNCH", f"Launch offer: {launch['name']}", f"1 free with every 12 "
+             f"{launch['name']}", {"product_id": launch["id"], "min_quantity": 12,
+                                   "free_quantity": 1},
+             today - timedelta(days=30), today + timedelta(days=30)),
         ]
-        launch = self.products[len(self.products) // 2]
-        self.active_promotions = []
-        for code, name, description, terms, start, stop in schemes:
-            row = self.add(
+        self.schemes = [
+            self.add(
                 Promotion, company_id=self.company_id, code=code, name=name,
-                description=description, starts_on=self.end + timedelta(days=start),
-                ends_on=self.end + timedelta(days=stop), is_active=True,
-                product_id=launch["id"] if code == "NEW-LAUNCH" else None,
-                brand=None, category=terms.get("category"),
+                description=description, starts_on=starts, ends_on=ends, is_active=True,
+                product_id=terms.get("product_id"), brand=None, category=terms.get("category"),
                 min_quantity=terms.get("min_quantity", 1),
                 discount_pct=terms.get("discount_pct", 0.0),
                 free_quantity=terms.get("free_quantity", 0),
             )
-            if row["starts_on"] <= self.end <= row["ends_on"]:
-                self.active_promotions.append(row)
+            for code, name, description, terms, starts, ends in schemes
+        ]
+        self.active_promotions = [
+            p for p in self.schemes if p["starts_on"] <= today <= p["ends_on"]
+        ]
+        p = self.product_by_sku
         self.must_sell = [p[s] for s in list(p)[:: max(1, len(p) // 12)]][:12]
+
+    def priced(self, product: dict, quantity: int, day: date) -> tuple[int, int, int]:
+        """(pieces delivered, unit price, line total) with the scheme running on `day` applied:
+        a discount lowers the unit price, free goods add pieces that are not charged."""
+        price, charged = product["price_paise"], quantity
+        for scheme in self.schemes:
+            applies = scheme["product_id"] == product["id"] or (
+                scheme["category"] is not None and scheme["category"] == product["category"]
+            )
+            if applies and scheme["starts_on"] <= day <= scheme["ends_on"] \
+                    and quantity >= scheme["min_quantity"]:
+                price = round(price * (100 - scheme["discount_pct"]) / 100)
+                quantity += quantity // scheme["min_quantity"] * scheme["free_quantity"]
+        return quantity, price, charged * price
 
     def habits(self, store: dict, rng: random.Random) -> dict:
         """A store's usual basket, size and loyalty: what makes its history look like its own."""
@@ -458,16 +489,17 @@ class DemoBuilder:
 
     def sale(self, store: dict, day: date, moment: datetime, lines: list[tuple],
              channel: Channel, rep_id: uuid.UUID | None) -> dict:
-        total = sum(product["price_paise"] * qty for product, qty in lines)
+        priced = [(product, *self.priced(product, qty, day)) for product, qty in lines]
         sale = self.add(Transaction, company_id=self.company_id, store_id=store["id"],
-                        rep_id=rep_id, transaction_date=day, channel=channel, total_paise=total,
-                        status="completed", created_at=moment)
-        for product, qty in lines:
+                        rep_id=rep_id, transaction_date=day, channel=channel,
+                        total_paise=sum(line[3] for line in priced), status="completed",
+                        created_at=moment)
+        for product, pieces, unit_price, line_total in priced:
             self.add(TransactionItem, company_id=self.company_id, transaction_id=sale["id"],
-                     product_id=product["id"], quantity=qty,
-                     unit_price_paise=product["price_paise"],
-                     line_total_paise=qty * product["price_paise"], created_at=moment)
+                     product_id=product["id"], quantity=pieces, unit_price_paise=unit_price,
+                     line_total_paise=line_total, created_at=moment)
         store["order_days"].append(day)
+        sale["lines"] = priced
         return sale
 
     def trade(self) -> None:
@@ -478,6 +510,7 @@ class DemoBuilder:
             habits = self.habits(store, rng)
             store["habits"] = habits
             store["order_days"] = []
+            store["outcomes"] = {}
             for offset in range(self.days):
                 day = self.start + timedelta(days=offset)
                 if day.weekday() == store["weekday"]:
@@ -486,15 +519,16 @@ class DemoBuilder:
                     moment = self.at(day, rng.uniform(8, 21))
                     lines = self.order_lines(habits, day, rng, small=True)
                     sale = self.sale(store, day, moment, lines, Channel.whatsapp, None)
-                    online.append((moment, store, sale, lines))
+                    online.append((moment, store, sale))
         online.sort(key=lambda entry: entry[0])
-        for number, (moment, store, sale, lines) in enumerate(online, start=1001):
+        for number, (moment, store, sale) in enumerate(online, start=1001):
             delivery = self.at(sale["transaction_date"] + timedelta(days=1), 14)
             self.add(OrderEB2B, company_id=self.company_id, order_number=number,
                      store_id=store["id"], transaction_id=sale["id"], channel=Channel.whatsapp,
-                     status="delivered" if delivery < self.at(self.end, 9) else "confirmed",
-                     items=[{"sku": p["sku"], "name": p["name"], "quantity": q,
-                             "unit_price_paise": p["price_paise"]} for p, q in lines],
+                     status="delivered" if delivery < self.at(self.end, 20) else "confirmed",
+                     items=[{"sku": p["sku"], "name": p["name"], "quantity": pieces,
+                             "unit_price_paise": price, "line_total_paise": total}
+                            for p, pieces, price, total in sale["lines"]],
                      total_paise=sale["total_paise"], delivery_by=delivery, created_at=moment)
 
     def visit(self, store: dict, day: date, habits: dict, rng: random.Random) -> None:
@@ -503,6 +537,7 @@ class DemoBuilder:
         outcome = "closed" if roll < 0.03 else "order" if roll < 0.03 + habits["loyalty"] else \
             "no_order"
         distance = abs(rng.gauss(0, 25))
+        store["outcomes"][day] = outcome
         self.add(Visit, company_id=self.company_id, rep_id=store["assigned_rep_id"],
                  store_id=store["id"], visit_date=day, checked_in_at=checked_in,
                  checked_out_at=checked_in + timedelta(minutes=rng.uniform(5, 25)),
@@ -514,13 +549,13 @@ class DemoBuilder:
                       store["assigned_rep_id"])
 
     def tasks(self) -> None:
-        """Rule-based tasks for the last week of beats (done or missed) and today (pending)."""
+        """Rule-based tasks for the last week of beats, done when the visit ended in an order and
+        missed when it did not, and today's, pending (today is the day after the history)."""
         rng = self.rng("tasks")
         points: dict[uuid.UUID, int] = defaultdict(int)
+        today = self.end + timedelta(days=1)
         for offset in range(min(7, self.days), -1, -1):
-            day = self.end - timedelta(days=offset)
-            if day.weekday() == 6:
-                continue
+            day = today - timedelta(days=offset)
             for store in self.stores:
                 if store["weekday"] != day.weekday():
                     continue
@@ -528,18 +563,18 @@ class DemoBuilder:
                 if kind is None:
                     continue
                 title, reasoning, priority, reward = TASK_TYPES[kind]
-                done = day < self.end and rng.random() < 0.7
-                moment = self.at(day, 9)
+                outcome = store["outcomes"].get(day)
+                status = "pending" if day == today else "completed" if outcome == "order" \
+                    else "missed"
                 task = self.add(
                     Task, company_id=self.company_id, rep_id=store["assigned_rep_id"],
                     store_id=store["id"], task_type=kind, title=title.format(**values),
                     reasoning=reasoning.format(**values), pitch=values.get("pitch", ""),
-                    priority=priority, points=reward, due_date=day,
-                    status="completed" if done else "pending" if day == self.end else "missed",
-                    source="rules", created_at=moment,
-                    completed_at=self.at(day, 13) if done else None,
+                    priority=priority, points=reward, due_date=day, status=status,
+                    source="rules", created_at=self.at(day, 7),
+                    completed_at=self.at(day, 13) if status == "completed" else None,
                 )
-                if done:
+                if status == "completed":
                     points[store["assigned_rep_id"]] += reward
                     self.add(Incentive, company_id=self.company_id,
                              rep_id=store["assigned_rep_id"], task_id=task["id"], points=reward,

@@ -9,7 +9,9 @@ and revives rows that were soft-deleted.
 import csv
 import io
 import re
-from collections.abc import Callable
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -21,6 +23,8 @@ from db.models import Company, Product, Rep, Role, Store, User
 from db.scope import CompanySession
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_PIECE_PAISE = 10_000_000 * 100  # ₹1 crore for one piece: anything above is a typo
+MAX_UNITS_PER_CASE = 10_000
 
 
 class CsvFileError(ValueError):
@@ -68,14 +72,14 @@ def _code(row: dict[str, str], column: str) -> str:
     return value
 
 
-def _positive_int(row: dict[str, str], column: str) -> int:
+def _positive_int(row: dict[str, str], column: str, maximum: int) -> int:
     value = _text(row, column)
     try:
         number = int(value)
     except ValueError:
         raise ValueError(f"{column} {value!r} is not a whole number") from None
-    if number <= 0:
-        raise ValueError(f"{column} must be greater than 0, got {number}")
+    if not 0 < number <= maximum:
+        raise ValueError(f"{column} must be between 1 and {maximum}, got {number}")
     return number
 
 
@@ -86,8 +90,10 @@ def _paise(row: dict[str, str], column: str) -> int:
         amount = Decimal(value)
     except InvalidOperation:
         raise ValueError(f"{column} {value!r} is not an amount in rupees") from None
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"{column} must be a positive amount, got {value!r}")
+    if not amount.is_finite() or not 0 <= amount * 100 <= MAX_PIECE_PAISE:
+        raise ValueError(
+            f"{column} must be between 0 and {MAX_PIECE_PAISE // 100} rupees, got {value!r}"
+        )
     if amount != amount.quantize(Decimal("0.01")):
         raise ValueError(f"{column} {value!r} has more than two decimals")
     return int(amount * 100)
@@ -127,7 +133,7 @@ def parse_product(row: dict[str, str], _region: str) -> dict[str, Any]:
         "brand": _text(row, "brand"),
         "category": _text(row, "category"),
         "pack_size": _text(row, "pack_size", 32),
-        "units_per_case": _positive_int(row, "units_per_case"),
+        "units_per_case": _positive_int(row, "units_per_case", MAX_UNITS_PER_CASE),
         "price_paise": price,
         "mrp_paise": mrp,
         "aliases": list(dict.fromkeys(a for a in aliases if a)),
@@ -185,14 +191,16 @@ KINDS: dict[str, CsvKind] = {
 def read_rows(
     data: bytes, kind: CsvKind
 ) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
-    """Rows with their line numbers, and the rows that cannot even be read (bad bytes, shape)."""
+    """Rows with the line each starts on, and the rows that cannot even be read (bad bytes,
+    wrong number of fields). A quote left open is an error for the whole file."""
     # Undecodable bytes become lone surrogates, so one bad line does not sink the whole file.
     text = data.decode("utf-8-sig", errors="surrogateescape")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [name.strip() for name in reader.fieldnames or []]
-    if not header:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records = _records(reader)
+    _line, header = next(records, (1, []))
+    header = [name.strip() for name in header]
+    if not any(header):
         raise CsvFileError("line 1: the file is empty; expected a header row")
-    reader.fieldnames = header
     missing = [column for column in kind.required if column not in header]
     if missing:
         raise CsvFileError(
@@ -200,16 +208,28 @@ def read_rows(
             f"expected {','.join(kind.required + kind.optional)}"
         )
     rows, errors = [], []
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            errors.append(RowError(line, f"{len(header) + len(row[None])} fields, header has "
-                                         f"{len(header)}"))
-        elif any(_has_bad_bytes(value) for value in row.values() if value):
+    for line, fields in records:
+        if len(fields) != len(header):
+            errors.append(RowError(line, f"{len(fields)} fields, header has {len(header)}"))
+        elif any(_has_bad_bytes(value) for value in fields):
             errors.append(RowError(line, "not valid UTF-8; save the file as UTF-8"))
-        elif any((value or "").strip() for value in row.values()):
-            rows.append((line, row))
+        elif any(value.strip() for value in fields):
+            rows.append((line, dict(zip(header, fields, strict=True))))
     return rows, errors
+
+
+def _records(reader) -> Iterator[tuple[int, list[str]]]:
+    """Non-blank records with the line each starts on (a quoted field may span lines)."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise CsvFileError(f"line {start}: {exc}") from None
+        if fields:
+            yield start, fields
 
 
 def _has_bad_bytes(value: str) -> bool:
@@ -228,7 +248,7 @@ def import_csv(
         getattr(obj, kind.key): obj
         for obj in session.exec(select(kind.model).execution_options(include_deleted=True))
     }
-    users = {user.phone: user for user in session.exec(select(User))}
+    identities = Identities(session.exec(select(User).execution_options(include_deleted=True)))
     reps = {rep.code: rep for rep in session.exec(select(Rep))}
     first_line: dict[str, int] = {}
     company = session.get(Company, session.company_id)
@@ -248,11 +268,11 @@ def import_csv(
                 values["assigned_rep_id"] = reps[rep_code].id if rep_code else None
             identity = _identity(kind_name, values)
             if identity is not None:
-                _check_identity(identity, existing.get(key), users)
+                identities.check(identity, existing.get(key))
             obj = _upsert(session, kind, existing.get(key), values, report)
             existing[key] = obj
             if identity is not None:
-                _link_identity(session, identity, obj, users)
+                identities.link(session, identity, obj)
         except ValueError as exc:
             report.errors.append(RowError(line, str(exc)))
 
@@ -297,20 +317,41 @@ def _identity(kind_name: str, values: dict[str, Any]) -> Identity | None:
     return None
 
 
-def _check_identity(identity: Identity, obj, users: dict[str, User]) -> None:
-    user = users.get(identity.phone)
-    if user is None:
-        return
-    linked = getattr(user, identity.link)
-    if user.role != identity.role or (linked is not None and (obj is None or linked != obj.id)):
-        raise ValueError(f"phone {identity.phone} already belongs to another {user.role}")
+class Identities:
+    """The company's users by phone and by the store or rep they stand for."""
 
+    def __init__(self, users: Iterable[User]) -> None:
+        self.by_phone: dict[str, User] = {}
+        self.by_row: dict[uuid.UUID, list[User]] = defaultdict(list)
+        for user in users:
+            self._index(user)
 
-def _link_identity(session: CompanySession, identity: Identity, obj, users) -> None:
-    user = users.get(identity.phone)
-    if user is None:
-        user = User(phone=identity.phone, role=identity.role, name=identity.name)
-        session.add(user)
-        users[identity.phone] = user
-    user.name = identity.name
-    setattr(user, identity.link, obj.id)
+    def _index(self, user: User) -> None:
+        self.by_phone[user.phone] = user
+        for row_id in (user.store_id, user.rep_id):
+            if row_id is not None:
+                self.by_row[row_id].append(user)
+
+    def check(self, identity: Identity, obj) -> None:
+        user = self.by_phone.get(identity.phone)
+        if user is None or user.deleted_at is not None:
+            return
+        linked = getattr(user, identity.link)
+        if user.role != identity.role or (linked is not None and (obj is None or linked != obj.id)):
+            raise ValueError(f"phone {identity.phone} already belongs to another {user.role}")
+
+    def link(self, session: CompanySession, identity: Identity, obj) -> None:
+        """Point the phone's user at the row (reviving a deleted one), and retire the user of
+        a phone number the row no longer has."""
+        for user in self.by_row[obj.id]:
+            if user.phone != identity.phone and user.deleted_at is None:
+                session.delete(user)
+        user = self.by_phone.get(identity.phone)
+        if user is None:
+            user = User(phone=identity.phone, role=identity.role, name=identity.name)
+            session.add(user)
+        user.deleted_at = None
+        user.role = identity.role
+        user.name = identity.name
+        setattr(user, identity.link, obj.id)
+        self._index(user)

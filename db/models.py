@@ -2,7 +2,7 @@
 
 Every table has a UUID primary key and a `deleted_at` soft-delete column. Every table that holds
 a company's data has `company_id`; `db.scope.CompanySession` filters and guards on it, so no query
-written elsewhere needs to remember to. Money is integer paise; quantities are pieces.
+written elsewhere needs to remember to. Money is integer paise (64-bit); quantities are pieces.
 """
 
 import uuid
@@ -10,7 +10,16 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -26,6 +35,26 @@ SQLModel.metadata.naming_convention = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps in UTC, time-zone aware on the way in and out on every backend (SQLite would
+    otherwise hand back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, _dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value}: give a time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, _dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 def json_column() -> Column:
@@ -57,13 +86,13 @@ class Record(SQLModel):
     """Columns every table has."""
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(
         default_factory=utcnow,
-        sa_type=DateTime(timezone=True),
+        sa_type=UTCDateTime,
         sa_column_kwargs={"onupdate": utcnow},
     )
-    deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class CompanyRecord(Record):
@@ -121,7 +150,7 @@ class Store(CompanyRecord, table=True):
     lng: float
     channel_type: str = "kirana"
     assigned_rep_id: uuid.UUID | None = Field(default=None, foreign_key="reps.id", index=True)
-    credit_limit_paise: int = 0
+    credit_limit_paise: int = Field(default=0, sa_type=BigInteger)
     is_active: bool = True
 
 
@@ -135,8 +164,8 @@ class Product(CompanyRecord, table=True):
     category: str
     pack_size: str
     units_per_case: int
-    mrp_paise: int
-    price_paise: int  # selling price of one piece to the retailer
+    mrp_paise: int = Field(sa_type=BigInteger)
+    price_paise: int = Field(sa_type=BigInteger)  # price of one piece to the retailer
     aliases: list[str] = Field(default_factory=list, sa_column=json_column())
     is_active: bool = True
 
@@ -163,7 +192,7 @@ class Transaction(CompanyRecord, table=True):
     rep_id: uuid.UUID | None = Field(default=None, foreign_key="reps.id", index=True)
     transaction_date: date  # business date in the company's time zone
     channel: Channel = Field(default=Channel.rep, sa_type=String(16))
-    total_paise: int
+    total_paise: int = Field(sa_type=BigInteger)
     status: str = Field(default="completed", sa_type=String(16))
 
 
@@ -173,8 +202,8 @@ class TransactionItem(CompanyRecord, table=True):
     transaction_id: uuid.UUID = Field(foreign_key="transactions.id", index=True)
     product_id: uuid.UUID = Field(foreign_key="products.id", index=True)
     quantity: int  # pieces
-    unit_price_paise: int
-    line_total_paise: int
+    unit_price_paise: int = Field(sa_type=BigInteger)
+    line_total_paise: int = Field(sa_type=BigInteger)
 
 
 class Task(CompanyRecord, table=True):
@@ -193,7 +222,7 @@ class Task(CompanyRecord, table=True):
     due_date: date
     status: str = Field(default="pending", sa_type=String(16))
     source: str = Field(default="rules", sa_type=String(16))  # ai or rules
-    completed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Incentive(CompanyRecord, table=True):
@@ -214,8 +243,8 @@ class Visit(CompanyRecord, table=True):
     rep_id: uuid.UUID = Field(foreign_key="reps.id", index=True)
     store_id: uuid.UUID = Field(foreign_key="stores.id", index=True)
     visit_date: date
-    checked_in_at: datetime = Field(sa_type=DateTime(timezone=True))
-    checked_out_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    checked_in_at: datetime = Field(sa_type=UTCDateTime)
+    checked_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     check_in_lat: float | None = None
     check_in_lng: float | None = None
     distance_m: float | None = None  # from the store at check-in (GPS validation)
@@ -250,8 +279,8 @@ class OrderEB2B(CompanyRecord, table=True):
     channel: Channel = Field(default=Channel.whatsapp, sa_type=String(16))
     status: str = Field(default="confirmed", sa_type=String(16))
     items: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column())
-    total_paise: int
-    delivery_by: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    total_paise: int = Field(sa_type=BigInteger)
+    delivery_by: datetime | None = Field(default=None, sa_type=UTCDateTime)
     source_message_id: uuid.UUID | None = Field(default=None, foreign_key="messages.id")
 
 
@@ -291,7 +320,7 @@ class Message(CompanyRecord, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
     status: str = Field(default="received", sa_type=String(16))
     error: str | None = None
-    processed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class BeatPlan(CompanyRecord, table=True):

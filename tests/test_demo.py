@@ -1,7 +1,7 @@
 """The demo distributor: believable, deterministic, idempotent, seasonal."""
 
 from collections import Counter, defaultdict
-from datetime import date
+from datetime import UTC, date, datetime
 
 import phonenumbers
 import pytest
@@ -24,9 +24,11 @@ from db.models import (
     Transaction,
     TransactionItem,
     User,
+    Visit,
 )
 
-END = date(2026, 11, 28)
+END = date(2026, 11, 27)  # a Friday: the demo's "today" is a Saturday, a beat day
+TODAY = date(2026, 11, 28)
 
 
 def test_demo_company_is_believable(engine):
@@ -62,16 +64,26 @@ def test_demo_company_is_believable(engine):
             .group_by(TransactionItem.transaction_id)
         ).all())
         assert all(line_totals[s.id] == s.total_paise for s in sales)
-        assert min(s.transaction_date for s in sales) >= date(2026, 9, 30)
+        assert min(s.transaction_date for s in sales) >= date(2026, 9, 29)  # 60 days to END
 
         numbers = session.exec(select(OrderEB2B.order_number).order_by(OrderEB2B.created_at)).all()
         assert numbers == list(range(1001, 1001 + len(numbers))) and numbers
         stock = session.exec(select(StockLevel)).all()
         assert len(stock) == len(products) and any(s.quantity == 0 for s in stock)
         promotions = session.exec(select(Promotion)).all()
-        assert any(p.starts_on <= END <= p.ends_on for p in promotions)
-        today = select(Task).where(Task.due_date == END, Task.status == "pending")
-        assert session.exec(today).all()
+        assert any(p.starts_on <= TODAY <= p.ends_on for p in promotions)
+        tasks = session.exec(select(Task)).all()
+        assert {t.status for t in tasks if t.due_date == TODAY} == {"pending"}
+        assert {t.status for t in tasks if t.due_date < TODAY} == {"completed", "missed"}
+        visits = {(v.store_id, v.visit_date): v.outcome for v in session.exec(select(Visit))}
+        for task in tasks:
+            if task.status == "completed":
+                assert visits[(task.store_id, task.due_date)] == "order"
+        assert all(s.created_at < datetime.now(UTC) for s in sales)
+        assert max(s.transaction_date for s in sales) == END
+        items = session.exec(select(TransactionItem)).all()
+        schemed = [i for i in items if i.line_total_paise < i.quantity * i.unit_price_paise]
+        assert schemed, "free goods of the running schemes show in some order lines"
 
 
 def test_demo_is_idempotent_and_reset_replaces_it(engine):
@@ -82,6 +94,8 @@ def test_demo_is_idempotent_and_reset_replaces_it(engine):
         load_demo(engine, stores=30, days=20, end=END, progress=False)
     replaced = load_demo(engine, stores=30, days=20, end=END, reset=True, progress=False)
     assert replaced.loaded and replaced.counts["stores"] == 30
+    unspecified = load_demo(engine, progress=False)  # `make run` on any later day
+    assert not unspecified.loaded and unspecified.counts == replaced.counts
 
 
 def sales_of(tmp_path, name: str, seed: int) -> list[tuple]:

@@ -149,6 +149,57 @@ def test_bad_store_rows(engine, two_companies):
         assert [s.code for s in session.exec(select(Store))] == ["ST9"]
 
 
+def test_line_numbers_count_from_where_a_row_starts(engine, two_companies):
+    alpha, _ = two_companies
+    data = (
+        "sku,name,brand,category,pack_size,units_per_case,price_inr\n"
+        '"PG250","Parle-G\n250g family pack",Parle,Biscuits,250g,48,27\n'  # lines 2-3
+        "\n"                                                                # line 4: blank
+        "MAGGI,Maggi,Maggi,Noodles,70g,-4,14\n"                             # line 5
+    )
+    report = run_import(engine, alpha, "catalog", data)
+    assert [(e.line, e.message.split(" ")[0]) for e in report.errors] == [(5, "units_per_case")]
+    assert products(engine, alpha)[0].name == "Parle-G\n250g family pack"
+
+
+def test_an_open_quote_is_a_file_error(engine, two_companies):
+    alpha, _ = two_companies
+    data = CATALOG + 'LUX,"Lux 100g,Lux,Personal Care,100g,72,45\nDOVE,Dove,Dove,PC,1,1,1\n'
+    with pytest.raises(CsvFileError, match="line 4: unexpected end of data"):
+        run_import(engine, alpha, "catalog", data)
+    assert products(engine, alpha) == []
+
+
+def test_huge_amounts_are_row_errors(engine, two_companies):
+    alpha, _ = two_companies
+    data = (
+        "sku,name,brand,category,pack_size,units_per_case,price_inr\n"
+        "A,A,A,A,1,1,1e30\n"
+        "B,B,B,B,1,3000000000,10\n"
+        "C,C,C,C,1,1,99999999\n"
+        "D,D,D,D,1,1,99.50\n"
+    )
+    report = run_import(engine, alpha, "catalog", data)
+    assert [e.line for e in report.errors] == [2, 3, 4]
+    assert [p.sku for p in products(engine, alpha)] == ["D"]
+
+
+def test_reimport_revives_users_and_retires_old_phones(engine, two_companies):
+    alpha, _ = two_companies
+    run_import(engine, alpha, "reps", REPS)
+    with company_session(alpha, engine) as session:
+        session.delete(session.exec(select(Rep)).one())
+        session.delete(session.exec(select(User)).one())
+        session.commit()
+    assert run_import(engine, alpha, "reps", REPS).errors == []
+    assert run_import(engine, alpha, "reps", REPS.replace("98220 12345", "98220 99999")).updated
+    with company_session(alpha, engine) as session:
+        rep = session.exec(select(Rep)).one()
+        assert [(u.phone, u.rep_id) for u in session.exec(select(User))] == [
+            ("+919822099999", rep.id)
+        ]
+
+
 def test_cli_import_reports_lines_and_exit_codes(app_env, tmp_path, capsys):
     assert cli.main(["migrate"]) == 0
     assert cli.main(["company", "add", "Sai Distributors", "--city", "Pune"]) == 0
@@ -165,6 +216,9 @@ def test_cli_import_reports_lines_and_exit_codes(app_env, tmp_path, capsys):
     assert cli.main(["import", "catalog", str(good)]) == 0
     assert "0 created, 0 updated, 2 unchanged" in capsys.readouterr().out
     assert cli.main(["import", "catalog", str(tmp_path / "missing.csv")]) == 2
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["import", "catalog", str(good), "--company", "nobody"])
+    assert exited.value.code == 2
 
     with system_session() as session:
         assert len(session.exec(select(Product)).all()) == 2

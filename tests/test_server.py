@@ -61,7 +61,9 @@ def test_metrics_count_requests_per_route_template(tmp_path):
     with client_for(data_dir=tmp_path) as client:
         client.get("/healthz")
         client.get("/no/such/page")
+        client.request("XRANDOM", "/healthz")
         text = client.get("/metrics").text
+    assert "XRANDOM" not in text and 'method="other",route="/healthz",status="405"' in text
     assert 'opensales_http_requests_total{method="GET",route="/healthz",status="200"}' in text
     assert 'route="unmatched",status="404"' in text
     bucket = 'opensales_http_request_duration_seconds_bucket{le="0.005",method="GET",'
@@ -82,7 +84,9 @@ def test_errors_are_json_with_codes(tmp_path):
         assert client.get("/missing").json() == {
             "error": {"code": "NOT_FOUND", "message": "Not Found"}
         }
-        assert client.post("/healthz").json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+        not_allowed = client.post("/healthz")
+        assert not_allowed.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+        assert set(not_allowed.headers["allow"].split(", ")) == {"GET", "HEAD"}
         refused = client.get("/refuse")
         assert refused.status_code == 400
         assert refused.json()["error"] == {
