@@ -5,7 +5,8 @@
 #   docker build -t opensales:cuda \
 #     --build-arg BASE_IMAGE=nvidia/cuda:12.6.3-devel-ubuntu24.04 \
 #     --build-arg RUNTIME_IMAGE=nvidia/cuda:12.6.3-runtime-ubuntu24.04 \
-#     --build-arg LLAMA_CMAKE_ARGS="-DGGML_CUDA=on -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" .
+#     --build-arg LLAMA_CMAKE_ARGS="-DGGML_CUDA=on -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" \
+#     --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu126 .
 # Build and runtime images must share a distribution: the virtualenv links to its python3.
 ARG BASE_IMAGE=debian:bookworm-slim
 ARG RUNTIME_IMAGE=debian:bookworm-slim
@@ -21,13 +22,16 @@ RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     LIBRARY_PATH=/usr/local/cuda/lib64/stubs \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# The slow step on its own layer, so code changes do not recompile llama.cpp.
-RUN CMAKE_ARGS="${LLAMA_CMAKE_ARGS}" pip install --no-cache-dir llama-cpp-python==0.3.36
+# The slow step on its own layer, so code changes do not recompile llama.cpp or refetch torch
+# (its CPU build: PyPI's default one carries several GB of CUDA libraries).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN CMAKE_ARGS="${LLAMA_CMAKE_ARGS}" pip install --no-cache-dir llama-cpp-python==0.3.36 \
+    && pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" torch==2.13.0
 WORKDIR /src
 COPY . .
 # The project pins its dependencies exactly in pyproject.toml.
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir ".[llm]"
+RUN pip install --no-cache-dir .
 
 FROM ${RUNTIME_IMAGE} AS runtime
 RUN apt-get update \

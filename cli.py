@@ -1,12 +1,13 @@
-"""The `opensales` command: migrate, load demo data, import CSV files, serve."""
+"""The `opensales` command: migrate, load demo data, import CSV files, models, index, serve."""
 
 import argparse
 import logging
 import re
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
@@ -114,6 +115,73 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from llm.bundled import (
+        BUNDLED,
+        ModelFileError,
+        assemble,
+        installed,
+        installed_package,
+        verify,
+    )
+
+    settings = get_settings()
+    print(f"configured: OPENSALES_LLM_BACKEND={settings.llm_backend} "
+          f"OPENSALES_LLM_MODEL={settings.llm_model}")
+    for model in BUNDLED.values():
+        path = settings.models_dir / model.filename
+        if not installed(model):
+            missing = [p for p in model.packages() if not installed_package(p)]
+            state = f"not installed: missing {', '.join(missing)} (=={model.version})"
+        elif args.assemble or path.is_file():
+            try:
+                path = assemble(model, settings.models_dir, progress=True)
+                verify(path, model.sha256)
+                state = "ok, sha256 verified"
+            except ModelFileError as exc:
+                state = f"error: {exc}"
+        else:
+            state = "installed, not assembled yet (opensales models --assemble)"
+        print(f"{model.name}\n  path:   {path}\n  size:   {model.size / 2**20:,.0f} MiB"
+              f"\n  sha256: {model.sha256}\n  state:  {state}")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from memory.indexer import (
+        PLAYBOOKS_DIR,
+        playbook_documents,
+        product_documents,
+        store_documents,
+    )
+    from memory.store import Memory
+
+    company = resolve_company(args.company)
+    memory = Memory(get_settings().chroma_dir).for_company(company.id)
+    with company_session(company.id) as session:
+        today = datetime.now(ZoneInfo(company.timezone)).date()
+        plan = {
+            "product_catalog": product_documents(session),
+            "store_profiles": store_documents(session, today),
+            "sales_playbooks": playbook_documents([PLAYBOOKS_DIR, *args.playbooks]),
+        }
+    for collection, documents in plan.items():
+        started = time.perf_counter()
+        report = memory.sync(collection, documents)
+        print(f"{collection}: {len(documents)} documents ({report.added} added, "
+              f"{report.updated} updated, {report.removed} removed, {report.unchanged} "
+              f"unchanged) in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "llm":
+        from evals.bench_llm import main as bench
+    else:
+        from evals.bench_rag import main as bench
+    return bench(args)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -162,6 +230,24 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--company", help="company slug (default: the only company)")
     imp.add_argument("--strict", action="store_true", help="import nothing if any row is bad")
     imp.set_defaults(func=cmd_import)
+
+    models = commands.add_parser("models", help="show the bundled LLMs: paths, sizes, hashes")
+    models.add_argument("--assemble", action="store_true",
+                        help="join and verify every installed bundled model now")
+    models.set_defaults(func=cmd_models)
+
+    index = commands.add_parser("index", help="build the retrieval memory (incremental)")
+    index.add_argument("--company", help="company slug (default: the only company)")
+    index.add_argument("--playbooks", type=Path, action="append", default=[],
+                       help="another folder of Markdown playbooks (repeatable)")
+    index.set_defaults(func=cmd_index)
+
+    bench = commands.add_parser("bench", help="benchmarks that print figures (evals/)")
+    bench.add_argument("what", choices=["llm", "rag"])
+    bench.add_argument("--model", help="bundled model name or GGUF path (llm)")
+    bench.add_argument("--runs", type=int, default=10, help="requests per measurement (llm)")
+    bench.add_argument("--cases", type=Path, help="labelled queries, JSON lines (rag)")
+    bench.set_defaults(func=cmd_bench)
 
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host")

@@ -6,6 +6,7 @@ Setting `OPENSALES_DATABASE_URL` and `OPENSALES_REDIS_URL` switches to the real 
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,48 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="Port `opensales serve` listens on.")
     log_level: str = Field("info", description="Python logging level.")
     readiness_timeout_s: float = Field(2.0, description="Per-dependency timeout for /readyz.")
+
+    llm_backend: Literal["local", "remote"] = Field(
+        "local", description="local: llama.cpp in this process; remote: an OpenAI-compatible URL."
+    )
+    llm_model: str = Field(
+        "qwen2.5-coder-1.5b",
+        description="A bundled model name (see `opensales models`) or a path to a GGUF file.",
+    )
+    llm_model_sha256: str | None = Field(
+        None, description="Expected sha256 of a GGUF given by path; checked at load."
+    )
+    llm_context: int = Field(4096, description="Context window in tokens.")
+    llm_threads: int | None = Field(None, description="CPU threads; default: all cores.")
+    llm_batch: int = Field(512, description="Prompt tokens evaluated per batch.")
+    llm_gpu_layers: int = Field(0, description="Layers offloaded to the GPU; -1 = all (CUDA).")
+    llm_chat_format: str | None = Field(None, description="Chat template; default: the GGUF's.")
+    llm_timeout_s: float = Field(30.0, description="Deadline of one LLM request, queue included.")
+    llm_remote_url: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible server, e.g. http://llm:8080/v1."
+    )
+    llm_remote_model: str = Field("default", description="Model name sent to the remote server.")
+    llm_remote_api_key: str | None = Field(None, description="Bearer token for the remote server.")
+    llm_remote_schema_style: Literal["json_object", "json_schema"] = Field(
+        "json_object",
+        description="How to ask for schema output: json_object (llama.cpp) or json_schema (vLLM).",
+    )
+    llm_breaker_failures: int = Field(3, description="Consecutive failures that open the breaker.")
+    llm_breaker_slow_s: float = Field(10.0, description="An answer slower than this opens it.")
+    llm_breaker_reset_s: float = Field(30.0, description="Seconds open before one probe call.")
+    embedding_model: str | None = Field(
+        None, description="Folder of a sentence-transformers model; default: the bundled MiniLM."
+    )
+
+    @property
+    def models_dir(self) -> Path:
+        """Where bundled GGUF models are assembled."""
+        return self.data_dir / "models"
+
+    @property
+    def chroma_dir(self) -> Path:
+        """Where the retrieval memory (Chroma) keeps its collections."""
+        return self.data_dir / "chroma"
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -8,6 +8,7 @@ database and drops it at the end. Redis: OPENSALES_TEST_REDIS_URL (default redis
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -106,3 +107,42 @@ def make_company(engine: Engine, slug: str) -> uuid.UUID:
 @pytest.fixture
 def two_companies(engine: Engine) -> tuple[uuid.UUID, uuid.UUID]:
     return make_company(engine, "alpha"), make_company(engine, "beta")
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory):
+    """Assembled bundled models, shared by the tests of a session (OPENSALES_TEST_MODELS_DIR
+    keeps them between sessions)."""
+    folder = os.environ.get("OPENSALES_TEST_MODELS_DIR")
+    return Path(folder) if folder else tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def small_model_path(models_dir) -> Path:
+    from llm.bundled import QWEN_0_5B, assemble
+
+    return assemble(QWEN_0_5B, models_dir)
+
+
+@pytest.fixture(scope="session")
+def bundled_model_path(models_dir) -> Path:
+    from llm.bundled import QWEN_1_5B, assemble, verify
+
+    path = assemble(QWEN_1_5B, models_dir)
+    verify(path, QWEN_1_5B.sha256)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bundled_llm(bundled_model_path):
+    """The bundled 1.5B model behind an LLMService, loaded once per test session."""
+    import asyncio
+
+    from llm.breaker import CircuitBreaker
+    from llm.local import LocalBackend, LocalModelConfig
+    from llm.service import LLMService
+
+    backend = LocalBackend(LocalModelConfig(bundled_model_path, n_ctx=2048))
+    service = LLMService(backend, CircuitBreaker("e2e-local", 3, 60, 30), timeout_s=60)
+    yield service
+    asyncio.run(service.close())

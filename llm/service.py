@@ -1,0 +1,173 @@
+"""The one LLM entry point the agents use: redaction, circuit breaker, structured output, metrics.
+
+`LLMService.chat()` redacts every message, asks the breaker, calls the backend and records the
+outcome. `complete_json()` constrains decoding to a pydantic model's JSON schema (enums carry the
+allowed names), validates the answer, retries a malformed one once, and never returns half an
+object: a truncated answer is an error. Callers catch `LLMUnavailable` and `LLMError` and take
+their rule-based fallback.
+"""
+
+import asyncio
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import TypeVar
+
+from prometheus_client import Counter, Gauge, Histogram
+from pydantic import BaseModel, ValidationError
+
+from llm.breaker import CircuitBreaker
+from llm.bundled import BUNDLED, ModelFileError, assemble, verify
+from llm.client import Backend, Completion, CompletionRequest, LLMError, PromptTooLong
+from llm.redact import PiiContext, redact
+from settings import Settings, get_settings
+
+T = TypeVar("T", bound=BaseModel)
+
+SECONDS = Histogram(
+    "opensales_llm_request_seconds", "LLM request latency", ["backend", "outcome"],
+    buckets=(0.25, 0.5, 1, 2, 3, 4, 6, 8, 10, 15, 30, 60),
+)
+TOKENS = Counter("opensales_llm_tokens_total", "Tokens through the LLM", ["backend", "kind"])
+IN_FLIGHT = Gauge("opensales_llm_in_flight", "LLM requests queued or running", ["backend"])
+
+
+class TruncatedOutput(LLMError):
+    """The answer hit max_tokens before it was complete."""
+
+
+class MalformedOutput(LLMError):
+    """The answer did not validate against the schema, twice."""
+
+
+class LLMService:
+    def __init__(self, backend: Backend, breaker: CircuitBreaker, timeout_s: float = 30.0):
+        self.backend = backend
+        self.breaker = breaker
+        self.timeout_s = timeout_s
+
+    async def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        pii: PiiContext | None = None,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        json_schema: dict | None = None,
+        timeout_s: float | None = None,
+    ) -> Completion:
+        """One completion of `messages` (redacted first), through the circuit breaker."""
+        request = CompletionRequest(
+            messages=[{"role": m["role"], "content": redact(m["content"], pii)} for m in messages],
+            max_tokens=max_tokens,
+            temperature=temperature,
+            json_schema=json_schema,
+            timeout_s=timeout_s or self.timeout_s,
+        )
+        self.breaker.before_call()
+        name = self.backend.name
+        started = time.monotonic()
+        IN_FLIGHT.labels(name).inc()
+        try:
+            completion = await self.backend.complete(request)
+        except PromptTooLong:
+            self.breaker.record_success(0.0)  # the caller's prompt, not the model, is at fault
+            SECONDS.labels(name, "too_long").observe(time.monotonic() - started)
+            raise
+        except (LLMError, OSError, asyncio.CancelledError) as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                self.breaker.record_failure()
+            SECONDS.labels(name, type(exc).__name__).observe(time.monotonic() - started)
+            raise
+        finally:
+            IN_FLIGHT.labels(name).dec()
+        elapsed = time.monotonic() - started
+        self.breaker.record_success(elapsed)
+        SECONDS.labels(name, "ok").observe(elapsed)
+        TOKENS.labels(name, "prompt").inc(completion.prompt_tokens)
+        TOKENS.labels(name, "completion").inc(completion.completion_tokens)
+        return completion
+
+    async def complete_json(
+        self,
+        messages: list[dict[str, str]],
+        schema: type[T],
+        *,
+        pii: PiiContext | None = None,
+        max_tokens: int = 256,
+        timeout_s: float | None = None,
+    ) -> T:
+        """The answer as a validated `schema` instance, decoded under its JSON schema."""
+        json_schema = schema.model_json_schema()
+        problem = ""
+        for _attempt in range(2):
+            completion = await self.chat(
+                messages, pii=pii, max_tokens=max_tokens, json_schema=json_schema,
+                timeout_s=timeout_s,
+            )
+            if completion.finish_reason == "length":
+                raise TruncatedOutput(
+                    f"answer cut at max_tokens={max_tokens}: {completion.text[-80:]!r}"
+                )
+            try:
+                return schema.model_validate_json(completion.text)
+            except ValidationError as exc:
+                problem = f"{exc.error_count()} error(s): {exc.errors()[0]['msg']}"
+        raise MalformedOutput(f"answer did not match {schema.__name__} twice ({problem})")
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+
+def resolve_model(settings: Settings, progress: bool = False) -> Path:
+    """The GGUF file to load: a bundled model assembled and verified, or a configured path."""
+    model = BUNDLED.get(settings.llm_model)
+    if model is not None:
+        path = assemble(model, settings.models_dir, progress=progress)
+        verify(path, model.sha256)
+        return path
+    path = Path(settings.llm_model)
+    if not path.is_file():
+        raise ModelFileError(
+            f"OPENSALES_LLM_MODEL={settings.llm_model!r} is neither a bundled model "
+            f"({', '.join(BUNDLED)}) nor a GGUF file"
+        )
+    if settings.llm_model_sha256:
+        verify(path, settings.llm_model_sha256)
+    return path
+
+
+def build_llm(settings: Settings) -> LLMService:
+    """The service for these settings; a local model is loaded on its first request."""
+    if settings.llm_backend == "remote":
+        if not settings.llm_remote_url:
+            raise ValueError("OPENSALES_LLM_BACKEND=remote needs OPENSALES_LLM_REMOTE_URL")
+        from llm.remote import RemoteBackend
+
+        backend = RemoteBackend(
+            settings.llm_remote_url, settings.llm_remote_model, settings.llm_remote_api_key,
+            settings.llm_context, settings.llm_remote_schema_style,
+        )
+    else:
+        from llm.local import LocalBackend, LocalModelConfig
+
+        backend = LocalBackend(LocalModelConfig(
+            model_path=resolve_model(settings),
+            n_ctx=settings.llm_context,
+            n_threads=settings.llm_threads,
+            n_batch=settings.llm_batch,
+            n_gpu_layers=settings.llm_gpu_layers,
+            chat_format=settings.llm_chat_format,
+        ))
+    breaker = CircuitBreaker(
+        f"llm-{backend.name}", settings.llm_breaker_failures, settings.llm_breaker_slow_s,
+        settings.llm_breaker_reset_s,
+    )
+    return LLMService(backend, breaker, settings.llm_timeout_s)
+
+
+@lru_cache
+def get_llm() -> LLMService:
+    """The process-wide LLM service."""
+    return build_llm(get_settings())
+
