@@ -1,11 +1,15 @@
 """Assembling a model from chunk packages: verified per part and whole, atomic, clear errors."""
 
 import hashlib
+import os
 import sys
 
 import pytest
 
+import cli
 from llm.bundled import QWEN_0_5B, BundledModel, ModelFileError, assemble, verify
+from llm.service import resolve_model
+from settings import Settings
 
 
 @pytest.fixture
@@ -71,3 +75,30 @@ def test_a_corrupted_model_file_is_refused_with_the_mismatch(fake_model, tmp_pat
 
 def test_the_small_bundled_model_assembles_to_its_published_hash(small_model_path):
     verify(small_model_path, QWEN_0_5B.sha256)
+
+
+def test_resolve_model_takes_bundled_names_and_verified_paths(small_model_path, tmp_path):
+    models = tmp_path / "data" / "models"
+    models.mkdir(parents=True)
+    os.link(small_model_path, models / QWEN_0_5B.filename)
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", llm_model=QWEN_0_5B.name)
+    assert resolve_model(settings) == models / QWEN_0_5B.filename
+
+    by_path = settings.model_copy(update={"llm_model": str(small_model_path),
+                                          "llm_model_sha256": "0" * 64})
+    with pytest.raises(ModelFileError, match="does not match the expected 0000"):
+        resolve_model(by_path)
+    with pytest.raises(ModelFileError, match="neither a bundled model"):
+        resolve_model(settings.model_copy(update={"llm_model": "gpt-5"}))
+
+
+def test_models_command_lists_paths_sizes_and_hashes(app_env, small_model_path, tmp_path, capsys):
+    models = tmp_path / "data" / "models"
+    models.mkdir(parents=True)
+    os.link(small_model_path, models / QWEN_0_5B.filename)
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out
+    small = out[out.index("qwen2.5-coder-0.5b"):]
+    assert f"path:   {models / QWEN_0_5B.filename}" in small
+    assert f"sha256: {QWEN_0_5B.sha256}" in small and "ok, sha256 verified" in small
+    assert "qwen2.5-coder-1.5b\n" in out and "not assembled yet" in out
