@@ -51,7 +51,8 @@ def mask_phones(text: str, region: str = "IN") -> str:
     matches = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
     for match in matches:
         national = str(match.number.national_number)
-        pieces.append(text[last : match.start])
+        opening = match.raw_string[: len(match.raw_string) - len(match.raw_string.lstrip("("))]
+        pieces.append(text[last : match.start] + opening)  # "(+91 98...)" keeps its "("
         pieces.append(f"+{match.number.country_code}****{national[-4:]}")
         last = match.end
     pieces.append(text[last:])

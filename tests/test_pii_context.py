@@ -1,0 +1,19 @@
+"""A company's people and addresses are redacted from text bound for a prompt."""
+
+from sqlmodel import select
+
+from db.demo import load_demo
+from db.engine import company_session
+from db.models import Store
+from llm.redact import redact
+from tools.pii import pii_context
+
+
+def test_demo_people_phones_and_addresses_are_redacted(engine):
+    result = load_demo(engine, stores=12, days=7, progress=False)
+    with company_session(result.company_id, engine) as session:
+        store = session.exec(select(Store)).first()
+        context = pii_context(session)
+    text = f"{store.owner_name} ({store.owner_phone}) of {store.address} wants 2 cs Parle-G"
+    redacted = redact(text, context)
+    assert redacted == f"Store Owner (+91****{store.owner_phone[-4:]}) of Pune wants 2 cs Parle-G"
