@@ -259,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=get_settings().log_level.upper())
+    for chatty in ("sentence_transformers", "httpx", "chromadb"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     return args.func(args)
 
 

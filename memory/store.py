@@ -16,6 +16,7 @@ import chromadb
 from chromadb.config import Settings as ChromaSettings
 
 from memory.embeddings import Embedder
+from memory.hinglish import expand
 
 COLLECTIONS = ("store_profiles", "product_catalog", "sales_playbooks")
 
@@ -81,7 +82,7 @@ class CompanyMemory:
     ) -> list[Hit]:
         """The `k` documents of this company nearest to `query`."""
         result = self.memory.collection(collection).query(
-            query_texts=[query], n_results=k, where=self._where(where),
+            query_texts=[expand(query)], n_results=k, where=self._where(where),
             include=["documents", "metadatas", "distances"],
         )
         prefix = len(self.company) + 1

@@ -88,3 +88,12 @@ def test_index_command_builds_and_updates_company_memory(app_env, capsys):
         profiles = store_documents(session, today=stores[0].created_at.date())
     for store, profile in zip(stores, profiles, strict=True):
         assert store.owner_name not in profile.text and store.owner_phone[-10:] not in profile.text
+
+
+def test_hinglish_words_gain_english_glosses():
+    from memory.hinglish import expand
+
+    assert expand("paisa nahi hai is mahine") == (
+        "paisa nahi hai is mahine (money payment not no month)"
+    )
+    assert expand("how many facings per sku") == "how many facings per sku"
