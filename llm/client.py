@@ -48,9 +48,9 @@ class Backend(Protocol):
 
 def fit_messages(
     messages: list[dict[str, str]], count_tokens: Callable[[str], int], budget: int
-) -> tuple[list[dict[str, str]], int]:
+) -> tuple[list[dict[str, str]], int, int]:
     """Drop the oldest turns between the system message and the last message until the prompt
-    fits `budget` tokens. Returns the messages and how many were dropped."""
+    fits `budget` tokens. Returns the messages, how many were dropped and their token count."""
     per_message = 8  # role markers and separators of the chat template
     cost = [count_tokens(m["content"]) + per_message for m in messages]
     keep_head = 1 if messages and messages[0]["role"] == "system" else 0
@@ -65,4 +65,4 @@ def fit_messages(
             f"the context leaves {budget}"
         )
     kept = set(range(keep_head)) | set(middle) | {len(messages) - 1}
-    return [m for i, m in enumerate(messages) if i in kept], dropped
+    return [m for i, m in enumerate(messages) if i in kept], dropped, total

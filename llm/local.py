@@ -77,7 +77,7 @@ class LocalBackend:
         def count(text: str) -> int:
             return len(llama.tokenize(text.encode(), add_bos=False, special=True))
 
-        messages, dropped = fit_messages(
+        messages, dropped, prompt_tokens = fit_messages(
             request.messages, count, llama.n_ctx() - request.max_tokens
         )
         response_format = (
@@ -110,7 +110,7 @@ class LocalBackend:
         return Completion(
             text="".join(pieces),
             finish_reason=finish_reason,
-            prompt_tokens=sum(count(m["content"]) for m in messages),
+            prompt_tokens=prompt_tokens,
             completion_tokens=tokens,
             seconds=time.monotonic() - started,
             first_token_seconds=first_token,

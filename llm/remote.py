@@ -40,7 +40,7 @@ class RemoteBackend:
         return {"type": "json_object", "schema": schema}
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        messages, dropped = fit_messages(
+        messages, dropped, _estimate = fit_messages(
             request.messages,
             lambda text: len(text) // CHARS_PER_TOKEN + 1,
             self.n_ctx - request.max_tokens,

@@ -74,9 +74,11 @@ class LLMService:
             self.breaker.record_success(0.0)  # the caller's prompt, not the model, is at fault
             SECONDS.labels(name, "too_long").observe(time.monotonic() - started)
             raise
-        except (LLMError, OSError, asyncio.CancelledError) as exc:
-            if not isinstance(exc, asyncio.CancelledError):
-                self.breaker.record_failure()
+        except asyncio.CancelledError:
+            SECONDS.labels(name, "cancelled").observe(time.monotonic() - started)
+            raise
+        except Exception as exc:  # timeouts, server errors, a model that will not load
+            self.breaker.record_failure()
             SECONDS.labels(name, type(exc).__name__).observe(time.monotonic() - started)
             raise
         finally:

@@ -97,8 +97,8 @@ def test_fit_messages_drops_the_oldest_turns_first():
     messages = [{"role": "system", "content": "s" * 10}] + [
         {"role": "user" if i % 2 == 0 else "assistant", "content": f"{i}" * 10} for i in range(6)
     ]
-    kept, dropped = fit_messages(messages, len, budget=4 * 18)
-    assert dropped == 3
+    kept, dropped, tokens = fit_messages(messages, len, budget=4 * 18)
+    assert (dropped, tokens) == (3, 4 * 18)
     assert [m["content"][0] for m in kept] == ["s", "3", "4", "5"]
     with pytest.raises(PromptTooLong):
         fit_messages(messages, len, budget=20)
