@@ -182,6 +182,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench(args)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evals.orders import main as evaluate
+
+    return evaluate(args)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -248,6 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=int, default=10, help="requests per measurement (llm)")
     bench.add_argument("--cases", type=Path, help="labelled queries, JSON lines (rag)")
     bench.set_defaults(func=cmd_bench)
+
+    evaluate = commands.add_parser("eval", help="labelled evaluations that print figures")
+    evaluate.add_argument("what", choices=["orders"])
+    evaluate.add_argument("--catalog", type=Path, required=True, help="catalog CSV (import format)")
+    evaluate.add_argument("--cases", type=Path, required=True, help="labelled cases, JSON lines")
+    evaluate.add_argument("--no-llm", action="store_true", help="the fast path alone")
+    evaluate.set_defaults(func=cmd_eval)
 
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host")

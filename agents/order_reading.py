@@ -1,0 +1,126 @@
+"""Understanding an order message: the fast path first, the LLM only where it is not confident.
+
+The decision is one of: the items to order, or one clarifying question with candidates. Sizes
+are never guessed: a product named without a size it needs is asked about, whoever reads it.
+The LLM reads what the fast path could not place (odd phrasing, unknown words), choosing SKUs
+from an enum of candidates; its answer is checked against the message (the quantity must be
+written there) before it is believed. With the circuit breaker open, the fast path decides
+alone.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field, create_model
+from rapidfuzz import fuzz, process
+
+from llm.breaker import LLMUnavailable
+from llm.client import LLMError
+from llm.service import LLMService
+from tools.order_parser import (
+    CONFIDENT,
+    NUMBER_WORDS,
+    OrderParser,
+    ParsedLine,
+    ParsedOrder,
+    normalise,
+)
+
+SYSTEM = (
+    "You read a retailer's order message for a distributor in India. List each product ordered "
+    "with its quantity and unit, using only the SKUs given. cs, ctn, peti and carton mean case; "
+    "pc, pcs, pkt and packet mean piece; a dozen is 12 pieces. If a product or its quantity is "
+    "not clear, set unclear to true.\nSKUs:\n"
+)
+
+
+@dataclass
+class Reading:
+    lines: list[ParsedLine] = field(default_factory=list)  # the understood items
+    question: ParsedLine | None = None  # set when we must ask before ordering
+    unknown: list[str] = field(default_factory=list)
+    used_llm: bool = False
+
+    @property
+    def clarify(self) -> bool:
+        return self.question is not None or bool(self.unknown) or not self.lines
+
+
+def _schema(skus: list[str]) -> type[BaseModel]:
+    line = create_model(
+        "Line",
+        sku=(Literal[tuple(skus)], ...),  # type: ignore[valid-type]
+        quantity=(int, Field(ge=1, le=100000)),
+        unit=(Literal["case", "piece"], ...),
+    )
+    return create_model("Order", items=(list[line], ...), unclear=(bool, ...))
+
+
+def _written_numbers(text: str) -> set[int]:
+    words = normalise(text).split()
+    numbers = {int(w) for w in words if w.isdigit()}
+    numbers |= {NUMBER_WORDS[w] for w in words if w in NUMBER_WORDS}
+    return numbers | {n * 12 for n in numbers}
+
+
+def _candidates(parser: OrderParser, parsed: ParsedOrder, text: str, limit: int = 12) -> list[str]:
+    skus = [sku for line in parsed.lines for sku in line.candidates]
+    for phrase in parsed.unknown or [normalise(text)]:
+        for alias, _score, _ in process.extract(phrase, parser.alias_texts,
+                                                scorer=fuzz.partial_ratio, limit=limit):
+            skus.extend(parser.by_alias[tuple(alias.split())])
+    return list(dict.fromkeys(skus))[:limit]
+
+
+async def read_order(text: str, parser: OrderParser, llm: LLMService | None) -> Reading:
+    parsed = parser.parse(text)
+    ambiguous = [line for line in parsed.lines if line.problem == "ambiguous"]
+    if parsed.confident:
+        return Reading(parsed.lines)
+    if ambiguous:  # a careful order-taker asks which size; so do we
+        return Reading(
+            [line for line in parsed.lines if line.confidence >= CONFIDENT], ambiguous[0],
+            parsed.unknown,
+        )
+    if llm is None:
+        return _fast_path_only(parsed)
+    try:
+        return await _ask_llm(text, parser, parsed, llm)
+    except (LLMUnavailable, LLMError):
+        return _fast_path_only(parsed)
+
+
+def _fast_path_only(parsed: ParsedOrder) -> Reading:
+    unsure = [line for line in parsed.lines if line.confidence < CONFIDENT]
+    return Reading(
+        [line for line in parsed.lines if line.confidence >= CONFIDENT],
+        unsure[0] if unsure else None, parsed.unknown,
+    )
+
+
+async def _ask_llm(text: str, parser: OrderParser, parsed: ParsedOrder,
+                   llm: LLMService) -> Reading:
+    skus = _candidates(parser, parsed, text)
+    catalog = "\n".join(f"{sku}: {parser.items[sku].name}" for sku in skus)
+    answer = await llm.complete_json(
+        [{"role": "system", "content": SYSTEM + catalog}, {"role": "user", "content": text}],
+        _schema(skus), max_tokens=200,
+    )
+    written = _written_numbers(text)
+    lines = []
+    for item in answer.items:
+        product = parser.items[item.sku]
+        trusted = item.quantity in written and not answer.unclear
+        lines.append(ParsedLine(
+            text=product.name, candidates=[item.sku], quantity=item.quantity, unit=item.unit,
+            pieces=item.quantity * (product.units_per_case if item.unit == "case" else 1),
+            confidence=0.85 if trusted else 0.5,
+            problem=None if trusted else "unsure",
+        ))
+    unsure = [line for line in lines if line.confidence < CONFIDENT]
+    if not lines or answer.unclear or unsure:
+        question = unsure[0] if unsure else (parsed.lines[0] if parsed.lines else None)
+        return Reading([line for line in lines if line.confidence >= CONFIDENT], question,
+                       parsed.unknown or ([] if lines else [text]), used_llm=True)
+    return Reading(lines, used_llm=True)
+

@@ -1,0 +1,68 @@
+"""Channel-neutral messages: what every adapter turns provider payloads into, and back.
+
+Agents see only these types, never a WhatsApp, SMS or voice payload. An adapter knows how to
+render a `Reply` in its channel: buttons on WhatsApp, numbered options in an SMS.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class Kind(StrEnum):
+    text = "text"
+    audio = "audio"
+    image = "image"
+    location = "location"
+    button = "button"  # a reply button or list row chosen
+    unsupported = "unsupported"
+
+
+class Location(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lng: float = Field(ge=-180, le=180)
+
+
+class InboundMessage(BaseModel):
+    channel: str  # whatsapp, sms, voice, console
+    provider_message_id: str
+    sender: str  # E.164 phone
+    recipient: str  # our number or account id, which tells the company
+    kind: Kind
+    text: str = ""  # the text, a caption, or the title of the chosen button
+    choice_id: str | None = None  # the id of the chosen button or list row
+    media_id: str | None = None  # provider id of audio or image, fetched when needed
+    media_type: str | None = None
+    location: Location | None = None
+    sent_at: datetime
+    received_at: datetime
+
+
+class Button(BaseModel):
+    id: str = Field(max_length=256)
+    title: str = Field(max_length=20)  # WhatsApp's limit for reply buttons
+
+
+class OutboundMessage(BaseModel):
+    """One message to send. Buttons (at most 3) become reply buttons; more options become a
+    list; a template is what may be sent outside the 24-hour customer-service window."""
+
+    text: str = ""
+    buttons: list[Button] = Field(default_factory=list)
+    options_title: str = "Choose"
+    image: bytes | None = None
+    image_caption: str = ""
+    audio: bytes | None = None
+    template: str | None = None
+    template_params: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_content(self) -> "OutboundMessage":
+        if not (self.text or self.image or self.audio or self.template):
+            raise ValueError("an outbound message needs text, an image, audio or a template")
+        return self
+
+    @property
+    def as_list(self) -> bool:
+        return len(self.buttons) > 3

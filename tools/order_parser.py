@@ -1,0 +1,322 @@
+"""The fast, deterministic reading of an order message: quantities, units, sizes, products.
+
+"bhaiya 2 cs parle g 250 aur ek peti coke 750ml" becomes two lines with SKUs, quantities in
+pieces and a confidence each. Products are found by their catalog aliases (exact, longest
+first) and by fuzzy matching for typos (rapidfuzz); a generic name shared by several sizes is
+narrowed by a size in the message, or left ambiguous with its candidates. Quantities are digits
+or English/Hindi number words; units are cases, pieces or dozens. Lines below 0.8 confidence are
+for the LLM or a clarifying question; nothing here guesses.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rapidfuzz import fuzz, process
+
+from tools.devanagari import to_latin
+
+CONFIDENT = 0.8
+
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100,
+    "ek": 1, "do": 2, "teen": 3, "tin": 3, "char": 4, "chaar": 4, "paanch": 5, "panch": 5,
+    "paach": 5, "chhe": 6, "che": 6, "chheh": 6, "saat": 7, "sat": 7, "aath": 8, "ath": 8,
+    "nau": 9, "das": 10, "dus": 10, "gyarah": 11, "gyara": 11, "barah": 12, "bara": 12,
+    "terah": 13, "chaudah": 14, "pandrah": 15, "solah": 16, "satrah": 17, "atharah": 18,
+    "unnis": 19, "bees": 20, "bis": 20, "pachees": 25, "pachis": 25, "tees": 30,
+    "chalis": 40, "pachas": 50, "sau": 100,
+}
+# Number words that are also ordinary words: numbers only next to a unit or a product.
+WEAK_NUMBERS = {"do", "tin", "sat", "ath", "che", "bis", "bara"}
+CASE_UNITS = {"case", "cases", "cs", "ctn", "ctns", "carton", "cartons", "peti", "petti",
+              "peti's", "crate", "crates"}
+PIECE_UNITS = {"pc", "pcs", "piece", "pieces", "pkt", "pkts", "packet", "packets", "pack",
+               "packs", "nos", "no", "bottle", "bottles", "btl", "sachet", "sachets", "bar",
+               "bars", "box", "boxes", "tin", "tins", "jar", "jars", "pouch", "pouches", "unit",
+               "units", "tube", "tubes", "can", "cans"}
+DOZEN_UNITS = {"dozen", "dozens", "dz", "doz", "darjan", "darjen", "darzan"}
+HALF_WORDS = {"half", "aadha", "adha", "aadhi", "adhi"}
+ALL_UNITS = CASE_UNITS | PIECE_UNITS | DOZEN_UNITS
+JOINERS = {"and", "n", "aur", "or", "plus"}
+FILLER = {
+    "bhaiya", "bhai", "bhaisaab", "sir", "ji", "please", "pls", "plz", "send", "bhejo", "bhej",
+    "bhejna", "bhejiye", "dena", "de", "dijiye", "chahiye", "chaiye", "jaldi", "kal", "tak",
+    "order", "mera", "mere", "meri", "hai", "hain", "ka", "ki", "ke", "of", "the", "a", "an",
+    "me", "mujhe", "hame", "humko", "also", "bhi", "thanks", "thank", "you", "namaste",
+    "hello", "hi", "good", "morning", "for", "shop", "store", "dukaan", "urgent", "today",
+    "aaj", "abhi", "need", "want", "add", "and", "aur", "with", "x", "nos.", "each", "sath",
+    "saath", "regards", "ok", "okay", "bhijwa", "bhijwana", "dijiyega", "karo", "kar",
+    "delivery", "deliver", "by", "evening", "sham", "subah", "ko",
+}
+SIZE = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(kgs|kg|kilo|grams|gram|gms|gm|g|ltrs|ltr|litres|litre|liters|liter|"
+    r"lt|l|mls|ml)(?![a-z])"
+)
+SIZE_UNIT = {"kgs": "kg", "kilo": "kg", "grams": "g", "gram": "g", "gms": "g", "gm": "g",
+             "ltrs": "l", "ltr": "l", "litres": "l", "litre": "l", "liters": "l", "liter": "l",
+             "lt": "l", "mls": "ml"}
+GLUED_UNIT = re.compile(
+    r"(?<![\d.])(\d+)(cs|case|cases|ctn|ctns|pcs|pc|pkt|pkts|box|dozen|doz|dz|peti|nos|no)"
+    r"(?![a-z])"
+)
+# A price point names a pack ("kurkure 20 rs", "parle g 10 wala"): it is no quantity.
+PRICE = re.compile(
+    r"(?:₹|(?<![a-z])rs\.?|(?<![a-z])inr)\s*(\d+)(?![\d.])"
+    r"|(?<![\d.])(\d+)\s*(?:/-|₹|rs\b\.?|rupees|rupaye|rupay|rupee|wala|wali|vala|vali)"
+)
+PRICE_TOKEN = re.compile(r"\d+rs")
+LIST_MARKER = re.compile(r"(?m)^\s*\d{1,2}\s*[.)]\s+")
+SEPARATORS = re.compile(r"[,;\n+&]|\s(?:aur|and|or|also|plus|n)\s|\.\s")
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    sku: str
+    name: str
+    category: str
+    pack_size: str
+    units_per_case: int
+    price_paise: int
+    mrp_paise: int
+    aliases: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, product) -> "CatalogItem":
+        """From a `db.models.Product`."""
+        return cls(product.sku, product.name, product.category, product.pack_size,
+                   product.units_per_case, product.price_paise, product.mrp_paise,
+                   tuple(product.aliases))
+
+
+@dataclass
+class ParsedLine:
+    text: str  # the words that named the product
+    candidates: list[str]  # SKUs it may be, best first; one when resolved
+    quantity: int | None  # as written, in `unit`
+    unit: Literal["case", "piece"] = "piece"
+    pieces: int | None = None
+    confidence: float = 0.0
+    problem: str | None = None  # why it is not confident: ambiguous, unknown, no quantity
+
+    @property
+    def sku(self) -> str | None:
+        return self.candidates[0] if len(self.candidates) == 1 else None
+
+
+@dataclass
+class ParsedOrder:
+    lines: list[ParsedLine] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # words that looked like a product we lack
+
+    @property
+    def confident(self) -> bool:
+        return bool(self.lines) and not self.unknown and all(
+            line.confidence >= CONFIDENT for line in self.lines
+        )
+
+
+def normalise(text: str) -> str:
+    """Lower case, Latin letters, sizes and prices written one way ("250 gm" -> "250g",
+    "rs 20" -> "20rs"), units split from numbers, list numbering dropped."""
+    text = to_latin(LIST_MARKER.sub(" ", text)).lower().replace("’", "'").replace("&", " and ")
+    text = re.sub(r"(?<=[a-z])-(?=[a-z0-9])", " ", text)  # parle-g -> parle g
+    text = re.sub(r"(?<=[a-z])(?=\d)", " ", text)  # parleg250 -> parleg 250
+    text = PRICE.sub(lambda m: f" {m.group(1) or m.group(2)}rs ", text)
+    text = SIZE.sub(lambda m: f" {_number(m.group(1))}{SIZE_UNIT.get(m.group(2), m.group(2))} ",
+                    text)
+    text = GLUED_UNIT.sub(r" \1 \2 ", text)
+    text = re.sub(r"[^\w\s.,;+&/\n]", " ", text)
+    text = re.sub(r"(?<!\d)\.|\.(?!\d)", " . ", text)
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def _number(value: str) -> str:
+    number = float(value)
+    return str(int(number)) if number.is_integer() else str(number)
+
+
+def normalise_size(pack_size: str) -> str:
+    return normalise(pack_size).replace(" ", "")
+
+
+class OrderParser:
+    """Reads order messages against one company's catalog."""
+
+    def __init__(self, catalog: list[CatalogItem]) -> None:
+        self.items = {item.sku: item for item in catalog}
+        self.by_alias: dict[tuple[str, ...], list[str]] = {}
+        joined = set()
+        for item in catalog:
+            for name in {item.name, item.sku, *item.aliases}:
+                key = tuple(normalise(name).replace(".", " ").split())
+                if set(key) & JOINERS:  # "hide and seek" must survive the split at "and"
+                    joined.add(" ".join(key))
+                    key = ("_".join(key),)
+                if key and item.sku not in self.by_alias.setdefault(key, []):
+                    self.by_alias[key].append(item.sku)
+        self.joined = re.compile(
+            "|".join(rf"(?<!\w){re.escape(j)}(?!\w)" for j in sorted(joined, key=len, reverse=True))
+        ) if joined else None
+        self.longest = max((len(k) for k in self.by_alias), default=1)
+        self.alias_texts = [" ".join(key) for key in self.by_alias]
+        self.sizes = {sku: normalise_size(item.pack_size) for sku, item in self.items.items()}
+
+    def parse(self, text: str) -> ParsedOrder:
+        order = ParsedOrder()
+        text = normalise(text)
+        if self.joined is not None:
+            text = self.joined.sub(lambda m: m.group(0).replace(" ", "_"), text)
+        for segment in SEPARATORS.split(f" {text} "):
+            tokens = [t for t in segment.replace(".", " ").split() if t]
+            if tokens:
+                self._parse_segment(tokens, order)
+        return order
+
+    def _parse_segment(self, tokens: list[str], order: ParsedOrder) -> None:
+        mentions = self._mentions(tokens)
+        covered = {i for start, end, *_ in mentions for i in range(start, end)}
+        leftovers = [t for i, t in enumerate(tokens) if i not in covered and self._wordy(t)]
+        if not mentions:
+            if leftovers:
+                order.unknown.append(" ".join(leftovers))
+            return
+        if len(leftovers) >= 2:  # a product-like phrase we could not place
+            order.unknown.append(" ".join(leftovers))
+        starts = [start for start, *_ in mentions]
+        ends = [end for _, end, *_ in mentions]
+        # "2 cs parle g 3 cs coke" names quantities first; "parle g 2 cs, coke 3 cs" after.
+        prefix = bool(quantities(tokens[: starts[0]]))
+        for index, (start, end, skus, score) in enumerate(mentions):
+            before = tokens[ends[index - 1] if index else 0 : start]
+            after = tokens[end : starts[index + 1] if index + 1 < len(starts) else len(tokens)]
+            own = before + after if len(mentions) == 1 else before if prefix else after
+            found = quantities(own)
+            descriptors = [
+                t for t in before + after if SIZE.fullmatch(t) or PRICE_TOKEN.fullmatch(t)
+            ]
+            order.lines.append(self._line(tokens[start:end], skus, score, found, descriptors))
+    def _wordy(self, token: str) -> bool:
+        return (
+            token.isalpha() and len(token) > 2 and token not in FILLER
+            and token not in NUMBER_WORDS and token not in CASE_UNITS | PIECE_UNITS | DOZEN_UNITS
+            and token not in HALF_WORDS
+        )
+
+    def _mentions(self, tokens: list[str]) -> list[tuple[int, int, list[str], float]]:
+        """Product mentions as (start, end, candidate SKUs, match score 0..1), in order."""
+        found, i = [], 0
+        while i < len(tokens):
+            for length in range(min(self.longest, len(tokens) - i), 0, -1):
+                skus = self.by_alias.get(tuple(tokens[i : i + length]))
+                if skus and not (length == 1 and self._is_quantityish(tokens[i])):
+                    found.append((i, i + length, list(skus), 1.0))
+                    i += length
+                    break
+            else:
+                i += 1
+        return self._fuzzy_mentions(tokens, found)
+
+    def _is_quantityish(self, token: str) -> bool:
+        return token.isdigit() or token in NUMBER_WORDS or bool(SIZE.fullmatch(token))
+
+    def _fuzzy_mentions(self, tokens, found):
+        """Typos: windows of unplaced words scored against every alias."""
+        covered = {i for start, end, *_ in found for i in range(start, end)}
+        i = 0
+        while i < len(tokens):
+            if i in covered or not self._wordy(tokens[i]):
+                i += 1
+                continue
+            best = None
+            for length in range(min(4, len(tokens) - i), 0, -1):
+                window = tokens[i : i + length]
+                if any(j in covered for j in range(i, i + length)):
+                    continue
+                phrase = " ".join(window)
+                if len(phrase) < 4:
+                    continue
+                match = process.extractOne(phrase, self.alias_texts, scorer=fuzz.ratio,
+                                           score_cutoff=82)
+                if match and (best is None or match[1] > best[2]):
+                    best = (length, match[0], match[1])
+            if best is None:
+                i += 1
+                continue
+            length, alias, score = best
+            found.append((i, i + length, list(self.by_alias[tuple(alias.split())]), score / 100))
+            covered.update(range(i, i + length))
+            i += length
+        return _merge_adjacent(sorted(found))
+
+    def _line(self, words, skus, score, found, descriptors) -> ParsedLine:
+        candidates = self._narrow(skus, descriptors)
+        line = ParsedLine(" ".join(words), candidates or skus, None)
+        confidence = 0.95 if score == 1.0 else 0.9 * score
+        if not candidates:
+            line.problem, confidence = "size not sold", min(confidence, 0.4)
+        elif len(candidates) > 1:
+            line.problem, confidence = "ambiguous", min(confidence, 0.5)
+        if len(found) > 1:
+            line.problem, confidence = "several quantities", min(confidence, 0.5)
+        elif not found:
+            line.problem, confidence = line.problem or "no quantity", min(confidence, 0.5)
+        if found:
+            quantity, unit = found[0]
+            item = self.items[line.candidates[0]]
+            if quantity is None:  # half a case
+                quantity, unit = max(1, item.units_per_case // 2), "piece"
+            line.quantity, line.unit = quantity, unit
+            line.pieces = quantity * (item.units_per_case if unit == "case" else 1)
+        line.confidence = round(confidence, 3)
+        return line
+
+    def _narrow(self, skus: list[str], descriptors: list[str]) -> list[str]:
+        """Candidates that fit every size or price point written next to the product; none
+        when the message names a pack we do not sell."""
+        for token in descriptors:
+            if PRICE_TOKEN.fullmatch(token):
+                rupees = int(token[:-2])
+                skus = [s for s in skus if self.items[s].mrp_paise == rupees * 100]
+            else:
+                skus = [s for s in skus if self.sizes[s] == token]
+        return skus
+
+
+def _merge_adjacent(mentions: list[tuple]) -> list[tuple]:
+    """"50 50" + "maska chaska" side by side name one product: join mentions that touch and
+    share a candidate."""
+    merged = []
+    for start, end, skus, score in mentions:
+        if merged and merged[-1][1] == start and set(merged[-1][2]) & set(skus):
+            first = merged.pop()
+            common = [sku for sku in first[2] if sku in skus]
+            merged.append((first[0], end, common, min(first[3], score)))
+        else:
+            merged.append((start, end, skus, score))
+    return merged
+
+
+def quantities(tokens: list[str]) -> list[tuple[int | None, str]]:
+    """Every (quantity, unit) written in these words; quantity None means half a case."""
+    found = []
+    for index, token in enumerate(tokens):
+        following = tokens[index + 1] if index + 1 < len(tokens) else ""
+        previous = tokens[index - 1] if index else ""
+        if token in HALF_WORDS and following in CASE_UNITS:
+            found.append((None, "case"))
+            continue
+        if token.isdigit():
+            number = int(token)
+        elif token in NUMBER_WORDS and (token not in WEAK_NUMBERS or following in ALL_UNITS):
+            number = NUMBER_WORDS[token]
+        else:
+            continue
+        unit = following if following in ALL_UNITS else previous if previous in ALL_UNITS else ""
+        if unit in DOZEN_UNITS:
+            found.append((number * 12, "piece"))
+        else:
+            found.append((number, "case" if unit in CASE_UNITS else "piece"))
+    return found
