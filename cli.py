@@ -183,8 +183,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from evals.orders import main as evaluate
-
+    if args.what == "food-ordering":
+        from evals.food_ordering import main as evaluate
+    else:
+        if args.catalog is None or args.cases is None:
+            print("error: eval orders needs --catalog and --cases", file=sys.stderr)
+            return 2
+        from evals.orders import main as evaluate
     return evaluate(args)
 
 
@@ -256,9 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     evaluate = commands.add_parser("eval", help="labelled evaluations that print figures")
-    evaluate.add_argument("what", choices=["orders"])
-    evaluate.add_argument("--catalog", type=Path, required=True, help="catalog CSV (import format)")
-    evaluate.add_argument("--cases", type=Path, required=True, help="labelled cases, JSON lines")
+    evaluate.add_argument("what", choices=["orders", "food-ordering"])
+    evaluate.add_argument("--catalog", type=Path, help="catalog CSV, import format (orders)")
+    evaluate.add_argument("--cases", type=Path, help="labelled cases, JSON lines (orders)")
+    evaluate.add_argument("--data", type=Path,
+                          help="FoodOrdering folder (default ../shared/data/food-ordering)")
     evaluate.add_argument("--no-llm", action="store_true", help="the fast path alone")
     evaluate.set_defaults(func=cmd_eval)
 

@@ -72,14 +72,18 @@ def _candidates(parser: OrderParser, parsed: ParsedOrder, text: str, limit: int 
     return list(dict.fromkeys(skus))[:limit]
 
 
+# What the message itself leaves open: asked about, never handed to the LLM to guess.
+ASK_DIRECTLY = {"ambiguous", "size not sold", "several quantities"}
+
+
 async def read_order(text: str, parser: OrderParser, llm: LLMService | None) -> Reading:
     parsed = parser.parse(text)
-    ambiguous = [line for line in parsed.lines if line.problem == "ambiguous"]
     if parsed.confident:
         return Reading(parsed.lines)
-    if ambiguous:  # a careful order-taker asks which size; so do we
+    open_questions = [line for line in parsed.lines if line.problem in ASK_DIRECTLY]
+    if open_questions:  # a careful order-taker asks which size; so do we
         return Reading(
-            [line for line in parsed.lines if line.confidence >= CONFIDENT], ambiguous[0],
+            [line for line in parsed.lines if line.confidence >= CONFIDENT], open_questions[0],
             parsed.unknown,
         )
     if llm is None:
@@ -98,6 +102,20 @@ def _fast_path_only(parsed: ParsedOrder) -> Reading:
     )
 
 
+def _mention_score(parser: OrderParser, sku: str, written: str) -> float:
+    names = [alias for alias in parser.alias_texts if sku in parser.by_alias[tuple(alias.split())]]
+    return max((fuzz.partial_ratio(name, written) for name in names), default=0.0)
+
+
+def _mentioned(parser: OrderParser, sku: str, text: str, candidates: list[str]) -> bool:
+    """The message names this product, and clearly more than any other candidate: the LLM
+    read it rather than chose between look-alikes (Marie Gold or Marie Light?)."""
+    written = normalise(text)
+    score = _mention_score(parser, sku, written)
+    rivals = [_mention_score(parser, other, written) for other in candidates if other != sku]
+    return score >= 75 and all(score >= rival + 10 for rival in rivals)
+
+
 async def _ask_llm(text: str, parser: OrderParser, parsed: ParsedOrder,
                    llm: LLMService) -> Reading:
     skus = _candidates(parser, parsed, text)
@@ -110,7 +128,9 @@ async def _ask_llm(text: str, parser: OrderParser, parsed: ParsedOrder,
     lines = []
     for item in answer.items:
         product = parser.items[item.sku]
-        trusted = item.quantity in written and not answer.unclear
+        trusted = item.quantity in written and not answer.unclear and _mentioned(
+            parser, item.sku, text, skus
+        )
         lines.append(ParsedLine(
             text=product.name, candidates=[item.sku], quantity=item.quantity, unit=item.unit,
             pieces=item.quantity * (product.units_per_case if item.unit == "case" else 1),

@@ -57,7 +57,7 @@ def expected_items(case: dict, parser: OrderParser) -> Counter:
     )
 
 
-async def run(cases: list[dict], parser: OrderParser, llm) -> int:
+async def run(cases: list[dict], parser: OrderParser, llm, show_failures: int | None = None) -> int:
     exact = matched = predicted_total = expected_total = asked = asked_expected = llm_used = 0
     latencies = []
     for number, case in enumerate(cases, start=1):
@@ -79,7 +79,8 @@ async def run(cases: list[dict], parser: OrderParser, llm) -> int:
             not want_clarify and not reading.clarify and got == expected
         )
         exact += ok
-        if not ok:
+        shown_enough = show_failures is not None and number - exact > show_failures
+        if not ok and not shown_enough:
             shown = "clarify" if reading.clarify else sorted(got.items())
             print(f"FAIL {number}: {case['text']!r}\n  expected "
                   f"{'clarify' if want_clarify else sorted(expected.items())}, got {shown}"
@@ -107,7 +108,7 @@ def main(args) -> int:
     with tempfile.TemporaryDirectory() as folder:
         parser = load_parser(args.catalog, Path(folder))
     try:
-        return asyncio.run(run(cases, parser, llm))
+        return asyncio.run(run(cases, parser, llm, getattr(args, "show_failures", None)))
     finally:
         if llm is not None:
             asyncio.run(llm.close())

@@ -32,7 +32,7 @@ NUMBER_WORDS = {
 # Number words that are also ordinary words: numbers only next to a unit or a product.
 WEAK_NUMBERS = {"do", "tin", "sat", "ath", "che", "bis", "bara"}
 CASE_UNITS = {"case", "cases", "cs", "ctn", "ctns", "carton", "cartons", "peti", "petti",
-              "peti's", "crate", "crates"}
+              "peti's", "crate", "crates", "c"}
 PIECE_UNITS = {"pc", "pcs", "piece", "pieces", "pkt", "pkts", "packet", "packets", "pack",
                "packs", "nos", "no", "bottle", "bottles", "btl", "sachet", "sachets", "bar",
                "bars", "box", "boxes", "tin", "tins", "jar", "jars", "pouch", "pouches", "unit",
@@ -41,6 +41,7 @@ DOZEN_UNITS = {"dozen", "dozens", "dz", "doz", "darjan", "darjen", "darzan"}
 HALF_WORDS = {"half", "aadha", "adha", "aadhi", "adhi"}
 ALL_UNITS = CASE_UNITS | PIECE_UNITS | DOZEN_UNITS
 JOINERS = {"and", "n", "aur", "or", "plus"}
+ARTICLES = {"a", "an"}
 FILLER = {
     "bhaiya", "bhai", "bhaisaab", "sir", "ji", "please", "pls", "plz", "send", "bhejo", "bhej",
     "bhejna", "bhejiye", "dena", "de", "dijiye", "chahiye", "chaiye", "jaldi", "kal", "tak",
@@ -50,6 +51,15 @@ FILLER = {
     "aaj", "abhi", "need", "want", "add", "and", "aur", "with", "x", "nos.", "each", "sath",
     "saath", "regards", "ok", "okay", "bhijwa", "bhijwana", "dijiyega", "karo", "kar",
     "delivery", "deliver", "by", "evening", "sham", "subah", "ko",
+    # the English of asking: "I would like to get ...", "can we have ... on the side"
+    "i", "i'd", "i'll", "im", "we", "we'd", "would", "like", "could", "can", "may", "get",
+    "have", "take", "let", "give", "just", "some", "my", "our", "on", "it", "that", "this",
+    "in", "to", "be", "will", "is", "are", "there", "side", "top", "thats", "all", "else", "as",
+    "well", "too", "then", "so", "yes", "hey",
+    # Hindi and Marathi of placing an order: "likh lo", "pathva", "mala ... dya"
+    "haan", "han", "likh", "likho", "likhiye", "lijiye", "lo", "lena", "pathva", "pathwa",
+    "pathvaa", "dya", "dyaa", "dyave", "mala", "amhala", "udya", "sakali", "saheb", "saab",
+    "rakh", "rakhna",
 }
 SIZE = re.compile(
     r"(\d+(?:\.\d+)?)\s*(kgs|kg|kilo|grams|gram|gms|gm|g|ltrs|ltr|litres|litre|liters|liter|"
@@ -59,7 +69,7 @@ SIZE_UNIT = {"kgs": "kg", "kilo": "kg", "grams": "g", "gram": "g", "gms": "g", "
              "ltrs": "l", "ltr": "l", "litres": "l", "litre": "l", "liters": "l", "liter": "l",
              "lt": "l", "mls": "ml"}
 GLUED_UNIT = re.compile(
-    r"(?<![\d.])(\d+)(cs|case|cases|ctn|ctns|pcs|pc|pkt|pkts|box|dozen|doz|dz|peti|nos|no)"
+    r"(?<![\d.])(\d+)(cs|case|cases|ctn|ctns|pcs|pc|pkt|pkts|box|dozen|doz|dz|peti|nos|no|c)"
     r"(?![a-z])"
 )
 # A price point names a pack ("kurkure 20 rs", "parle g 10 wala"): it is no quantity.
@@ -69,7 +79,9 @@ PRICE = re.compile(
 )
 PRICE_TOKEN = re.compile(r"\d+rs")
 LIST_MARKER = re.compile(r"(?m)^\s*\d{1,2}\s*[.)]\s+")
-SEPARATORS = re.compile(r"[,;\n+&]|\s(?:aur|and|or|also|plus|n)\s|\.\s")
+SEPARATORS = re.compile(r"[,;:/\n+&]|\s-\s|\s(?:aur|and|or|also|plus|n|ani|aani)\s|\.\s")
+# A forwarded list starts with who it is from: "Order from Balaji Kirana: ..."
+HEADER_WORDS = {"order", "orders", "from", "frm", "forwarded", "fwd", "list"}
 
 
 @dataclass(frozen=True)
@@ -125,10 +137,11 @@ def normalise(text: str) -> str:
     text = re.sub(r"(?<=[a-z])-(?=[a-z0-9])", " ", text)  # parle-g -> parle g
     text = re.sub(r"(?<=[a-z])(?=\d)", " ", text)  # parleg250 -> parleg 250
     text = PRICE.sub(lambda m: f" {m.group(1) or m.group(2)}rs ", text)
+    text = re.sub(r"\s[-–—]+\s", " , ", text)  # "coke 5 cs - sprite 2 cs"
     text = SIZE.sub(lambda m: f" {_number(m.group(1))}{SIZE_UNIT.get(m.group(2), m.group(2))} ",
                     text)
     text = GLUED_UNIT.sub(r" \1 \2 ", text)
-    text = re.sub(r"[^\w\s.,;+&/\n]", " ", text)
+    text = re.sub(r"[^\w\s.,;:+&/\n]", " ", text)
     text = re.sub(r"(?<!\d)\.|\.(?!\d)", " . ", text)
     return re.sub(r"[ \t]+", " ", text).strip()
 
@@ -169,10 +182,15 @@ class OrderParser:
         text = normalise(text)
         if self.joined is not None:
             text = self.joined.sub(lambda m: m.group(0).replace(" ", "_"), text)
+        segments: list[list[str]] = []
         for segment in SEPARATORS.split(f" {text} "):
             tokens = [t for t in segment.replace(".", " ").split() if t]
-            if tokens:
-                self._parse_segment(tokens, order)
+            if segments and quantities(tokens) and not self._mentions(tokens):
+                segments[-1] += tokens  # "parle g 250 - 2 cs": the quantity of the last one
+            elif tokens:
+                segments.append(tokens)
+        for tokens in segments:
+            self._parse_segment(tokens, order)
         return order
 
     def _parse_segment(self, tokens: list[str], order: ParsedOrder) -> None:
@@ -180,7 +198,8 @@ class OrderParser:
         covered = {i for start, end, *_ in mentions for i in range(start, end)}
         leftovers = [t for i, t in enumerate(tokens) if i not in covered and self._wordy(t)]
         if not mentions:
-            if leftovers:
+            header = HEADER_WORDS & set(tokens) and not quantities(tokens)
+            if leftovers and not header:
                 order.unknown.append(" ".join(leftovers))
             return
         if len(leftovers) >= 2:  # a product-like phrase we could not place
@@ -193,11 +212,21 @@ class OrderParser:
             before = tokens[ends[index - 1] if index else 0 : start]
             after = tokens[end : starts[index + 1] if index + 1 < len(starts) else len(tokens)]
             own = before + after if len(mentions) == 1 else before if prefix else after
+            own = self._bare_sizes(own, skus)
             found = quantities(own)
-            descriptors = [
-                t for t in before + after if SIZE.fullmatch(t) or PRICE_TOKEN.fullmatch(t)
-            ]
+            if not found and before and before[-1] in ARTICLES:  # "a large coke"
+                found = [(1, "piece")]
+            descriptors = [t for t in own if SIZE.fullmatch(t) or PRICE_TOKEN.fullmatch(t)]
             order.lines.append(self._line(tokens[start:end], skus, score, found, descriptors))
+    def _bare_sizes(self, tokens: list[str], skus: list[str]) -> list[str]:
+        """"sprite 750 2 cs": a bare number that is a candidate's pack size, beside another
+        number, is the size ("750ml"), not a second quantity."""
+        if len([t for t in tokens if t.isdigit() or t in NUMBER_WORDS]) < 2:
+            return tokens
+        sizes = {re.match(r"[\d.]+", self.sizes[sku]).group(0): self.sizes[sku]
+                 for sku in skus if re.match(r"[\d.]+", self.sizes[sku])}
+        return [sizes.get(t, t) if t.isdigit() else t for t in tokens]
+
     def _wordy(self, token: str) -> bool:
         return (
             token.isalpha() and len(token) > 2 and token not in FILLER
@@ -249,7 +278,27 @@ class OrderParser:
             found.append((i, i + length, list(self.by_alias[tuple(alias.split())]), score / 100))
             covered.update(range(i, i + length))
             i += length
-        return _merge_adjacent(sorted(found))
+        return self._sharpen(tokens, _merge_adjacent(sorted(found)))
+
+    def _sharpen(self, tokens: list[str], mentions: list[tuple]) -> list[tuple]:
+        """"dery milk chota": a name shared by several packs, followed by words that make one
+        of the packs' own aliases, takes those words in."""
+        sharpened = []
+        for index, (start, end, skus, score) in enumerate(mentions):
+            limit = mentions[index + 1][0] if index + 1 < len(mentions) else len(tokens)
+            while limit > end and not all(self._wordy(t) for t in tokens[end:limit]):
+                limit -= 1  # only words: sizes, prices and quantities are read elsewhere
+            if len(skus) > 1:
+                own = [a for a in self.alias_texts
+                       if set(self.by_alias[tuple(a.split())]) & set(skus)]
+                for stop in range(min(end + 2, limit), end, -1):
+                    match = process.extractOne(" ".join(tokens[start:stop]), own,
+                                               scorer=fuzz.ratio, score_cutoff=86)
+                    if match and len(self.by_alias[tuple(match[0].split())]) == 1:
+                        skus, end = self.by_alias[tuple(match[0].split())], stop
+                        break
+            sharpened.append((start, end, skus, score))
+        return sharpened
 
     def _line(self, words, skus, score, found, descriptors) -> ParsedLine:
         candidates = self._narrow(skus, descriptors)
@@ -310,6 +359,8 @@ def quantities(tokens: list[str]) -> list[tuple[int | None, str]]:
             continue
         if token.isdigit():
             number = int(token)
+        elif token in ARTICLES and following in ALL_UNITS:  # "a case of coke"
+            number = 1
         elif token in NUMBER_WORDS and (token not in WEAK_NUMBERS or following in ALL_UNITS):
             number = NUMBER_WORDS[token]
         else:
