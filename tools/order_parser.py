@@ -185,7 +185,8 @@ class OrderParser:
         segments: list[list[str]] = []
         for segment in SEPARATORS.split(f" {text} "):
             tokens = [t for t in segment.replace(".", " ").split() if t]
-            if segments and quantities(tokens) and not self._mentions(tokens):
+            quantity_only = quantities(tokens) and not any(self._wordy(t) for t in tokens)
+            if segments and quantity_only and not self._mentions(tokens):
                 segments[-1] += tokens  # "parle g 250 - 2 cs": the quantity of the last one
             elif tokens:
                 segments.append(tokens)
