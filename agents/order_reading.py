@@ -103,8 +103,16 @@ def _fast_path_only(parsed: ParsedOrder) -> Reading:
 
 
 def _mention_score(parser: OrderParser, sku: str, written: str) -> float:
-    names = [alias for alias in parser.alias_texts if sku in parser.by_alias[tuple(alias.split())]]
-    return max((fuzz.partial_ratio(name, written) for name in names), default=0.0)
+    """How closely some run of the message's words spells one of the product's names."""
+    words = written.split()
+    best = 0.0
+    for alias in parser.alias_texts:
+        if sku not in parser.by_alias[tuple(alias.split())]:
+            continue
+        size = len(alias.split())
+        for start in range(max(1, len(words) - size + 1)):
+            best = max(best, fuzz.ratio(alias, " ".join(words[start : start + size])))
+    return best
 
 
 def _mentioned(parser: OrderParser, sku: str, text: str, candidates: list[str]) -> bool:
