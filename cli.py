@@ -193,6 +193,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return evaluate(args)
 
 
+def cmd_worker(_args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not settings.redis_url:
+        print("error: opensales worker needs OPENSALES_REDIS_URL; without Redis the server "
+              "answers conversations in its own process", file=sys.stderr)
+        return 2
+    from arq.worker import run_worker
+
+    from jobs.worker import worker_settings
+
+    run_worker(worker_settings(settings))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -268,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="FoodOrdering folder (default ../shared/data/food-ordering)")
     evaluate.add_argument("--no-llm", action="store_true", help="the fast path alone")
     evaluate.set_defaults(func=cmd_eval)
+
+    worker = commands.add_parser("worker", help="answer queued conversations (needs Redis)")
+    worker.set_defaults(func=cmd_worker)
 
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host")

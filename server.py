@@ -18,7 +18,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from channels import whatsapp
+from channels.outbox import SimulatedSender
 from db.engine import create_db_engine
+from errors import ApiError
+from jobs.conversation import Runtime
+from jobs.queue import ArqQueue, InProcessQueue, stranded
+from llm.service import build_llm
 from settings import Settings, get_settings
 
 log = logging.getLogger("opensales.server")
@@ -43,16 +49,6 @@ HTTP_ERROR_CODES = {
     429: "RATE_LIMITED",
     503: "SERVICE_UNAVAILABLE",
 }
-
-
-class ApiError(Exception):
-    """An error an API client can act on: an HTTP status, a stable code and a message."""
-
-    def __init__(self, status_code: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.code = code
-        self.message = message
 
 
 def error_response(status_code: int, code: str, message: str) -> JSONResponse:
@@ -147,13 +143,42 @@ async def metrics(_request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+def build_runtime(settings: Settings, redis: Redis | None = None) -> Runtime:
+    """The engine, senders and LLM that jobs use; one per process."""
+    senders = {"console": SimulatedSender("console")}
+    if settings.whatsapp_token and settings.whatsapp_phone_number_id:
+        senders["whatsapp"] = whatsapp.WhatsAppSender(settings.whatsapp_phone_number_id,
+                                                      settings.whatsapp_token)
+    else:  # no Cloud API credentials: replies are kept, not sent (development, tests)
+        senders["whatsapp"] = SimulatedSender("whatsapp")
+    llm = build_llm(settings) if settings.llm_backend != "off" else None
+    return Runtime(settings=settings, engine=create_db_engine(settings.sqlalchemy_url),
+                   senders=senders, llm=llm, redis=redis)
+
+
+def build_queue(runtime: Runtime) -> ArqQueue | InProcessQueue:
+    if runtime.settings.redis_url:
+        return ArqQueue(runtime.settings.redis_url, runtime.settings.burst_window_s)
+    return InProcessQueue(runtime)
+
+
+async def sweep_forever(runtime: Runtime, queue, every_s: float = 60) -> None:
+    """Queue again any conversation left unanswered, e.g. by a crash after storing."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            for company_id, channel, sender in await asyncio.to_thread(stranded, runtime):
+                await queue.enqueue(company_id, channel, sender)
+        except Exception:
+            log.exception("sweeping unanswered conversations failed")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
         app.state.settings = settings
-        app.state.engine = create_db_engine(settings.sqlalchemy_url)
         app.state.redis = (
             Redis.from_url(
                 settings.redis_url,
@@ -163,9 +188,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if settings.redis_url
             else None
         )
+        app.state.runtime = build_runtime(settings, app.state.redis)
+        app.state.engine = app.state.runtime.engine
+        app.state.queue = build_queue(app.state.runtime)
+        sweeper = asyncio.create_task(sweep_forever(app.state.runtime, app.state.queue))
         try:
             yield
         finally:
+            sweeper.cancel()
+            await app.state.queue.close()
+            if app.state.runtime.llm is not None:
+                await app.state.runtime.llm.close()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             app.state.engine.dispose()
@@ -175,6 +208,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *whatsapp.routes,
     ]
     app = Starlette(
         routes=routes,

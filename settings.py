@@ -25,8 +25,9 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="Python logging level.")
     readiness_timeout_s: float = Field(2.0, description="Per-dependency timeout for /readyz.")
 
-    llm_backend: Literal["local", "remote"] = Field(
-        "local", description="local: llama.cpp in this process; remote: an OpenAI-compatible URL."
+    llm_backend: Literal["local", "remote", "off"] = Field(
+        "local", description="local: llama.cpp in this process; remote: an OpenAI-compatible "
+        "URL; off: the deterministic paths alone."
     )
     llm_model: str = Field(
         "qwen2.5-coder-1.5b",
@@ -53,6 +54,22 @@ class Settings(BaseSettings):
     llm_breaker_failures: int = Field(3, description="Consecutive failures that open the breaker.")
     llm_breaker_slow_s: float = Field(10.0, description="An answer slower than this opens it.")
     llm_breaker_reset_s: float = Field(30.0, description="Seconds open before one probe call.")
+    whatsapp_verify_token: str | None = Field(
+        None, description="Token Meta echoes when it verifies the webhook (GET hub.challenge)."
+    )
+    whatsapp_app_secret: str | None = Field(
+        None, description="App secret: every POST must carry its X-Hub-Signature-256."
+    )
+    whatsapp_token: str | None = Field(None, description="Graph API token for sending.")
+    whatsapp_phone_number_id: str | None = Field(
+        None, description="The business number's id; messages to it belong to the only company "
+        "unless a company's settings name its own whatsapp_phone_number_id."
+    )
+    burst_window_s: float = Field(
+        2.0, description="Messages from one sender this close together are answered together."
+    )
+    max_message_chars: int = Field(4096, description="Longer inbound texts are cut, with a note.")
+
     embedding_model: str | None = Field(
         None, description="Folder of a sentence-transformers model; default: the bundled MiniLM."
     )

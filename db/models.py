@@ -271,7 +271,11 @@ class OrderEB2B(CompanyRecord, table=True):
     """An order a retailer placed through a channel (WhatsApp, SMS, voice, console)."""
 
     __tablename__ = "orders_eb2b"
-    __table_args__ = (UniqueConstraint("company_id", "order_number"),)
+    __table_args__ = (
+        UniqueConstraint("company_id", "order_number"),
+        # a message retried after a crash must not order twice
+        UniqueConstraint("company_id", "source_message_id"),
+    )
 
     order_number: int  # human number per company: "Order #1234"
     store_id: uuid.UUID = Field(foreign_key="stores.id", index=True)
@@ -323,6 +327,18 @@ class Message(CompanyRecord, table=True):
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class Conversation(CompanyRecord, table=True):
+    """One sender on one channel: what the assistant is waiting for from them (a size to pick,
+    a substitute to accept), so that "yes" or a button means something next time."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("company_id", "channel", "sender"),)
+
+    channel: Channel = Field(sa_type=String(16))
+    sender: str = Field(sa_type=String(64))
+    state: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+
+
 class BeatPlan(CompanyRecord, table=True):
     """Which stores a rep visits on which weekday, in which order."""
 
@@ -357,5 +373,5 @@ class Promotion(CompanyRecord, table=True):
 
 TENANT_TABLES: tuple[type[CompanyRecord], ...] = (
     Rep, Store, Product, StockLevel, Transaction, TransactionItem, Task, Incentive, Visit,
-    Prediction, OrderEB2B, User, Message, BeatPlan, Promotion,
+    Prediction, OrderEB2B, User, Message, BeatPlan, Promotion, Conversation,
 )

@@ -10,6 +10,7 @@ caller is cancelled, between two generated tokens. Keeping each prompt family's 
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from llm.client import Completion, CompletionRequest, LLMError, LLMTimeout, fit_
 
 @dataclass(frozen=True)
 class LocalModelConfig:
-    model_path: Path
+    model_path: Path | None
     n_ctx: int = 4096
     n_threads: int | None = None
     n_batch: int = 512
@@ -30,8 +31,12 @@ class LocalModelConfig:
 class LocalBackend:
     name = "local"
 
-    def __init__(self, config: LocalModelConfig) -> None:
+    def __init__(self, config: LocalModelConfig,
+                 resolve_path: Callable[[], Path] | None = None) -> None:
+        """`resolve_path`, when given, finds the model file at first use (assembling and
+        verifying a bundled model takes seconds; a process may never need it)."""
         self.config = config
+        self.resolve_path = resolve_path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._llama = None
 
@@ -39,8 +44,9 @@ class LocalBackend:
         if self._llama is None:
             from llama_cpp import Llama
 
+            path = self.resolve_path() if self.resolve_path else self.config.model_path
             self._llama = Llama(
-                model_path=str(self.config.model_path),
+                model_path=str(path),
                 n_ctx=self.config.n_ctx,
                 n_threads=self.config.n_threads,
                 n_batch=self.config.n_batch,

@@ -140,7 +140,8 @@ def resolve_model(settings: Settings, progress: bool = False) -> Path:
 
 
 def build_llm(settings: Settings) -> LLMService:
-    """The service for these settings; a local model is loaded on its first request."""
+    """The service for these settings; a local model is found, verified and loaded on its
+    first request."""
     if settings.llm_backend == "remote":
         if not settings.llm_remote_url:
             raise ValueError("OPENSALES_LLM_BACKEND=remote needs OPENSALES_LLM_REMOTE_URL")
@@ -154,13 +155,13 @@ def build_llm(settings: Settings) -> LLMService:
         from llm.local import LocalBackend, LocalModelConfig
 
         backend = LocalBackend(LocalModelConfig(
-            model_path=resolve_model(settings),
+            model_path=None,
             n_ctx=settings.llm_context,
             n_threads=settings.llm_threads,
             n_batch=settings.llm_batch,
             n_gpu_layers=settings.llm_gpu_layers,
             chat_format=settings.llm_chat_format,
-        ))
+        ), resolve_path=lambda: resolve_model(settings))
     breaker = CircuitBreaker(
         f"llm-{backend.name}", settings.llm_breaker_failures, settings.llm_breaker_slow_s,
         settings.llm_breaker_reset_s,

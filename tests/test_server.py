@@ -11,7 +11,8 @@ from conftest import REDIS_URL
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from server import ApiError, create_app
+from errors import ApiError
+from server import create_app
 from settings import Settings
 
 

@@ -1,0 +1,422 @@
+"""The order agent: a retailer's message in, the replies out (seed section 2.2).
+
+parse -> match -> confidence -> inventory -> act. All items understood and in stock: the order
+is created and confirmed with its number, total and delivery promise. An item out of stock: a
+substitute from the same category and price band is offered with buttons. Anything unclear:
+one question, keeping what was understood, with the candidates as buttons. Follow-ups in the
+conversation: button replies, "yes"/"no", "add 2 more maggi", "remove coke", "repeat my last
+order", "where is my order", "cancel order 1234".
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from agents.order_reading import Reading, read_order
+from channels.messages import Button, OutboundMessage
+from db.models import (
+    Channel,
+    Company,
+    Conversation,
+    OrderEB2B,
+    Product,
+    StockLevel,
+    Store,
+    Transaction,
+    TransactionItem,
+)
+from db.scope import CompanySession
+from llm.service import LLMService
+from tools.order_parser import CatalogItem, OrderParser, ParsedLine
+
+STATUS_WORDS = re.compile(r"\b(where|status|kab|kidhar|kahan|track|pahuncha|aaya nahi|not come|"
+                          r"not received|delivery kab)\b")
+REPEAT_WORDS = re.compile(r"\b(repeat|same as last|last order|pichla order|pichhla order|"
+                          r"wahi order|same order|usual order)\b")
+CANCEL_ORDER = re.compile(r"\bcancel\b.*?#?(\d{3,})")
+YES = {"yes", "y", "haan", "han", "ha", "ok", "okay", "theek", "thik", "done", "confirm", "ji"}
+NO = {"no", "nahi", "nahin", "na", "mat", "skip"}
+ADD = re.compile(r"^\s*(add|aur|also|plus|\+)\b", re.IGNORECASE)
+REMOVE = re.compile(r"^\s*(remove|hatao|hata do|cancel|delete|minus|mat bhejo)\b\s*(.*)$",
+                    re.IGNORECASE)
+MAX_PIECES_PER_LINE = 100_000
+
+
+@dataclass
+class Turn:
+    """What the agent needs for one turn of one retailer."""
+
+    session: CompanySession
+    store: Store
+    channel: Channel
+    conversation: Conversation
+    parser: OrderParser
+    llm: LLMService | None
+    source_message_id: Any  # the first message of the batch: one order per source message
+
+
+def catalog_parser(session: CompanySession) -> OrderParser:
+    products = session.exec(select(Product).where(Product.is_active)).all()
+    return OrderParser([CatalogItem.of(p) for p in products])
+
+
+def line_state(line: ParsedLine) -> dict:
+    return {"text": line.text, "candidates": line.candidates, "quantity": line.quantity,
+            "unit": line.unit, "pieces": line.pieces}
+
+
+def line_from(state: dict, sku: str | None = None) -> ParsedLine:
+    return ParsedLine(state["text"], [sku] if sku else state["candidates"], state["quantity"],
+                      state["unit"], state["pieces"], 1.0)
+
+
+def describe(parser: OrderParser, line: ParsedLine) -> str:
+    """"2 cs Parle-G 250g" or "12 pcs Lux 100g"."""
+    item = parser.items[line.sku]
+    if line.unit == "case" and line.quantity:
+        return f"{line.quantity} cs {item.name}"
+    return f"{line.pieces} pcs {item.name}"
+
+
+def rupees(paise: int) -> str:
+    return f"INR {paise / 100:,.0f}" if paise % 100 == 0 else f"INR {paise / 100:,.2f}"
+
+
+async def handle(turn: Turn, text: str, choice_id: str | None) -> list[OutboundMessage]:
+    """One turn: the retailer's message (or button) in, our replies out."""
+    state = turn.conversation.state
+    lowered = text.strip().lower()
+    if choice_id:
+        return await _on_choice(turn, choice_id)
+    if state.get("substitute") and lowered in YES | NO:
+        return await _on_choice(turn, "sub:yes" if lowered in YES else "sub:no")
+    if match := CANCEL_ORDER.search(lowered):
+        return [_cancel(turn, int(match.group(1)))]
+    if STATUS_WORDS.search(lowered):
+        return [_status(turn)]
+    if REPEAT_WORDS.search(lowered):
+        return await _repeat(turn)
+    if (match := REMOVE.match(lowered)) and _last_open_order(turn) is not None:
+        return [_remove(turn, match.group(2))]
+    reading = await read_order(text, turn.parser, turn.llm)
+    if ADD.match(lowered) and not reading.clarify and _last_open_order(turn) is not None:
+        return [_add(turn, reading.lines)]
+    pending = [line_from(item) for item in state.get("items", [])]
+    return await _after_reading(turn, reading, pending)
+
+
+async def _after_reading(turn: Turn, reading: Reading,
+                         pending: list[ParsedLine]) -> list[OutboundMessage]:
+    lines = pending + reading.lines
+    if reading.question is not None:
+        return [_ask(turn, lines, reading.question)]
+    if reading.unknown:
+        turn.conversation.state = {"items": [line_state(line) for line in lines]}
+        understood = _understood(turn, lines)
+        return [OutboundMessage(text=(
+            f"{understood}Sorry, I could not find \"{reading.unknown[0]}\" in our catalogue. "
+            "Please send the product name with its size, e.g. \"2 cs Parle-G 250g\"."
+        ))]
+    if not lines:
+        return [OutboundMessage(text=(
+            "Namaste! Send your order as product, size and quantity, for example "
+            "\"2 cs Parle-G 250g, 1 ctn Coke 750ml\". You can also ask \"where is my order\"."
+        ))]
+    return [await _act(turn, lines)]
+
+
+def _understood(turn: Turn, lines: list[ParsedLine]) -> str:
+    if not lines:
+        return ""
+    return "I understood " + ", ".join(describe(turn.parser, line) for line in lines) + ". "
+
+
+def _ask(turn: Turn, understood: list[ParsedLine], question: ParsedLine) -> OutboundMessage:
+    """One question about one line, keeping what was understood, candidates as buttons."""
+    turn.conversation.state = {
+        "items": [line_state(line) for line in understood if line is not question],
+        "question": line_state(question),
+    }
+    names = [turn.parser.items[sku].name for sku in question.candidates[:10]]
+    understood_text = _understood(turn, [line for line in understood if line is not question])
+    if question.problem == "no quantity":
+        ask = f"How many of {names[0]} do you need (cases or pieces)?"
+    elif question.problem == "size not sold":
+        ask = f"We don't have that pack of {question.text}. We have " + " or ".join(names) + "."
+    elif len(names) > 1:
+        ask = f"Did you mean {' or '.join(names)}?"
+    else:
+        ask = f"Did you mean {names[0]}?"
+    buttons = [Button(id=f"pick:{sku}", title=turn.parser.items[sku].name[:20])
+               for sku in question.candidates[:10]] if question.problem != "no quantity" else []
+    return OutboundMessage(text=understood_text + ask, buttons=buttons,
+                           options_title="Choose a product")
+
+
+async def _on_choice(turn: Turn, choice: str) -> list[OutboundMessage]:
+    state = turn.conversation.state
+    items = [line_from(item) for item in state.get("items", [])]
+    if choice.startswith("pick:") and state.get("question"):
+        question = state["question"]
+        sku = choice.removeprefix("pick:")
+        if sku not in question["candidates"]:
+            return [OutboundMessage(text="That choice has expired; please send the order again.")]
+        chosen = line_from(question, sku)
+        if chosen.quantity is not None:
+            item = turn.parser.items[sku]
+            chosen.pieces = chosen.quantity * (item.units_per_case if chosen.unit == "case" else 1)
+            return [await _act(turn, [*items, chosen])]
+    if choice.startswith("sub:") and state.get("substitute"):
+        missing = line_from(state["substitute"]["line"])
+        if choice == "sub:no":
+            items = [line for line in items if line.sku != missing.sku]
+        else:
+            replacement = state["substitute"]["sku"]
+            items = [line_from(line_state(line), replacement) if line.sku == missing.sku
+                     else line for line in items]
+        if not items:
+            turn.conversation.state = {}
+            return [OutboundMessage(text="OK, nothing ordered. Send a new order any time.")]
+        return [await _act(turn, items)]
+    return [OutboundMessage(text="That choice has expired; please send the order again.")]
+
+
+def _stock(turn: Turn, sku: str) -> int:
+    product = turn.session.exec(select(Product).where(Product.sku == sku)).one()
+    total = turn.session.exec(
+        select(func.coalesce(func.sum(StockLevel.quantity), 0))
+        .where(StockLevel.product_id == product.id)
+    ).one()
+    return int(total)
+
+
+def _substitute(turn: Turn, line: ParsedLine) -> CatalogItem | None:
+    """The in-stock product of the same category nearest in price."""
+    wanted = turn.parser.items[line.sku]
+    options = [
+        item for item in turn.parser.items.values()
+        if item.category == wanted.category and item.sku != wanted.sku
+        and abs(item.price_paise - wanted.price_paise) <= wanted.price_paise * 0.35
+        and _stock(turn, item.sku) >= (line.pieces or 1)
+    ]
+    return min(options, key=lambda item: abs(item.price_paise - wanted.price_paise), default=None)
+
+
+async def _act(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
+    lines = _merge_same(lines)
+    for line in lines:
+        if not line.pieces or line.pieces > MAX_PIECES_PER_LINE:
+            turn.conversation.state = {}
+            return OutboundMessage(text=(
+                f"{line.pieces or 0} pieces of {turn.parser.items[line.sku].name} is more than we "
+                "take in one order. Please call your sales rep for bulk orders."
+            ))
+        available = _stock(turn, line.sku)
+        if available < line.pieces:
+            substitute = _substitute(turn, line)
+            name = turn.parser.items[line.sku].name
+            short = f"{name} is out of stock" if available == 0 else \
+                f"only {available} pcs of {name} are in stock"
+            if substitute is None:
+                turn.conversation.state = {"items": [line_state(x) for x in lines],
+                                           "substitute": {"line": line_state(line), "sku": None}}
+                return OutboundMessage(text=f"Sorry, {short}. Shall I send the rest without it?",
+                                       buttons=[Button(id="sub:no", title="Yes, without it")])
+            turn.conversation.state = {
+                "items": [line_state(x) for x in lines],
+                "substitute": {"line": line_state(line), "sku": substitute.sku},
+            }
+            return OutboundMessage(
+                text=f"Sorry, {short}. Would you like {substitute.name} instead?",
+                buttons=[Button(id="sub:yes", title=f"Yes, {substitute.name}"[:20]),
+                         Button(id="sub:no", title="No, skip it")],
+            )
+    return _create_order(turn, lines)
+
+
+def _merge_same(lines: list[ParsedLine]) -> list[ParsedLine]:
+    merged: dict[str, ParsedLine] = {}
+    for line in lines:
+        if line.sku in merged:
+            first = merged[line.sku]
+            first.pieces = (first.pieces or 0) + (line.pieces or 0)
+            first.quantity, first.unit = first.pieces, "piece"
+        else:
+            merged[line.sku] = line
+    return list(merged.values())
+
+
+def _delivery(turn: Turn) -> tuple[datetime, str]:
+    company = turn.session.get(Company, turn.session.company_id)
+    rules = company.settings.get("delivery", {"days": 1, "by_hour": 14})
+    zone = ZoneInfo(company.timezone)
+    day = datetime.now(zone).date() + timedelta(days=rules.get("days", 1))
+    when = datetime(day.year, day.month, day.day, rules.get("by_hour", 14), tzinfo=zone)
+    label = "tomorrow" if rules.get("days", 1) == 1 else day.strftime("%a %d %b")
+    hour = when.strftime("%I %p").lstrip("0")
+    return when.astimezone(UTC), f"{label} {hour}"
+
+
+def _create_order(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
+    session = turn.session
+    products = {p.sku: p for p in session.exec(
+        select(Product).where(Product.sku.in_([line.sku for line in lines]))
+    )}
+    existing = session.exec(select(OrderEB2B).where(
+        OrderEB2B.source_message_id == turn.source_message_id
+    )).first() if turn.source_message_id else None
+    if existing is not None:  # this message was processed before a crash: confirm it again
+        turn.conversation.state = {}
+        return _confirmation(turn, existing)
+    total = sum(products[line.sku].price_paise * line.pieces for line in lines)
+    delivery_at, _label = _delivery(turn)
+    today = datetime.now(ZoneInfo(session.get(Company, session.company_id).timezone)).date()
+    sale = Transaction(store_id=turn.store.id, transaction_date=today, channel=turn.channel,
+                       total_paise=total, status="confirmed")
+    session.add(sale)
+    session.flush()
+    for line in lines:
+        product = products[line.sku]
+        session.add(TransactionItem(transaction_id=sale.id, product_id=product.id,
+                                    quantity=line.pieces, unit_price_paise=product.price_paise,
+                                    line_total_paise=product.price_paise * line.pieces))
+        _take_stock(turn, product, line.pieces)
+    number = (session.exec(select(func.max(OrderEB2B.order_number))).one() or 1000) + 1
+    order = OrderEB2B(
+        order_number=number, store_id=turn.store.id, transaction_id=sale.id,
+        channel=turn.channel, status="confirmed", total_paise=total, delivery_by=delivery_at,
+        source_message_id=turn.source_message_id,
+        items=[{"sku": line.sku, "name": products[line.sku].name, "quantity": line.pieces,
+                "unit": line.unit, "cases": line.quantity if line.unit == "case" else None,
+                "unit_price_paise": products[line.sku].price_paise,
+                "line_total_paise": products[line.sku].price_paise * line.pieces}
+               for line in lines],
+    )
+    session.add(order)
+    try:
+        session.flush()
+    except IntegrityError:  # another worker took the number first; the retry of the job wins
+        session.rollback()
+        raise
+    turn.conversation.state = {"last_order": number}
+    return _confirmation(turn, order)
+
+
+def _take_stock(turn: Turn, product: Product, pieces: int) -> None:
+    for level in turn.session.exec(select(StockLevel).where(StockLevel.product_id == product.id)):
+        taken = min(level.quantity, pieces)
+        level.quantity -= taken
+        pieces -= taken
+        if not pieces:
+            return
+
+
+def _confirmation(turn: Turn, order: OrderEB2B) -> OutboundMessage:
+    items = ", ".join(
+        f"{item['cases']} cs {item['name']}" if item.get("cases") else
+        f"{item['quantity']} pcs {item['name']}" for item in order.items
+    )
+    _when, label = _delivery(turn)
+    return OutboundMessage(text=(
+        f"Order #{order.order_number} confirmed: {items}. Total: {rupees(order.total_paise)}. "
+        f"Delivery by {label}."
+    ))
+
+
+def _orders(turn: Turn) -> list[OrderEB2B]:
+    return turn.session.exec(
+        select(OrderEB2B).where(OrderEB2B.store_id == turn.store.id)
+        .order_by(OrderEB2B.created_at.desc())
+    ).all()
+
+
+def _last_open_order(turn: Turn) -> OrderEB2B | None:
+    number = turn.conversation.state.get("last_order")
+    if number is None:
+        return None
+    order = turn.session.exec(select(OrderEB2B).where(OrderEB2B.order_number == number)).first()
+    return order if order is not None and order.status == "confirmed" else None
+
+
+def _status(turn: Turn) -> OutboundMessage:
+    orders = _orders(turn)
+    if not orders:
+        return OutboundMessage(text="I don't see any order from your store yet.")
+    order = orders[0]
+    zone = ZoneInfo(turn.session.get(Company, turn.session.company_id).timezone)
+    due = order.delivery_by.astimezone(zone).strftime("%a %d %b, %I %p") \
+        if order.delivery_by else "soon"
+    if order.status == "delivered":
+        return OutboundMessage(text=f"Order #{order.order_number} was delivered.")
+    if order.status == "cancelled":
+        return OutboundMessage(text=f"Order #{order.order_number} was cancelled.")
+    return OutboundMessage(text=(
+        f"Order #{order.order_number} ({rupees(order.total_paise)}) is {order.status}; "
+        f"delivery by {due}."
+    ))
+
+
+def _cancel(turn: Turn, number: int) -> OutboundMessage:
+    order = turn.session.exec(select(OrderEB2B).where(
+        OrderEB2B.order_number == number, OrderEB2B.store_id == turn.store.id
+    )).first()
+    if order is None:
+        return OutboundMessage(text=f"I can't find order #{number} for your store.")
+    if order.status != "confirmed":
+        return OutboundMessage(text=f"Order #{number} is {order.status} and can't be cancelled.")
+    order.status = "cancelled"
+    if order.transaction_id:
+        sale = turn.session.get(Transaction, order.transaction_id)
+        sale.status = "cancelled"
+        for item in turn.session.exec(select(TransactionItem).where(
+            TransactionItem.transaction_id == sale.id
+        )):
+            level = turn.session.exec(select(StockLevel).where(
+                StockLevel.product_id == item.product_id
+            )).first()
+            if level is not None:
+                level.quantity += item.quantity
+    turn.conversation.state = {}
+    return OutboundMessage(text=f"Order #{number} is cancelled.")
+
+
+async def _repeat(turn: Turn) -> list[OutboundMessage]:
+    last = next((o for o in _orders(turn) if o.status != "cancelled"), None)
+    if last is None:
+        return [OutboundMessage(text="I don't see an earlier order to repeat.")]
+    lines = _order_lines([item for item in last.items if item["sku"] in turn.parser.items])
+    return [await _act(turn, lines)]
+
+
+def _order_lines(items: list[dict]) -> list[ParsedLine]:
+    return [ParsedLine(item["name"], [item["sku"]], item["quantity"], "piece", item["quantity"],
+                       1.0) for item in items]
+
+
+def _replace(turn: Turn, order: OrderEB2B, lines: list[ParsedLine]) -> OutboundMessage:
+    """An open order changed: it is cancelled and its new version confirmed under a new number."""
+    _cancel(turn, order.order_number)
+    if not lines:
+        return OutboundMessage(text=f"Order #{order.order_number} is cancelled.")
+    reply = _create_order(turn, _merge_same(lines))
+    return OutboundMessage(text=f"{reply.text} (This replaces order #{order.order_number}.)")
+
+
+def _add(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
+    order = _last_open_order(turn)
+    return _replace(turn, order, _order_lines(order.items) + lines)
+
+
+def _remove(turn: Turn, words: str) -> OutboundMessage:
+    order = _last_open_order(turn)
+    mentioned = {sku for line in turn.parser.parse(words).lines for sku in line.candidates}
+    keep = [item for item in order.items if item["sku"] not in mentioned]
+    if len(keep) == len(order.items):
+        return OutboundMessage(text=f"Order #{order.order_number} has no {words.strip()}.")
+    return _replace(turn, order, _order_lines(keep))

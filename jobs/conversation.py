@@ -1,0 +1,166 @@
+"""The one job: answer what a sender has said since we last answered them.
+
+It takes the conversation's stored, unanswered messages in order (a burst is answered together),
+runs the agent, sends and logs the replies, and marks the messages answered. It runs once at a
+time per conversation (a lock), and running it again after a crash is safe: unanswered messages
+are taken again, and an order is created once per source message.
+"""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from agents.order import Turn, catalog_parser, handle
+from channels.messages import OutboundMessage
+from channels.outbox import Sender, log_outbound
+from db.engine import company_session
+from db.models import Conversation, Direction, Message, Role, Store
+from llm.service import LLMService
+from settings import Settings
+from tools.identity import who
+
+log = logging.getLogger("opensales.jobs")
+
+UNKNOWN_SENDER = (
+    "Namaste! This number takes orders from our registered retailers. Please ask your sales "
+    "representative to add your number, and then message us again."
+)
+EXAMPLE = "Please type your order, e.g. \"2 cs Parle-G 250g\"."
+NOT_YET = {
+    "audio": f"I can't listen to voice notes yet. {EXAMPLE}",
+    "image": f"I can't read photos yet. {EXAMPLE}",
+    "location": "Thanks for the location.",
+    "unsupported": "I can only read text messages for now. Please type your order.",
+}
+
+
+@dataclass
+class Runtime:
+    """What a job needs, made once per process (server or worker)."""
+
+    settings: Settings
+    engine: Engine
+    senders: dict[str, Sender]
+    llm: LLMService | None = None
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    redis: object | None = None  # redis.asyncio.Redis when configured: locks across processes
+
+    @asynccontextmanager
+    async def lock(self, key: str) -> AsyncIterator[None]:
+        if self.redis is not None:
+            async with self.redis.lock(f"opensales:lock:{key}", timeout=300,
+                                       blocking_timeout=300):
+                yield
+            return
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            yield
+
+
+def conversation_key(company_id: uuid.UUID | str, channel: str, sender: str) -> str:
+    return f"{company_id}:{channel}:{sender}"
+
+
+async def process_conversation(runtime: Runtime, company_id: uuid.UUID, channel: str,
+                               sender: str) -> int:
+    """Answer the sender's unanswered messages; returns how many were answered."""
+    answered = 0
+    async with runtime.lock(conversation_key(company_id, channel, sender)):
+        while batch := _claim(runtime, company_id, channel, sender):
+            await _answer(runtime, company_id, channel, sender, batch)
+            answered += len(batch)
+    return answered
+
+
+def _claim(runtime: Runtime, company_id: uuid.UUID, channel: str, sender: str) -> list[uuid.UUID]:
+    with company_session(company_id, runtime.engine) as session:
+        rows = session.exec(
+            select(Message).where(
+                Message.channel == channel, Message.sender == sender,
+                Message.direction == Direction.inbound,
+                Message.status.in_(("received", "processing")),
+            ).order_by(Message.created_at)
+        ).all()
+        for row in rows:
+            row.status = "processing"
+        session.commit()
+        return [row.id for row in rows]
+
+
+async def _answer(runtime: Runtime, company_id: uuid.UUID, channel: str, sender: str,
+                  batch: list[uuid.UUID]) -> None:
+    with company_session(company_id, runtime.engine) as session:
+        messages = [session.get(Message, message_id) for message_id in batch]
+        replies = await _replies(runtime, session, channel, sender, messages)
+        session.commit()  # the order and the conversation state, before anything is sent
+        our_number = messages[0].recipient
+        for reply in replies:
+            try:
+                provider_id = await runtime.senders[channel].send(sender, reply)
+                log_outbound(session, channel, our_number, sender, reply, provider_id, "sent")
+            except Exception as exc:  # logged and kept; the provider may be down
+                log.exception("sending to %s failed", sender)
+                log_outbound(session, channel, our_number, sender, reply,
+                             f"failed.{uuid.uuid4().hex}", "failed", str(exc)[:500])
+        for message in messages:
+            message.status = "processed"
+            message.processed_at = datetime.now(UTC)
+        session.commit()
+
+
+async def _replies(runtime: Runtime, session, channel: str, sender: str,
+                   messages: list[Message]) -> list[OutboundMessage]:
+    user = who(session, sender)
+    if user is None:
+        return [OutboundMessage(text=UNKNOWN_SENDER)]
+    if user.role != Role.retailer or user.store_id is None:
+        return [OutboundMessage(text=(
+            f"Namaste {user.name}! Ordering here is for retailers. Tasks, coaching and "
+            "analytics in chat are coming to this number soon."
+        ))]
+    store = session.get(Store, user.store_id)
+    conversation = session.exec(select(Conversation).where(
+        Conversation.channel == channel, Conversation.sender == sender
+    )).first()
+    if conversation is None:
+        conversation = Conversation(channel=channel, sender=sender, state={})
+        session.add(conversation)
+    replies: list[OutboundMessage] = []
+    for unit in _units(messages):
+        kind = unit[0].kind
+        if kind not in ("text", "button"):
+            replies.append(OutboundMessage(text=NOT_YET.get(kind, NOT_YET["unsupported"])))
+            continue
+        text = "\n".join(message.body for message in unit)
+        limit = runtime.settings.max_message_chars
+        if len(text) > limit:
+            replies.append(OutboundMessage(text=(
+                f"Your message was very long; I read its first {limit} characters."
+            )))
+            text = text[:limit]
+        turn = Turn(session=session, store=store, channel=channel, conversation=conversation,
+                    parser=catalog_parser(session), llm=runtime.llm,
+                    source_message_id=unit[0].id)
+        choice = unit[0].payload.get("message", {}).get("choice_id") if kind == "button" else None
+        replies += await handle(turn, text, choice)
+        session.flush()
+    return replies
+
+
+def _units(messages: list[Message]) -> list[list[Message]]:
+    """Consecutive texts are read together; a button or a media message stands alone."""
+    units: list[list[Message]] = []
+    for message in messages:
+        if message.kind == "text" and units and units[-1][-1].kind == "text":
+            units[-1].append(message)
+        else:
+            units.append([message])
+    return units
+

@@ -1,0 +1,107 @@
+"""Two runners for the one job: arq on Redis when configured, an in-process worker otherwise.
+
+Both wait a burst window before answering, so "2 cs parle g" and "aur 1 coke" sent a second
+apart are answered together, and both leave the ordering to `process_conversation`, which runs
+once at a time per conversation and re-reads what is unanswered.
+"""
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import select
+
+from db.engine import system_session
+from db.models import Direction, Message
+from jobs.conversation import Runtime, conversation_key, process_conversation
+
+log = logging.getLogger("opensales.queue")
+
+
+class InProcessQueue:
+    """asyncio tasks in this process: the embedded default."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.again: set[str] = set()
+
+    async def enqueue(self, company_id: uuid.UUID, channel: str, sender: str) -> None:
+        key = conversation_key(company_id, channel, sender)
+        task = self.tasks.get(key)
+        if task is not None and not task.done():
+            self.again.add(key)  # the running task goes round once more
+            return
+        self.tasks[key] = asyncio.create_task(self._run(key, company_id, channel, sender))
+
+    async def _run(self, key: str, company_id: uuid.UUID, channel: str, sender: str) -> None:
+        await asyncio.sleep(self.runtime.settings.burst_window_s)
+        while True:
+            self.again.discard(key)
+            try:
+                await process_conversation(self.runtime, company_id, channel, sender)
+            except Exception:
+                log.exception("conversation %s failed; its messages stay unanswered", key)
+                await asyncio.sleep(5)
+                continue  # retried: the messages are still marked unanswered
+            if key not in self.again:
+                return
+
+    async def drain(self) -> None:
+        """Wait for every queued conversation (tests, shutdown)."""
+        while pending := [t for t in self.tasks.values() if not t.done()]:
+            await asyncio.gather(*pending)
+
+    async def close(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+
+
+class ArqQueue:
+    """Jobs in Redis for `opensales worker` processes; a job id per conversation and burst
+    window merges a burst into one job. With Redis down, the message is already stored: the
+    sweeper queues it once Redis is back."""
+
+    def __init__(self, redis_url: str, burst_window_s: float) -> None:
+        self.redis_url = redis_url
+        self.burst = burst_window_s
+        self.pool = None
+
+    async def enqueue(self, company_id: uuid.UUID, channel: str, sender: str) -> None:
+        from arq import create_pool
+        from arq.connections import RedisSettings
+
+        window = math.floor(time.time() / self.burst)
+        try:
+            if self.pool is None:
+                self.pool = await create_pool(RedisSettings.from_dsn(self.redis_url),
+                                              retry=0)
+            await self.pool.enqueue_job(
+                "answer_conversation", str(company_id), channel, sender,
+                _job_id=f"conv:{conversation_key(company_id, channel, sender)}:{window}",
+                _defer_until=datetime.fromtimestamp((window + 1) * self.burst, UTC),
+            )
+        except (OSError, ConnectionError) as exc:
+            log.warning("could not queue %s in Redis (%s); the sweeper will",
+                        conversation_key(company_id, channel, sender), exc)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.aclose()
+
+
+def stranded(runtime: Runtime, older_than_s: float = 60) -> list[tuple[uuid.UUID, str, str]]:
+    """Conversations with messages left unanswered (a crash between storing and answering)."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+    with system_session(runtime.engine) as session:
+        rows = session.exec(
+            select(Message.company_id, Message.channel, Message.sender).where(
+                Message.direction == Direction.inbound,
+                Message.status.in_(("received", "processing")),
+                Message.created_at < cutoff, Message.deleted_at.is_(None),
+            ).distinct()
+        ).all()
+    return [(company_id, channel, sender) for company_id, channel, sender in rows]
