@@ -158,7 +158,8 @@ def build_runtime(settings: Settings, redis: Redis | None = None) -> Runtime:
 
 def build_queue(runtime: Runtime) -> ArqQueue | InProcessQueue:
     if runtime.settings.redis_url:
-        return ArqQueue(runtime.settings.redis_url, runtime.settings.burst_window_s)
+        return ArqQueue(runtime.settings.redis_url, runtime.settings.burst_window_s,
+                        runtime.settings.queue_name)
     return InProcessQueue(runtime)
 
 

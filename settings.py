@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     burst_window_s: float = Field(
         2.0, description="Messages from one sender this close together are answered together."
     )
+    queue_name: str = Field("opensales:queue", description="arq queue (Redis key) for jobs.")
     max_message_chars: int = Field(4096, description="Longer inbound texts are cut, with a note.")
 
     embedding_model: str | None = Field(

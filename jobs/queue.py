@@ -65,9 +65,11 @@ class ArqQueue:
     window merges a burst into one job. With Redis down, the message is already stored: the
     sweeper queues it once Redis is back."""
 
-    def __init__(self, redis_url: str, burst_window_s: float) -> None:
+    def __init__(self, redis_url: str, burst_window_s: float,
+                 queue_name: str = "opensales:queue") -> None:
         self.redis_url = redis_url
         self.burst = burst_window_s
+        self.queue_name = queue_name
         self.pool = None
 
     async def enqueue(self, company_id: uuid.UUID, channel: str, sender: str) -> None:
@@ -78,7 +80,7 @@ class ArqQueue:
         try:
             if self.pool is None:
                 self.pool = await create_pool(RedisSettings.from_dsn(self.redis_url),
-                                              retry=0)
+                                              default_queue_name=self.queue_name)
             await self.pool.enqueue_job(
                 "answer_conversation", str(company_id), channel, sender,
                 _job_id=f"conv:{conversation_key(company_id, channel, sender)}:{window}",

@@ -34,6 +34,7 @@ def worker_settings(settings) -> dict:
         "cron_jobs": [cron(sweep, second={0}, run_at_startup=True)],
         "on_startup": startup,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "queue_name": settings.queue_name,
         "ctx": {"settings": settings},
         "keep_result": 0,
         "max_tries": 5,
