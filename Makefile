@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STORES ?=
 RESET ?=
 
-.PHONY: run test install services lint docker-check clean
+.PHONY: run test install services browser lint clean
 
 $(BIN)/opensales: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,16 @@ run: install
 	$(BIN)/opensales serve
 
 ## The whole suite against real PostgreSQL and Redis (started here if they are down)
-test: install services
+test: install services browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 services:
 	./scripts/services.sh
+
+# Debian's Chromium for the console's browser test (Playwright never downloads its own).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 lint: install
 	$(BIN)/ruff check .

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from channels import whatsapp
+from channels import console, whatsapp
 from channels.outbox import SimulatedSender
 from db.engine import create_db_engine
 from errors import ApiError
@@ -210,6 +210,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         *whatsapp.routes,
+        *console.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     burst_window_s: float = Field(
         2.0, description="Messages from one sender this close together are answered together."
     )
+    console: bool = Field(True, description="Serve the web console at /console (no login).")
+    console_company: str | None = Field(
+        None, description="Slug of the company the console shows; default demo-pune."
+    )
     queue_name: str = Field("opensales:queue", description="arq queue (Redis key) for jobs.")
     max_message_chars: int = Field(4096, description="Longer inbound texts are cut, with a note.")
 

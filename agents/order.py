@@ -84,6 +84,17 @@ def describe(parser: OrderParser, line: ParsedLine) -> str:
     return f"{line.pieces} pcs {item.name}"
 
 
+def short_title(item: CatalogItem, prefix: str = "") -> str:
+    """A button title within WhatsApp's 20 characters that keeps the pack size, so that
+    "Surf Excel Easy Wash 500g" and "... 1kg" stay tellable apart."""
+    title = prefix + item.name
+    if len(title) <= 20:
+        return title
+    base = item.name.removesuffix(item.pack_size).strip()
+    room = 20 - len(prefix) - len(item.pack_size) - 1
+    return f"{prefix}{base[:room].strip()} {item.pack_size}"
+
+
 def rupees(paise: int) -> str:
     return f"INR {paise / 100:,.0f}" if paise % 100 == 0 else f"INR {paise / 100:,.2f}"
 
@@ -153,7 +164,7 @@ def _ask(turn: Turn, understood: list[ParsedLine], question: ParsedLine) -> Outb
         ask = f"Did you mean {' or '.join(names)}?"
     else:
         ask = f"Did you mean {names[0]}?"
-    buttons = [Button(id=f"pick:{sku}", title=turn.parser.items[sku].name[:20])
+    buttons = [Button(id=f"pick:{sku}", title=short_title(turn.parser.items[sku]))
                for sku in question.candidates[:10]] if question.problem != "no quantity" else []
     return OutboundMessage(text=understood_text + ask, buttons=buttons,
                            options_title="Choose a product")
@@ -234,7 +245,7 @@ async def _act(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
             }
             return OutboundMessage(
                 text=f"Sorry, {short}. Would you like {substitute.name} instead?",
-                buttons=[Button(id="sub:yes", title=f"Yes, {substitute.name}"[:20]),
+                buttons=[Button(id="sub:yes", title=short_title(substitute, "Yes, ")),
                          Button(id="sub:no", title="No, skip it")],
             )
     return _create_order(turn, lines)
