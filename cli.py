@@ -177,6 +177,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "llm":
         from evals.bench_llm import main as bench
+    elif args.what == "webhook":
+        from evals.bench_webhook import main as bench
     else:
         from evals.bench_rag import main as bench
     return bench(args)
@@ -268,10 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     index.set_defaults(func=cmd_index)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures (evals/)")
-    bench.add_argument("what", choices=["llm", "rag"])
+    bench.add_argument("what", choices=["llm", "rag", "webhook"])
     bench.add_argument("--model", help="bundled model name or GGUF path (llm)")
     bench.add_argument("--runs", type=int, default=10, help="requests per measurement (llm)")
     bench.add_argument("--cases", type=Path, help="labelled queries, JSON lines (rag)")
+    bench.add_argument("--processes", type=int, default=2, help="server processes (webhook)")
+    bench.add_argument("--seconds", type=float, default=10, help="load duration (webhook)")
+    bench.add_argument("--concurrency", type=int, default=16, help="open requests (webhook)")
+    bench.add_argument("--postgres-url", help="server to make the bench database on (webhook)")
+    bench.add_argument("--redis-url", help="Redis for the queue (webhook)")
     bench.set_defaults(func=cmd_bench)
 
     evaluate = commands.add_parser("eval", help="labelled evaluations that print figures")

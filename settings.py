@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         "unless a company's settings name its own whatsapp_phone_number_id."
     )
     burst_window_s: float = Field(
-        2.0, description="Messages from one sender this close together are answered together."
+        1.0, description="Messages from one sender this close together are answered together."
     )
     console: bool = Field(True, description="Serve the web console at /console (no login).")
     console_company: str | None = Field(

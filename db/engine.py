@@ -20,9 +20,17 @@ def create_db_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         url, pool_pre_ping=True, pool_recycle=1800, connect_args={"connect_timeout": 5}
     )
+    event.listen(engine, "connect", _postgres_settings)
+    return engine
+
+
+def _postgres_settings(dbapi_connection, _record) -> None:
+    # A statement waiting on a row lock fails after 15 s rather than hanging its worker.
+    dbapi_connection.execute("SET lock_timeout = '15s'")
+    dbapi_connection.commit()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

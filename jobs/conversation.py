@@ -99,7 +99,7 @@ async def _answer(runtime: Runtime, company_id: uuid.UUID, channel: str, sender:
     with company_session(company_id, runtime.engine) as session:
         messages = [session.get(Message, message_id) for message_id in batch]
         replies = await _replies(runtime, session, channel, sender, messages)
-        session.commit()  # the order and the conversation state, before anything is sent
+        session.commit()  # the orders and the conversation state, before anything is sent
         our_number = messages[0].recipient
         for reply in replies:
             try:
@@ -150,7 +150,9 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
                     source_message_id=unit[0].id)
         choice = unit[0].payload.get("message", {}).get("choice_id") if kind == "button" else None
         replies += await handle(turn, text, choice)
-        session.flush()
+        # Commit each turn: no row lock may be held across the next turn's awaits, or another
+        # conversation's job on this event loop could block on it, and the loop with it.
+        session.commit()
     return replies
 
 

@@ -1,7 +1,7 @@
 """Two runners for the one job: arq on Redis when configured, an in-process worker otherwise.
 
-Both wait a burst window before answering, so "2 cs parle g" and "aur 1 coke" sent a second
-apart are answered together, and both leave the ordering to `process_conversation`, which runs
+Both wait a burst window before answering (in-process: until the sender has been quiet for
+it), so "2 cs parle g" and "aur 1 coke" sent a second apart are answered together, and both leave the ordering to `process_conversation`, which runs
 once at a time per conversation and re-reads what is unanswered.
 """
 
@@ -28,9 +28,11 @@ class InProcessQueue:
         self.runtime = runtime
         self.tasks: dict[str, asyncio.Task] = {}
         self.again: set[str] = set()
+        self.last: dict[str, float] = {}
 
     async def enqueue(self, company_id: uuid.UUID, channel: str, sender: str) -> None:
         key = conversation_key(company_id, channel, sender)
+        self.last[key] = time.monotonic()
         task = self.tasks.get(key)
         if task is not None and not task.done():
             self.again.add(key)  # the running task goes round once more
@@ -38,7 +40,9 @@ class InProcessQueue:
         self.tasks[key] = asyncio.create_task(self._run(key, company_id, channel, sender))
 
     async def _run(self, key: str, company_id: uuid.UUID, channel: str, sender: str) -> None:
-        await asyncio.sleep(self.runtime.settings.burst_window_s)
+        window = self.runtime.settings.burst_window_s
+        while (wait := self.last[key] + window - time.monotonic()) > 0:
+            await asyncio.sleep(wait)  # each new message of a burst extends the wait
         while True:
             self.again.discard(key)
             try:
