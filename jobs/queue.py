@@ -1,8 +1,9 @@
 """Two runners for the one job: arq on Redis when configured, an in-process worker otherwise.
 
 Both wait a burst window before answering (in-process: until the sender has been quiet for
-it), so "2 cs parle g" and "aur 1 coke" sent a second apart are answered together, and both leave the ordering to `process_conversation`, which runs
-once at a time per conversation and re-reads what is unanswered.
+it), so "2 cs parle g" and "aur 1 coke" sent a moment apart are answered together, and both
+leave the ordering to `process_conversation`, which runs once at a time per conversation and
+re-reads what is unanswered.
 """
 
 import asyncio
