@@ -41,6 +41,15 @@ NOT_YET = {
 }
 
 
+# A turn takes seconds (an LLM call is cut at its deadline); a lock left by a run that died
+# frees itself after this long.
+LOCK_TTL_S = 60
+
+
+class Busy(Exception):
+    """Another process is answering this conversation right now."""
+
+
 @dataclass
 class Runtime:
     """What a job needs, made once per process (server or worker)."""
@@ -54,13 +63,18 @@ class Runtime:
 
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[None]:
+        """One run at a time per conversation. Across processes (Redis) a run that finds the
+        lock taken raises `Busy` at once instead of holding a worker slot while it waits."""
         if self.redis is not None:
-            async with self.redis.lock(f"opensales:lock:{key}", timeout=300,
-                                       blocking_timeout=300):
+            lock = self.redis.lock(f"opensales:lock:{key}", timeout=LOCK_TTL_S)
+            if not await lock.acquire(blocking=False):
+                raise Busy(key)
+            try:
                 yield
+            finally:
+                await lock.release()
             return
-        lock = self.locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with self.locks.setdefault(key, asyncio.Lock()):
             yield
 
 

@@ -80,17 +80,25 @@ class ArqQueue:
     async def enqueue(self, company_id: uuid.UUID, channel: str, sender: str) -> None:
         from arq import create_pool
         from arq.connections import RedisSettings
+        from arq.constants import in_progress_key_prefix
 
         window = math.floor(time.time() / self.burst)
         try:
             if self.pool is None:
                 self.pool = await create_pool(RedisSettings.from_dsn(self.redis_url),
                                               default_queue_name=self.queue_name)
-            await self.pool.enqueue_job(
-                "answer_conversation", str(company_id), channel, sender,
-                _job_id=f"conv:{conversation_key(company_id, channel, sender)}:{window}",
+            job_id = f"conv:{conversation_key(company_id, channel, sender)}:{window}"
+            job = await self.pool.enqueue_job(
+                "answer_conversation", str(company_id), channel, sender, _job_id=job_id,
                 _defer_until=datetime.fromtimestamp((window + 1) * self.burst, UTC),
             )
+            if job is None and await self.pool.exists(in_progress_key_prefix + job_id):
+                # That window's job is already answering and may have read past this message:
+                # one more job makes sure it is answered (an extra run finds nothing to do).
+                await self.pool.enqueue_job(
+                    "answer_conversation", str(company_id), channel, sender,
+                    _job_id=f"{job_id}:{uuid.uuid4().hex}", _defer_by=self.burst,
+                )
         except (OSError, ConnectionError) as exc:
             log.warning("could not queue %s in Redis (%s); the sweeper will",
                         conversation_key(company_id, channel, sender), exc)

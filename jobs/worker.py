@@ -2,24 +2,30 @@
 left unanswered (a crash between storing a message and queueing it)."""
 
 import uuid
+from contextlib import suppress
 
-from arq import cron
+from arq import Retry, cron
 from arq.connections import RedisSettings
 
-from jobs.conversation import Runtime, process_conversation
+from jobs.conversation import Busy, Runtime, process_conversation
 from jobs.queue import stranded
 
 
 async def answer_conversation(ctx: dict, company_id: str, channel: str, sender: str) -> int:
-    return await process_conversation(ctx["runtime"], uuid.UUID(company_id), channel, sender)
+    runtime: Runtime = ctx["runtime"]
+    try:
+        return await process_conversation(runtime, uuid.UUID(company_id), channel, sender)
+    except Busy:  # another run holds the conversation: come back once it is likely done
+        raise Retry(defer=runtime.settings.burst_window_s) from None
 
 
 async def sweep(ctx: dict) -> int:
     runtime: Runtime = ctx["runtime"]
-    conversations = stranded(runtime)
-    for company_id, channel, sender in conversations:
-        await process_conversation(runtime, company_id, channel, sender)
-    return len(conversations)
+    answered = 0
+    for company_id, channel, sender in stranded(runtime, older_than_s=30):
+        with suppress(Busy):  # being answered right now
+            answered += await process_conversation(runtime, company_id, channel, sender)
+    return answered
 
 
 async def startup(ctx: dict) -> None:
@@ -31,12 +37,12 @@ async def startup(ctx: dict) -> None:
 def worker_settings(settings) -> dict:
     return {
         "functions": [answer_conversation],
-        "cron_jobs": [cron(sweep, second={0}, run_at_startup=True)],
+        "cron_jobs": [cron(sweep, second={0, 30}, run_at_startup=True)],
         "on_startup": startup,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": settings.queue_name,
         "ctx": {"settings": settings},
         "keep_result": 0,
-        "max_tries": 5,
+        "max_tries": 50,
         "job_timeout": 300,
     }
