@@ -55,6 +55,7 @@ class OutboundMessage(BaseModel):
     image_caption: str = ""
     audio: bytes | None = None
     template: str | None = None
+    template_language: str = "en"  # a WhatsApp template language code: en, en_US, hi, mr ...
     template_params: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")

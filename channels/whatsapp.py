@@ -92,18 +92,23 @@ class WhatsAppSender:
 
     channel = "whatsapp"
 
-    def __init__(self, phone_id: str, token: str) -> None:
+    def __init__(self, phone_id: str, token: str, session=None) -> None:
+        """`session`: an `httpx.AsyncClient` of one's own (tests give one that plays Meta)."""
         from pywa_async import WhatsApp
 
-        self.client = WhatsApp(phone_id=phone_id, token=token)
+        self.client = WhatsApp(phone_id=phone_id, token=token, session=session)
 
     async def send(self, to: str, message: OutboundMessage) -> str:
         from pywa.types import Button, Section, SectionList, SectionRow
 
         number = to.lstrip("+")
         if message.template:
+            from pywa.types.templates import TemplateLanguage
+
             sent = await self.client.send_template(
-                to=number, name=message.template, params=message.template_params or None
+                to=number, name=message.template,
+                language=TemplateLanguage(message.template_language),
+                params=message.template_params or None,
             )
         elif message.image:
             sent = await self.client.send_image(to=number, image=message.image,

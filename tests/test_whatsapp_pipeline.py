@@ -203,3 +203,33 @@ def test_delivery_statuses_are_recorded(shop):
     assert client.post("/whatsapp/webhook", content=body, headers=signed(body)).status_code == 200
     with company_session(company_id, client.app.state.engine) as session:
         assert session.get(Message, sent.id).status == "read"
+
+
+def test_add_remove_and_repeat_change_the_last_order(shop):
+    client, company_id = shop
+    phone, _ = retailer(client, company_id, 5)
+    say(client, phone, "2 cs parle g 250, 1 ctn coke 750ml")
+    first = replies(client, phone, 1)[-1].text
+    number = int(first.split("#")[1].split(" ")[0])
+    say(client, phone, "add 6 pcs dairy milk 50g")
+    added = replies(client, phone, 2)[-1].text
+    assert "6 pcs Cadbury Dairy Milk 50g" in added and f"replaces order #{number}" in added
+    say(client, phone, "remove coke")
+    removed = replies(client, phone, 3)[-1].text
+    assert "Coca-Cola" not in removed.split("Total")[0] and "Parle-G 250g" in removed
+    say(client, phone, "repeat my last order")
+    assert "confirmed" in replies(client, phone, 4)[-1].text
+
+
+@pytest.mark.parametrize(("text", "answer"), [
+    ("🙏🙏👍", "Send your order as product, size and quantity"),
+    ("0 case parle g 250", "How many of Parle-G 250g"),
+    ("10000 case parle g 250", "more than we take in one order"),
+    ("2 case nutella 350g", "could not find"),
+])
+def test_odd_messages_get_a_helpful_answer(shop, text, answer):
+    client, company_id = shop
+    phone, _ = retailer(client, company_id, 6)
+    before = len(client.app.state.runtime.senders["whatsapp"].sent[phone])
+    say(client, phone, text)
+    assert answer in replies(client, phone, before + 1)[-1].text

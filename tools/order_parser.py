@@ -360,6 +360,8 @@ def quantities(tokens: list[str]) -> list[tuple[int | None, str]]:
             continue
         if token.isdigit():
             number = int(token)
+            if number == 0:  # "0 case": no quantity to order
+                continue
         elif token in ARTICLES and following in ALL_UNITS:  # "a case of coke"
             number = 1
         elif token in NUMBER_WORDS and (token not in WEAK_NUMBERS or following in ALL_UNITS):
