@@ -277,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--processes", type=int, default=2, help="server processes (webhook)")
     bench.add_argument("--seconds", type=float, default=10, help="load duration (webhook)")
     bench.add_argument("--concurrency", type=int, default=16, help="open requests (webhook)")
+    bench.add_argument("--rate", type=float, help="deliveries per second (webhook; default: "
+                       "as fast as they go)")
     bench.add_argument("--postgres-url", help="server to make the bench database on (webhook)")
     bench.add_argument("--redis-url", help="Redis for the queue (webhook)")
     bench.set_defaults(func=cmd_bench)

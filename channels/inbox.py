@@ -6,6 +6,7 @@ sent to; statuses of our outbound messages (sent, delivered, read, failed) are r
 """
 
 import logging
+import time
 import uuid
 
 from sqlalchemy import Engine
@@ -19,13 +20,27 @@ from db.models import Company, Direction, Message
 log = logging.getLogger("opensales.inbox")
 
 
+_companies: dict[int, tuple[float, list[Company]]] = {}
+COMPANIES_TTL_S = 30.0
+
+
+def _live_companies(engine: Engine) -> list[Company]:
+    """The companies, read at most every 30 s per engine: every webhook call needs them."""
+    cached = _companies.get(id(engine))
+    if cached is None or time.monotonic() - cached[0] > COMPANIES_TTL_S:
+        with system_session(engine) as session:
+            companies = session.exec(select(Company).where(Company.deleted_at.is_(None))).all()
+            session.expunge_all()
+        cached = _companies[id(engine)] = (time.monotonic(), list(companies))
+    return cached[1]
+
+
 def company_for_number(engine: Engine, channel: str, number: str,
                        default_number: str | None = None) -> uuid.UUID | None:
     """The company whose settings name this business number (`<channel>_phone_number_id`), or the
     only company there is when the number is the configured default or none is configured."""
     key = f"{channel}_phone_number_id"
-    with system_session(engine) as session:
-        companies = session.exec(select(Company).where(Company.deleted_at.is_(None))).all()
+    companies = _live_companies(engine)
     for company in companies:
         if company.settings.get(key) == number:
             return company.id

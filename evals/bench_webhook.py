@@ -62,7 +62,8 @@ def signature(body: bytes) -> str:
     return "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def load(ports: list[int], phones: list[str], seconds: float, concurrency: int):
+async def load(ports: list[int], phones: list[str], seconds: float, concurrency: int,
+               rate: float | None = None):
     latencies: list[float] = []
     sent_ids: list[str] = []
     failures = 0
@@ -88,6 +89,8 @@ async def load(ports: list[int], phones: list[str], seconds: float, concurrency:
             )
             latencies.append(time.perf_counter() - started)
             failures += response.status_code != 200
+            if rate:  # a steady load rather than as fast as it goes
+                await asyncio.sleep(max(0.0, concurrency / rate - latencies[-1]))
 
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=10) as client:
@@ -124,10 +127,12 @@ def main(args) -> int:
         processes.append(subprocess.Popen([cli, "worker"], env=env))
         for port in ports:
             _wait_ready(port)
+        pace = f"{args.rate:g}/s" if args.rate else "as fast as they go"
         print(f"{args.processes} server processes, 1 worker, PostgreSQL, Redis; "
-              f"{args.seconds:g} s of signed deliveries, 20% of them repeated")
+              f"{args.seconds:g} s of signed deliveries ({pace}, {args.concurrency} open), "
+              "20% of them repeated")
         latencies, unique, failures, elapsed = asyncio.run(
-            load(ports, phones, args.seconds, args.concurrency))
+            load(ports, phones, args.seconds, args.concurrency, args.rate))
         p50, p99 = (1000 * percentile(latencies, q) for q in (50, 99))
         print(f"ingest: {len(latencies)} requests in {elapsed:.1f}s = "
               f"{len(latencies) / elapsed:.0f} req/s, ack p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
