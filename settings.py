@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         None, description="The business number's id; messages to it belong to the only company "
         "unless a company's settings name its own whatsapp_phone_number_id."
     )
+    whatsapp_template: str = Field(
+        "order_update", description="Approved template (one body parameter) for replies sent "
+        "more than 24 h after the customer's last message."
+    )
+    whatsapp_template_language: str = Field("en", description="Its language code.")
     burst_window_s: float = Field(
         1.0, description="Messages from one sender this close together are answered together."
     )

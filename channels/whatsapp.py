@@ -103,12 +103,13 @@ class WhatsAppSender:
 
         number = to.lstrip("+")
         if message.template:
-            from pywa.types.templates import TemplateLanguage
+            from pywa.types.templates import BodyText, TemplateLanguage
 
+            params = [BodyText.params(*message.template_params)] if message.template_params \
+                else None
             sent = await self.client.send_template(
                 to=number, name=message.template,
-                language=TemplateLanguage(message.template_language),
-                params=message.template_params or None,
+                language=TemplateLanguage(message.template_language), params=params,
             )
         elif message.image:
             sent = await self.client.send_image(to=number, image=message.image,

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -115,6 +115,8 @@ async def _answer(runtime: Runtime, company_id: uuid.UUID, channel: str, sender:
         replies = await _replies(runtime, session, channel, sender, messages)
         session.commit()  # the orders and the conversation state, before anything is sent
         our_number = messages[0].recipient
+        if channel == "whatsapp" and not _window_open(messages[-1]):
+            replies = [_as_template(runtime.settings, reply) for reply in replies]
         for reply in replies:
             try:
                 provider_id = await runtime.senders[channel].send(sender, reply)
@@ -168,6 +170,19 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
         # conversation's job on this event loop could block on it, and the loop with it.
         session.commit()
     return replies
+
+
+def _window_open(last: Message) -> bool:
+    """WhatsApp's customer-service window: free-form replies only within 24 h of the sender's
+    last message (answers delayed by an outage can fall outside it)."""
+    return datetime.now(UTC) - last.created_at < timedelta(hours=24)
+
+
+def _as_template(settings: Settings, reply: OutboundMessage) -> OutboundMessage:
+    """Outside the window only an approved template may be sent; ours carries the text."""
+    return OutboundMessage(template=settings.whatsapp_template,
+                           template_language=settings.whatsapp_template_language,
+                           template_params=[reply.text[:1000]], text=reply.text)
 
 
 def _units(messages: list[Message]) -> list[list[Message]]:

@@ -233,3 +233,24 @@ def test_odd_messages_get_a_helpful_answer(shop, text, answer):
     before = len(client.app.state.runtime.senders["whatsapp"].sent[phone])
     say(client, phone, text)
     assert answer in replies(client, phone, before + 1)[-1].text
+
+
+def test_answers_outside_the_24_hour_window_go_as_a_template(shop):
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from channels.inbox import store_inbound
+    from channels.messages import InboundMessage, Kind
+    from jobs.conversation import process_conversation
+
+    client, company_id = shop
+    phone, _ = retailer(client, company_id, 7)
+    long_ago = datetime.now(UTC) - timedelta(hours=25)  # answered late, after an outage
+    message = InboundMessage(channel="whatsapp", provider_message_id="wamid.old", sender=phone,
+                             recipient="PN1", kind=Kind.text, text="where is my order",
+                             sent_at=long_ago, received_at=long_ago)
+    store_inbound(client.app.state.engine, company_id, message, {})
+    runtime = client.app.state.runtime
+    asyncio.run(process_conversation(runtime, company_id, "whatsapp", phone))
+    reply = runtime.senders["whatsapp"].sent[phone][-1]
+    assert reply.template == "order_update" and reply.template_params[0].startswith("I don't")

@@ -44,7 +44,7 @@ def test_text_buttons_list_and_template():
         OutboundMessage(text="Order #1001 confirmed"),
         OutboundMessage(text="Which size?", buttons=three),
         OutboundMessage(text="Which one?", buttons=five, options_title="Choose"),
-        OutboundMessage(template="order_update", template_params=[]),
+        OutboundMessage(template="order_update", template_params=["Order #1001 is on its way"]),
     ])
     assert ids[0].startswith("wamid.sent")
     text, buttons, listed, template = bodies
@@ -55,6 +55,10 @@ def test_text_buttons_list_and_template():
     assert listed["interactive"]["type"] == "list" and [r["id"] for r in rows] == [
         f"pick:S{i}" for i in range(5)]
     assert template["type"] == "template" and template["template"]["name"] == "order_update"
+    assert template["template"]["language"]["code"] == "en"
+    body = template["template"]["components"][0]
+    assert body["type"].lower() == "body"
+    assert body["parameters"][0]["text"] == "Order #1001 is on its way"
 
 
 def test_an_image_is_uploaded_then_sent():
