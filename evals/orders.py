@@ -59,12 +59,16 @@ def expected_items(case: dict, parser: OrderParser) -> Counter:
 
 async def run(cases: list[dict], parser: OrderParser, llm, show_failures: int | None = None) -> int:
     exact = matched = predicted_total = expected_total = asked = asked_expected = llm_used = 0
-    latencies = []
+    latencies, llm_latencies = [], []
+    if llm is not None:  # load the model first: its one-time start is not a reply's latency
+        await llm.chat([{"role": "user", "content": "ok"}], max_tokens=1)
     for number, case in enumerate(cases, start=1):
         started = time.perf_counter()
         reading = await read_order(case["text"], parser, llm)
         latencies.append(time.perf_counter() - started)
         llm_used += reading.used_llm
+        if reading.used_llm:
+            llm_latencies.append(latencies[-1])
         want_clarify = bool(case.get("clarify"))
         asked += reading.clarify
         asked_expected += want_clarify
@@ -95,6 +99,9 @@ async def run(cases: list[dict], parser: OrderParser, llm, show_failures: int | 
     print(f"latency: p50 {1000 * percentile(latencies, 50):.1f} ms, "
           f"p95 {1000 * percentile(latencies, 95):.1f} ms, max {1000 * max(latencies):.0f} ms; "
           f"LLM used on {llm_used} of {total} cases")
+    if llm_latencies:
+        print(f"latency where the LLM was asked: p50 {percentile(llm_latencies, 50):.2f} s, "
+              f"p95 {percentile(llm_latencies, 95):.2f} s")
     return 0
 
 

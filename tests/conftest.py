@@ -146,3 +146,16 @@ def bundled_llm(bundled_model_path):
     service = LLMService(backend, CircuitBreaker("e2e-local", 3, 60, 30), timeout_s=60)
     yield service
     asyncio.run(service.close())
+
+
+@pytest.fixture(scope="session")
+def parser():
+    """The order parser over the demo catalog."""
+    from db.demo import load_catalog
+    from tools.order_parser import CatalogItem, OrderParser
+
+    return OrderParser([
+        CatalogItem(p["sku"], p["name"], p["category"], p["pack_size"], p["units_per_case"],
+                    p["price_paise"], p["mrp_paise"], tuple(p["aliases"]))
+        for p in load_catalog()
+    ])

@@ -2,17 +2,7 @@
 
 import pytest
 
-from db.demo import load_catalog
-from tools.order_parser import CONFIDENT, CatalogItem, OrderParser
-
-
-@pytest.fixture(scope="module")
-def parser() -> OrderParser:
-    return OrderParser([
-        CatalogItem(p["sku"], p["name"], p["category"], p["pack_size"], p["units_per_case"],
-                    p["price_paise"], p["mrp_paise"], tuple(p["aliases"]))
-        for p in load_catalog()
-    ])
+from tools.order_parser import CONFIDENT
 
 
 def lines(parser, text):

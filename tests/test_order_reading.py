@@ -3,24 +3,12 @@ not place, and its answer is believed only when the message bears it out."""
 
 import asyncio
 
-import pytest
 from test_llm_service import Scripted
 
 from agents.order_reading import read_order
-from db.demo import load_catalog
 from llm.breaker import CircuitBreaker
 from llm.client import LLMError
 from llm.service import LLMService
-from tools.order_parser import CatalogItem, OrderParser
-
-
-@pytest.fixture(scope="module")
-def parser() -> OrderParser:
-    return OrderParser([
-        CatalogItem(p["sku"], p["name"], p["category"], p["pack_size"], p["units_per_case"],
-                    p["price_paise"], p["mrp_paise"], tuple(p["aliases"]))
-        for p in load_catalog()
-    ])
 
 
 def read(text, parser, *answers):
