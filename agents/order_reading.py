@@ -24,6 +24,7 @@ from tools.order_parser import (
     ParsedLine,
     ParsedOrder,
     normalise,
+    quantities,
 )
 
 SYSTEM = (
@@ -46,14 +47,16 @@ class Reading:
         return self.question is not None or bool(self.unknown) or not self.lines
 
 
-def _schema(skus: list[str]) -> type[BaseModel]:
+def _schema(skus: list[str], most: int) -> type[BaseModel]:
+    """Items from the candidate SKUs only, and no more of them than the message could hold (a
+    small model otherwise repeats an item until it runs out of tokens)."""
     line = create_model(
         "Line",
         sku=(Literal[tuple(skus)], ...),  # type: ignore[valid-type]
         quantity=(int, Field(ge=1, le=100000)),
         unit=(Literal["case", "piece"], ...),
     )
-    return create_model("Order", items=(list[line], ...), unclear=(bool, ...))
+    return create_model("Order", items=(list[line], Field(max_length=most)), unclear=(bool, ...))
 
 
 def _written_numbers(text: str) -> set[int]:
@@ -63,7 +66,7 @@ def _written_numbers(text: str) -> set[int]:
     return numbers | {n * 12 for n in numbers}
 
 
-def _candidates(parser: OrderParser, parsed: ParsedOrder, text: str, limit: int = 12) -> list[str]:
+def _candidates(parser: OrderParser, parsed: ParsedOrder, text: str, limit: int = 8) -> list[str]:
     skus = [sku for line in parsed.lines for sku in line.candidates]
     for phrase in parsed.unknown or [normalise(text)]:
         for alias, _score, _ in process.extract(phrase, parser.alias_texts,
@@ -115,29 +118,38 @@ def _mention_score(parser: OrderParser, sku: str, written: str) -> float:
     return best
 
 
-def _mentioned(parser: OrderParser, sku: str, text: str, candidates: list[str]) -> bool:
-    """The message names this product, and clearly more than any other candidate: the LLM
-    read it rather than chose between look-alikes (Marie Gold or Marie Light?)."""
+def _mentioned(parser: OrderParser, sku: str, text: str) -> bool:
+    """The message names this product, and clearly more than any other in the catalog: the
+    LLM read it rather than chose between look-alikes (Marie Gold or Marie Light? which size
+    of Lay's?)."""
     written = normalise(text)
     score = _mention_score(parser, sku, written)
-    rivals = [_mention_score(parser, other, written) for other in candidates if other != sku]
-    return score >= 75 and all(score >= rival + 10 for rival in rivals)
+    rivals = (_mention_score(parser, other, written) for other in parser.items if other != sku)
+    return score >= 90 and all(score >= rival + 10 for rival in rivals)
+
+
+def _written_units(text: str) -> set[str]:
+    """The units the message itself uses next to its numbers (pieces when it names none)."""
+    return {unit for _quantity, unit in quantities(normalise(text).split())} or {"piece"}
 
 
 async def _ask_llm(text: str, parser: OrderParser, parsed: ParsedOrder,
                    llm: LLMService) -> Reading:
     skus = _candidates(parser, parsed, text)
     catalog = "\n".join(f"{sku}: {parser.items[sku].name}" for sku in skus)
+    most = max(1, len(parsed.lines) + len(parsed.unknown))
     answer = await llm.complete_json(
         [{"role": "system", "content": SYSTEM + catalog}, {"role": "user", "content": text}],
-        _schema(skus), max_tokens=200,
+        _schema(skus, most), max_tokens=40 * most + 20,
     )
-    written = _written_numbers(text)
+    written, units = _written_numbers(text), _written_units(text)
+    repeated = len({item.sku for item in answer.items}) < len(answer.items)
     lines = []
     for item in answer.items:
         product = parser.items[item.sku]
-        trusted = item.quantity in written and not answer.unclear and _mentioned(
-            parser, item.sku, text, skus
+        trusted = (
+            item.quantity in written and item.unit in units and not answer.unclear
+            and not repeated and _mentioned(parser, item.sku, text)
         )
         lines.append(ParsedLine(
             text=product.name, candidates=[item.sku], quantity=item.quantity, unit=item.unit,

@@ -84,7 +84,8 @@ class LLMService:
         finally:
             IN_FLIGHT.labels(name).dec()
         elapsed = time.monotonic() - started
-        self.breaker.record_success(elapsed)
+        # The model's one-time load is not slowness of the model: leave it out of the breaker.
+        self.breaker.record_success(elapsed - completion.extra.get("load_seconds", 0.0))
         SECONDS.labels(name, "ok").observe(elapsed)
         TOKENS.labels(name, "prompt").inc(completion.prompt_tokens)
         TOKENS.labels(name, "completion").inc(completion.completion_tokens)

@@ -226,6 +226,7 @@ def test_add_remove_and_repeat_change_the_last_order(shop):
     ("0 case parle g 250", "How many of Parle-G 250g"),
     ("10000 case parle g 250", "more than we take in one order"),
     ("2 case nutella 350g", "could not find"),
+    ("2 cs parle g 250 " + "bhaiya " * 150_000, "very long"),  # about 1 MB
 ])
 def test_odd_messages_get_a_helpful_answer(shop, text, answer):
     client, company_id = shop
