@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from agents.order_reading import Reading, read_order
@@ -310,11 +309,7 @@ def _create_order(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
                for line in lines],
     )
     session.add(order)
-    try:
-        session.flush()
-    except IntegrityError:  # another worker took the number first; the retry of the job wins
-        session.rollback()
-        raise
+    session.flush()  # a number taken meanwhile by another worker raises; the job is retried
     turn.conversation.state = {"last_order": number}
     return _confirmation(turn, order)
 

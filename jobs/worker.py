@@ -6,6 +6,7 @@ from contextlib import suppress
 
 from arq import Retry, cron
 from arq.connections import RedisSettings
+from sqlalchemy.exc import IntegrityError
 
 from jobs.conversation import Busy, Runtime, process_conversation
 from jobs.queue import stranded
@@ -17,6 +18,8 @@ async def answer_conversation(ctx: dict, company_id: str, channel: str, sender: 
         return await process_conversation(runtime, uuid.UUID(company_id), channel, sender)
     except Busy:  # another run holds the conversation: come back once it is likely done
         raise Retry(defer=runtime.settings.burst_window_s) from None
+    except IntegrityError:  # another conversation took the same order number: try again
+        raise Retry(defer=0.2) from None
 
 
 async def sweep(ctx: dict) -> int:
