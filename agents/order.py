@@ -38,7 +38,7 @@ STATUS_WORDS = re.compile(r"\b(where|status|kab|kidhar|kahan|track|pahuncha|aaya
                           r"not received|delivery kab)\b")
 REPEAT_WORDS = re.compile(r"\b(repeat|same as last|last order|pichla order|pichhla order|"
                           r"wahi order|same order|usual order)\b")
-CANCEL_ORDER = re.compile(r"\bcancel\b.*?#?(\d{3,})")
+CANCEL_ORDER = re.compile(r"\bcancel\b.*?(?:order\s*(?:no\.?|number)?\s*#?|#)\s*(\d{3,})")
 YES = {"yes", "y", "haan", "han", "ha", "ok", "okay", "theek", "thik", "done", "confirm", "ji"}
 NO = {"no", "nahi", "nahin", "na", "mat", "skip"}
 ADD = re.compile(r"^\s*(add|aur|also|plus|\+)\b", re.IGNORECASE)
@@ -105,19 +105,24 @@ async def handle(turn: Turn, text: str, choice_id: str | None) -> list[OutboundM
     if choice_id:
         return await _on_choice(turn, choice_id)
     if state.get("substitute") and lowered in YES | NO:
-        return await _on_choice(turn, "sub:yes" if lowered in YES else "sub:no")
+        accept = lowered in YES and state["substitute"]["sku"] is not None
+        return await _on_choice(turn, "sub:yes" if accept else "sub:no")
     if match := CANCEL_ORDER.search(lowered):
         return [_cancel(turn, int(match.group(1)))]
     if STATUS_WORDS.search(lowered):
         return [_status(turn)]
     if REPEAT_WORDS.search(lowered):
         return await _repeat(turn)
-    if (match := REMOVE.match(lowered)) and _last_open_order(turn) is not None:
-        return [_remove(turn, match.group(2))]
+    if match := REMOVE.match(lowered):
+        if _last_open_order(turn) is None:
+            return [OutboundMessage(text="There is no open order to change. Send a new order.")]
+        return [await _remove(turn, match.group(2))]
     reading = await read_order(text, turn.parser, turn.llm)
     if ADD.match(lowered) and not reading.clarify and _last_open_order(turn) is not None:
-        return [_add(turn, reading.lines)]
-    pending = [line_from(item) for item in state.get("items", [])]
+        return [await _add(turn, reading.lines)]
+    # what was understood before a question carries on; an unanswered substitute offer does not
+    carried = state.get("items", []) if "substitute" not in state else []
+    pending = [line_from(item) for item in carried if item["candidates"][0] in turn.parser.items]
     return await _after_reading(turn, reading, pending)
 
 
@@ -172,29 +177,40 @@ def _ask(turn: Turn, understood: list[ParsedLine], question: ParsedLine) -> Outb
 async def _on_choice(turn: Turn, choice: str) -> list[OutboundMessage]:
     state = turn.conversation.state
     items = [line_from(item) for item in state.get("items", [])]
+    items = [line for line in items if line.sku in turn.parser.items]  # still sold
     if choice.startswith("pick:") and state.get("question"):
         question = state["question"]
         sku = choice.removeprefix("pick:")
-        if sku not in question["candidates"]:
+        if sku not in question["candidates"] or sku not in turn.parser.items:
             return [OutboundMessage(text="That choice has expired; please send the order again.")]
         chosen = line_from(question, sku)
-        if chosen.quantity is not None:
-            item = turn.parser.items[sku]
-            chosen.pieces = chosen.quantity * (item.units_per_case if chosen.unit == "case" else 1)
-            return [await _act(turn, [*items, chosen])]
+        item = turn.parser.items[sku]
+        if chosen.quantity is None:  # the product is settled; the quantity is still to come
+            chosen.problem = "no quantity"
+            return [_ask(turn, items, chosen)]
+        chosen.pieces = chosen.quantity * (item.units_per_case if chosen.unit == "case" else 1)
+        return [await _act(turn, [*items, chosen])]
     if choice.startswith("sub:") and state.get("substitute"):
         missing = line_from(state["substitute"]["line"])
-        if choice == "sub:no":
+        replacement = state["substitute"]["sku"]
+        if choice == "sub:no" or replacement not in turn.parser.items:
             items = [line for line in items if line.sku != missing.sku]
         else:
-            replacement = state["substitute"]["sku"]
-            items = [line_from(line_state(line), replacement) if line.sku == missing.sku
-                     else line for line in items]
+            items = [_swapped(turn, line, replacement) if line.sku == missing.sku else line
+                     for line in items]
         if not items:
             turn.conversation.state = {}
             return [OutboundMessage(text="OK, nothing ordered. Send a new order any time.")]
         return [await _act(turn, items)]
     return [OutboundMessage(text="That choice has expired; please send the order again.")]
+
+
+def _swapped(turn: Turn, line: ParsedLine, sku: str) -> ParsedLine:
+    """The same quantity of the substitute, counted in the substitute's own cases."""
+    swapped = line_from(line_state(line), sku)
+    if swapped.unit == "case" and swapped.quantity:
+        swapped.pieces = swapped.quantity * turn.parser.items[sku].units_per_case
+    return swapped
 
 
 def _stock(turn: Turn, sku: str) -> int:
@@ -297,7 +313,8 @@ def _create_order(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
                                     quantity=line.pieces, unit_price_paise=product.price_paise,
                                     line_total_paise=product.price_paise * line.pieces))
         _take_stock(turn, product, line.pieces)
-    number = (session.exec(select(func.max(OrderEB2B.order_number))).one() or 1000) + 1
+    highest = select(func.max(OrderEB2B.order_number)).execution_options(include_deleted=True)
+    number = (session.exec(highest).one() or 1000) + 1
     order = OrderEB2B(
         order_number=number, store_id=turn.store.id, transaction_id=sale.id,
         channel=turn.channel, status="confirmed", total_paise=total, delivery_by=delivery_at,
@@ -375,7 +392,7 @@ def _cancel(turn: Turn, number: int) -> OutboundMessage:
     if order is None:
         return OutboundMessage(text=f"I can't find order #{number} for your store.")
     if order.status != "confirmed":
-        return OutboundMessage(text=f"Order #{number} is {order.status} and can't be cancelled.")
+        return OutboundMessage(text=f"Order #{number} is already {order.status}.")
     order.status = "cancelled"
     if order.transaction_id:
         sale = turn.session.get(Transaction, order.transaction_id)
@@ -405,24 +422,28 @@ def _order_lines(items: list[dict]) -> list[ParsedLine]:
                        1.0) for item in items]
 
 
-def _replace(turn: Turn, order: OrderEB2B, lines: list[ParsedLine]) -> OutboundMessage:
-    """An open order changed: it is cancelled and its new version confirmed under a new number."""
+async def _replace(turn: Turn, order: OrderEB2B, lines: list[ParsedLine]) -> OutboundMessage:
+    """An open order changed: it is cancelled (its stock returned) and the new version goes
+    through the same stock and size checks as any order, under a new number."""
     _cancel(turn, order.order_number)
     if not lines:
         return OutboundMessage(text=f"Order #{order.order_number} is cancelled.")
-    reply = _create_order(turn, _merge_same(lines))
+    reply = await _act(turn, _merge_same(lines))
+    if not reply.text.startswith("Order #"):
+        return OutboundMessage(text=f"Order #{order.order_number} is cancelled. {reply.text}",
+                               buttons=reply.buttons)
     return OutboundMessage(text=f"{reply.text} (This replaces order #{order.order_number}.)")
 
 
-def _add(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
+async def _add(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
     order = _last_open_order(turn)
-    return _replace(turn, order, _order_lines(order.items) + lines)
+    return await _replace(turn, order, _order_lines(order.items) + lines)
 
 
-def _remove(turn: Turn, words: str) -> OutboundMessage:
+async def _remove(turn: Turn, words: str) -> OutboundMessage:
     order = _last_open_order(turn)
     mentioned = {sku for line in turn.parser.parse(words).lines for sku in line.candidates}
     keep = [item for item in order.items if item["sku"] not in mentioned]
     if len(keep) == len(order.items):
         return OutboundMessage(text=f"Order #{order.order_number} has no {words.strip()}.")
-    return _replace(turn, order, _order_lines(keep))
+    return await _replace(turn, order, _order_lines(keep))

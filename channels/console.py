@@ -36,12 +36,10 @@ def _company(request: Request) -> Company:
         raise ApiError(404, "CONSOLE_DISABLED", "The console is off (OPENSALES_CONSOLE=false).")
     with system_session(request.app.state.engine) as session:
         companies = session.exec(select(Company).where(Company.deleted_at.is_(None))).all()
-    wanted = settings.console_company or "demo-pune"
+    wanted = settings.console_company or "demo-pune"  # never "the only company": no login here
     for company in companies:
         if company.slug == wanted:
             return company
-    if len(companies) == 1 and settings.console_company is None:
-        return companies[0]
     raise ApiError(404, "CONSOLE_COMPANY_MISSING", f"No company {wanted!r}; run opensales demo.")
 
 

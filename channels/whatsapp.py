@@ -38,9 +38,12 @@ async def receive(request: Request) -> Response:
     secret = runtime.settings.whatsapp_app_secret
     if not secret:
         raise ApiError(503, "WHATSAPP_NOT_CONFIGURED", "OPENSALES_WHATSAPP_APP_SECRET is not set.")
-    if int(request.headers.get("content-length") or 0) > MAX_BODY:
-        raise ApiError(413, "PAYLOAD_TOO_LARGE", "The webhook body is too large.")
-    body = await request.body()
+    body = bytearray()
+    async for chunk in request.stream():  # counted as it comes: a chunked body has no length
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", "The webhook body is too large.")
+    body = bytes(body)
     signature = request.headers.get(HUB_SIG)
     if not signature:
         raise ApiError(401, "WEBHOOK_SIGNATURE_MISSING", f"{HUB_SIG} header is missing.")

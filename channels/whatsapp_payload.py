@@ -78,21 +78,41 @@ def _message(raw: dict[str, Any], phone_number_id: str) -> InboundMessage:
     )
 
 
+def _dicts(value: Any) -> list[dict]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _unreadable(raw: dict, phone_number_id: str) -> InboundMessage:
+    """A message we could not read still counts: kept, and answered as unsupported."""
+    now = datetime.now(UTC)
+    return InboundMessage(channel="whatsapp", provider_message_id=str(raw["id"]),
+                          sender=e164(str(raw["from"])), recipient=phone_number_id,
+                          kind=Kind.unsupported, sent_at=now, received_at=now)
+
+
 def parse_webhook(payload: dict[str, Any]) -> tuple[list[Incoming], list[StatusUpdate]]:
-    """The messages and delivery statuses in one webhook call (it may batch several)."""
+    """The messages and delivery statuses in one webhook call (it may batch several). One
+    malformed entry never costs the others."""
     messages, statuses = [], []
-    for entry in payload.get("entry") or []:
-        for change in entry.get("changes") or []:
-            value = change.get("value") or {}
-            phone_number_id = (value.get("metadata") or {}).get("phone_number_id", "")
-            for raw in value.get("messages") or []:
-                if raw.get("id") and raw.get("from"):
-                    messages.append(Incoming(phone_number_id, _message(raw, phone_number_id), raw))
-            for raw in value.get("statuses") or []:
-                errors = raw.get("errors") or [{}]
+    for entry in _dicts(payload.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value") if isinstance(change.get("value"), dict) else {}
+            metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+            phone_number_id = str(metadata.get("phone_number_id", ""))
+            for raw in _dicts(value.get("messages")):
+                if not (raw.get("id") and raw.get("from")):
+                    continue
+                try:
+                    message = _message(raw, phone_number_id)
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    message = _unreadable(raw, phone_number_id)
+                messages.append(Incoming(phone_number_id, message, raw))
+            for raw in _dicts(value.get("statuses")):
+                errors = _dicts(raw.get("errors")) or [{}]
                 statuses.append(StatusUpdate(
-                    provider_message_id=raw.get("id", ""), status=raw.get("status", ""),
-                    recipient=e164(raw.get("recipient_id", "")), at=_time(raw.get("timestamp")),
+                    provider_message_id=str(raw.get("id", "")), status=str(raw.get("status", "")),
+                    recipient=e164(str(raw.get("recipient_id", ""))),
+                    at=_time(raw.get("timestamp")),
                     error=errors[0].get("title") or errors[0].get("message"),
                 ))
     return messages, statuses

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from agents.order import Turn, catalog_parser, handle
@@ -32,6 +33,7 @@ UNKNOWN_SENDER = (
     "Namaste! This number takes orders from our registered retailers. Please ask your sales "
     "representative to add your number, and then message us again."
 )
+SORRY = "Sorry, something went wrong with that message. Please send your order again."
 EXAMPLE = "Please type your order, e.g. \"2 cs Parle-G 250g\"."
 NOT_YET = {
     "audio": f"I can't listen to voice notes yet. {EXAMPLE}",
@@ -142,6 +144,8 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
             "analytics in chat are coming to this number soon."
         ))]
     store = session.get(Store, user.store_id)
+    if store is None:  # the store was removed: no orders for it
+        return [OutboundMessage(text=UNKNOWN_SENDER)]
     conversation = session.exec(select(Conversation).where(
         Conversation.channel == channel, Conversation.sender == sender
     )).first()
@@ -165,10 +169,20 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
                     parser=catalog_parser(session), llm=runtime.llm,
                     source_message_id=unit[0].id)
         choice = unit[0].payload.get("message", {}).get("choice_id") if kind == "button" else None
-        replies += await handle(turn, text, choice)
-        # Commit each turn: no row lock may be held across the next turn's awaits, or another
-        # conversation's job on this event loop could block on it, and the loop with it.
-        session.commit()
+        try:
+            replies += await handle(turn, text, choice)
+            # Commit each turn: no row lock may be held across the next turn's awaits, or
+            # another conversation's job on this event loop could block on it, and the loop.
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raise  # an order number taken meanwhile: the whole job is retried
+        except Exception:  # one bad turn must not hold the conversation: say so, go on
+            log.exception("turn failed for %s", sender)
+            session.rollback()
+            conversation.state = {}
+            session.commit()
+            replies.append(OutboundMessage(text=SORRY))
     return replies
 
 

@@ -54,3 +54,8 @@ def test_products_we_do_not_sell_are_reported(parser):
 def test_emoji_and_noise_find_nothing(parser):
     assert parser.parse("🙏🙏 👍").lines == []
     assert not parser.parse("hello bhaiya kaise ho").confident
+
+
+def test_digits_of_other_scripts_are_not_quantities(parser):
+    order = parser.parse("2 cs parle g 250 ² ①")
+    assert [(line.sku, line.pieces) for line in order.lines] == [("PG250", 96)]

@@ -62,3 +62,13 @@ def test_odd_payloads_give_what_they_can():
     assert parse_webhook({}) == ([], [])
     incoming, _ = parse_webhook(payload({"id": "w9", "from": "919822011111", "type": "text"}))
     assert incoming[0].message.text == "" and incoming[0].message.kind == Kind.text
+
+
+def test_one_malformed_message_does_not_cost_the_others():
+    bad_location = message("location", {"latitude": 200}, "w-bad")
+    wrong_types = {"from": 919822011111, "id": 42, "timestamp": "x", "type": "text", "text": "x"}
+    incoming, _ = parse_webhook(payload(bad_location, wrong_types, "junk",
+                                        message("text", {"body": "2 cs parle g"}, "w-good")))
+    assert [(m.message.provider_message_id, m.message.kind) for m in incoming] == [
+        ("w-bad", Kind.unsupported), ("42", Kind.unsupported), ("w-good", Kind.text)]
+    assert parse_webhook({"entry": ["x", {"changes": "y"}]}) == ([], [])

@@ -258,3 +258,14 @@ def test_answers_outside_the_24_hour_window_go_as_a_template(shop):
     asyncio.run(process_conversation(runtime, company_id, "whatsapp", phone))
     reply = runtime.senders["whatsapp"].sent[phone][-1]
     assert reply.template == "order_update" and reply.template_params[0].startswith("I don't")
+
+
+def test_a_picked_size_without_quantity_asks_how_many_and_remove_needs_an_order(shop):
+    client, company_id = shop
+    phone, _ = retailer(client, company_id, 8)
+    say(client, phone, "remove coke")
+    assert "no open order" in replies(client, phone, 1)[-1].text
+    say(client, phone, "surf excel bhejo")
+    replies(client, phone, 2)
+    say(client, phone, button={"id": "pick:SURF1KG", "title": "Surf Excel Easy 1kg"})
+    assert "How many of Surf Excel Easy Wash 1kg" in replies(client, phone, 3)[-1].text

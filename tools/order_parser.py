@@ -358,7 +358,7 @@ def quantities(tokens: list[str]) -> list[tuple[int | None, str]]:
         if token in HALF_WORDS and following in CASE_UNITS:
             found.append((None, "case"))
             continue
-        if token.isdigit():
+        if token.isascii() and token.isdigit():  # not "²" or "①", which int() refuses
             number = int(token)
             if number == 0:  # "0 case": no quantity to order
                 continue
