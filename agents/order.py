@@ -425,10 +425,20 @@ def _order_lines(items: list[dict]) -> list[ParsedLine]:
 async def _replace(turn: Turn, order: OrderEB2B, lines: list[ParsedLine]) -> OutboundMessage:
     """An open order changed: it is cancelled (its stock returned) and the new version goes
     through the same stock and size checks as any order, under a new number."""
+    lines = _merge_same(lines)
+    returned = {item["sku"]: item["quantity"] for item in order.items}
+    for line in lines:  # the change must fit the stock before the order is touched
+        available = _stock(turn, line.sku) + returned.get(line.sku, 0)
+        if (line.pieces or 0) > available:
+            name = turn.parser.items[line.sku].name
+            return OutboundMessage(text=(
+                f"Only {available} pcs of {name} are available, so order #{order.order_number} "
+                "stays as it was."
+            ))
     _cancel(turn, order.order_number)
     if not lines:
         return OutboundMessage(text=f"Order #{order.order_number} is cancelled.")
-    reply = await _act(turn, _merge_same(lines))
+    reply = await _act(turn, lines)
     if not reply.text.startswith("Order #"):
         return OutboundMessage(text=f"Order #{order.order_number} is cancelled. {reply.text}",
                                buttons=reply.buttons)

@@ -269,3 +269,14 @@ def test_a_picked_size_without_quantity_asks_how_many_and_remove_needs_an_order(
     replies(client, phone, 2)
     say(client, phone, button={"id": "pick:SURF1KG", "title": "Surf Excel Easy 1kg"})
     assert "How many of Surf Excel Easy Wash 1kg" in replies(client, phone, 3)[-1].text
+
+
+def test_an_addition_beyond_stock_leaves_the_order_as_it_was(shop):
+    client, company_id = shop
+    phone, _ = retailer(client, company_id, 9)
+    say(client, phone, "1 cs parle g 250")
+    number = int(replies(client, phone, 1)[-1].text.split("#")[1].split(" ")[0])
+    say(client, phone, "add 999 cs parle g 250")
+    assert f"order #{number} stays as it was" in replies(client, phone, 2)[-1].text
+    say(client, phone, "where is my order")
+    assert f"Order #{number}" in replies(client, phone, 3)[-1].text
