@@ -153,6 +153,7 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
         conversation = Conversation(channel=channel, sender=sender, state={})
         session.add(conversation)
     replies: list[OutboundMessage] = []
+    parser = catalog_parser(session)  # once per batch, not once per turn
     for unit in _units(messages):
         kind = unit[0].kind
         if kind not in ("text", "button"):
@@ -166,7 +167,7 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
             )))
             text = text[:limit]
         turn = Turn(session=session, store=store, channel=channel, conversation=conversation,
-                    parser=catalog_parser(session), llm=runtime.llm,
+                    parser=parser, llm=runtime.llm,
                     source_message_id=unit[0].id)
         choice = unit[0].payload.get("message", {}).get("choice_id") if kind == "button" else None
         try:

@@ -55,11 +55,6 @@ class InProcessQueue:
             if key not in self.again:
                 return
 
-    async def drain(self) -> None:
-        """Wait for every queued conversation (tests, shutdown)."""
-        while pending := [t for t in self.tasks.values() if not t.done()]:
-            await asyncio.gather(*pending)
-
     async def close(self) -> None:
         for task in self.tasks.values():
             task.cancel()

@@ -56,10 +56,6 @@ class LocalBackend:
             )
         return self._llama
 
-    async def load(self) -> None:
-        """Load the model now rather than on the first request."""
-        await asyncio.wrap_future(self._executor.submit(self._model))
-
     async def complete(self, request: CompletionRequest) -> Completion:
         cancelled = threading.Event()
         deadline = time.monotonic() + request.timeout_s
