@@ -84,10 +84,31 @@ class Settings(BaseSettings):
         None, description="Folder of a sentence-transformers model; default: the bundled MiniLM."
     )
 
+    auth_jwt_secret: str | None = Field(
+        None, description="HS256 secret for agent-API tokens (development)."
+    )
+    auth_jwks_url: str | None = Field(
+        None, description="JWKS URL for RS256 agent-API tokens, e.g. Keycloak's "
+        "https://kc/realms/R/protocol/openid-connect/certs."
+    )
+    auth_issuer: str | None = Field(None, description="Required `iss` of tokens, when set.")
+    auth_audience: str | None = Field(None, description="Required `aud` of tokens, when set.")
+    rate_limit_ai_per_minute: int = Field(
+        20, description="Agent-API runs one user may start per minute."
+    )
+
+    analytics_timeout_s: float = Field(5.0, description="Statement timeout of analytics SQL.")
+    analytics_max_rows: int = Field(500, description="Rows an analytics query may return.")
+
     @property
     def models_dir(self) -> Path:
         """Where bundled GGUF models are assembled."""
         return self.data_dir / "models"
+
+    @property
+    def checkpoints_path(self) -> Path:
+        """The embedded conversation memory (LangGraph's SQLite checkpointer and store)."""
+        return self.data_dir / "checkpoints.db"
 
     @property
     def chroma_dir(self) -> Path:
