@@ -1,4 +1,119 @@
-"""The LangGraph supervisor that routes each conversation turn to an agent.
+"""The supervisor graph (seed section 4): one turn in, the right agent answers.
 
-Not built yet: the supervisor graph arrives with issue 5, after the order agent (issue 4).
+    supervisor -> order | analytics | coach | promo | tasks | help | denied | clarify -> END
+
+The supervisor decides deterministically when it can (a button names its agent, an agent waiting
+for an answer gets it, commands, greetings, orders the catalogue parser reads), and asks the LLM
+for a schema-constrained intent otherwise (`agents/router.py`). The sender's role decides what
+may be reached: a retailer cannot reach the company's analytics, a manager can, a rep gets tasks
+and the coach. State is checkpointed per conversation (`memory/conversations.py`); the run
+context (database session, sender, LLM) is passed per run and never stored.
 """
+
+from collections.abc import Awaitable, Callable
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agents import analytics, coach, help, order_turn, promo, tasks
+from agents.context import AgentContext, ChatState
+from agents.router import ALLOWED, GREETING, LOW_CONFIDENCE, by_rules, route
+
+Agent = Callable[[AgentContext, ChatState], Awaitable[dict]]
+AGENTS: dict[str, Agent] = {
+    "order": order_turn.answer,
+    "analytics": analytics.answer,
+    "coach": coach.answer,
+    "promo": promo.answer,
+    "tasks": tasks.answer,
+    "help": help.answer,
+    "denied": help.denied,
+    "clarify": help.clarify,
+}
+# A button's id starts with the name of the agent that made it.
+BUTTON_OWNERS = {"pick": "order", "sub": "order", "coach": "coach", "analytics": "analytics",
+                 "promo": "promo", "tasks": "tasks"}
+
+
+async def supervisor(state: ChatState, runtime: Runtime[AgentContext]) -> dict:
+    ctx = runtime.context
+    text, choice = state.get("text", ""), state.get("choice")
+    role = ctx.sender.role
+    decision = None
+    if choice:
+        prefix = choice.split(":", 1)[0]
+        agent = choice.split(":", 2)[1] if prefix == "menu" else BUTTON_OWNERS.get(prefix, "help")
+        decision = {"intent": agent, "source": "button", "confidence": 1.0, "seconds": 0.0}
+    elif (waiting := _waiting(ctx, state)) and not _leaves(text, role, ctx, waiting):
+        decision = {"intent": waiting, "source": "pending", "confidence": 1.0, "seconds": 0.0}
+    if decision is None:
+        found = await route(text, role, _parser_for(ctx), ctx.llm)
+        decision = {"intent": found.intent, "source": found.source,
+                    "confidence": found.confidence, "seconds": found.seconds}
+    intent = decision["intent"]
+    if intent == "other":
+        agent = "help"
+    elif intent not in ALLOWED[role]:
+        agent = "denied"
+    elif decision["source"] == "llm" and decision["confidence"] < LOW_CONFIDENCE:
+        agent = "clarify"
+    else:
+        agent = intent
+    return {"route": {**decision, "agent": agent},
+            "history": [{"role": "user", "text": text or f"[{choice}]"}]}
+
+
+def _waiting(ctx: AgentContext, state: ChatState) -> str | None:
+    """The agent waiting for this sender's answer: the order agent's question (kept with the
+    orders) or another agent's, kept in the graph state."""
+    pending = ctx.conversation.state
+    if ctx.sender.role == "retailer" and any(k in pending for k in ("question", "substitute")):
+        return "order"
+    return state.get("active")
+
+
+def _leaves(text: str, role, ctx: AgentContext, waiting: str) -> bool:
+    """A command, a greeting or a clear other intent leaves the waiting agent."""
+    if GREETING.match(text.strip()):
+        return waiting != "coach"  # "ok" can be a role-play answer
+    decision = by_rules(text, role, None)
+    return decision is not None and decision.source == "command" or (
+        decision is not None and decision.intent not in (waiting, "help")
+        and decision.intent in ALLOWED[role] and waiting != "coach"
+    )
+
+
+def _parser_for(ctx: AgentContext):
+    """Only a retailer's text is read as a possible order."""
+    return ctx.parser if ctx.sender.role == "retailer" else None
+
+
+def _node(name: str) -> Callable:
+    agent = AGENTS[name]
+
+    async def run(state: ChatState, runtime: Runtime[AgentContext]) -> dict:
+        ctx = runtime.context
+        before = len(ctx.replies)
+        update = await agent(ctx, state)
+        said = [{"role": "assistant", "text": reply.text or "[image]"}
+                for reply in ctx.replies[before:]]
+        return {**update, "history": said}
+
+    run.__name__ = name
+    return run
+
+
+def _next(state: ChatState) -> str:
+    return state["route"]["agent"]
+
+
+def build_graph(checkpointer=None, store=None):
+    """The compiled supervisor graph; without a checkpointer it remembers nothing."""
+    builder = StateGraph(ChatState, context_schema=AgentContext)
+    builder.add_node("supervisor", supervisor)
+    for name in AGENTS:
+        builder.add_node(name, _node(name))
+        builder.add_edge(name, END)
+    builder.add_edge(START, "supervisor")
+    builder.add_conditional_edges("supervisor", _next, list(AGENTS))
+    return builder.compile(checkpointer=checkpointer, store=store)

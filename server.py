@@ -198,8 +198,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             sweeper.cancel()
             await app.state.queue.close()
-            if app.state.runtime.llm is not None:
-                await app.state.runtime.llm.close()
+            await app.state.runtime.close()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             app.state.engine.dispose()

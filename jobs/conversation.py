@@ -18,12 +18,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from agents.order import Turn, catalog_parser, handle
+from agents.context import AgentContext, Person
 from channels.messages import OutboundMessage
 from channels.outbox import Sender, log_outbound
 from db.engine import company_session
 from db.models import Conversation, Direction, Message, Role, Store
 from llm.service import LLMService
+from memory.conversations import ConversationMemory, open_memory, thread_id
 from settings import Settings
 from tools.identity import who
 
@@ -62,6 +63,35 @@ class Runtime:
     llm: LLMService | None = None
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     redis: object | None = None  # redis.asyncio.Redis when configured: locks across processes
+    memory: ConversationMemory | None = None  # opened on first use, in the running event loop
+    _graph: object | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _opening: asyncio.Lock | None = None
+
+    async def agent_graph(self):
+        """The supervisor graph over this process's conversation memory. Connections belong
+        to the event loop that opened them: a run in another loop (a CLI command, a test)
+        opens its own."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            stale, self.memory, self._graph = self.memory, None, None
+            self._loop, self._opening = loop, asyncio.Lock()
+            if stale is not None:
+                await stale.close()
+        async with self._opening:
+            if self._graph is None:
+                from graph import build_graph
+
+                self.memory = await open_memory(self.settings)
+                self._graph = build_graph(self.memory.checkpointer, self.memory.store)
+        return self._graph
+
+    async def close(self) -> None:
+        if self.memory is not None:
+            await self.memory.close()
+            self.memory, self._graph = None, None
+        if self.llm is not None:
+            await self.llm.close()
 
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[None]:
@@ -138,22 +168,25 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
     user = who(session, sender)
     if user is None:
         return [OutboundMessage(text=UNKNOWN_SENDER)]
-    if user.role != Role.retailer or user.store_id is None:
-        return [OutboundMessage(text=(
-            f"Namaste {user.name}! Ordering here is for retailers. Tasks, coaching and "
-            "analytics in chat are coming to this number soon."
-        ))]
-    store = session.get(Store, user.store_id)
-    if store is None:  # the store was removed: no orders for it
-        return [OutboundMessage(text=UNKNOWN_SENDER)]
+    if user.role == Role.retailer and (
+            user.store_id is None or session.get(Store, user.store_id) is None):
+        return [OutboundMessage(text=UNKNOWN_SENDER)]  # the store was removed: no orders for it
     conversation = session.exec(select(Conversation).where(
         Conversation.channel == channel, Conversation.sender == sender
     )).first()
     if conversation is None:
         conversation = Conversation(channel=channel, sender=sender, state={})
         session.add(conversation)
+    graph = await runtime.agent_graph()
+    ctx = AgentContext(
+        session=session, company_id=user.company_id, channel=channel, conversation=conversation,
+        sender=Person(role=Role(user.role), name=user.name, key=str(user.id),
+                      store_id=user.store_id, rep_id=user.rep_id),
+        settings=runtime.settings, engine=runtime.engine, llm=runtime.llm,
+        store=runtime.memory.store if runtime.memory else None,
+    )
+    config = {"configurable": {"thread_id": thread_id(user.company_id, channel, sender)}}
     replies: list[OutboundMessage] = []
-    parser = catalog_parser(session)  # once per batch, not once per turn
     for unit in _units(messages):
         kind = unit[0].kind
         if kind not in ("text", "button"):
@@ -166,12 +199,11 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
                 f"Your message was very long; I read its first {limit} characters."
             )))
             text = text[:limit]
-        turn = Turn(session=session, store=store, channel=channel, conversation=conversation,
-                    parser=parser, llm=runtime.llm,
-                    source_message_id=unit[0].id)
         choice = unit[0].payload.get("message", {}).get("choice_id") if kind == "button" else None
+        ctx.replies, ctx.source_message_id = [], unit[0].id
         try:
-            replies += await handle(turn, text, choice)
+            await graph.ainvoke({"text": text, "choice": choice}, config, context=ctx)
+            replies += ctx.replies
             # Commit each turn: no row lock may be held across the next turn's awaits, or
             # another conversation's job on this event loop could block on it, and the loop.
             session.commit()

@@ -37,11 +37,16 @@ async def startup(ctx: dict) -> None:
     ctx["runtime"] = build_runtime(ctx["settings"], redis=ctx["redis"])
 
 
+async def shutdown(ctx: dict) -> None:
+    await ctx["runtime"].close()
+
+
 def worker_settings(settings) -> dict:
     return {
         "functions": [answer_conversation],
         "cron_jobs": [cron(sweep, second={0, 30}, run_at_startup=True)],
         "on_startup": startup,
+        "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": settings.queue_name,
         "ctx": {"settings": settings},

@@ -240,7 +240,6 @@ def test_odd_messages_get_a_helpful_answer(shop, text, answer):
 
 
 def test_answers_outside_the_24_hour_window_go_as_a_template(shop):
-    import asyncio
     from datetime import UTC, datetime, timedelta
 
     from channels.inbox import store_inbound
@@ -255,7 +254,7 @@ def test_answers_outside_the_24_hour_window_go_as_a_template(shop):
                              sent_at=long_ago, received_at=long_ago)
     store_inbound(client.app.state.engine, company_id, message, {})
     runtime = client.app.state.runtime
-    asyncio.run(process_conversation(runtime, company_id, "whatsapp", phone))
+    client.portal.call(process_conversation, runtime, company_id, "whatsapp", phone)
     reply = runtime.senders["whatsapp"].sent[phone][-1]
     assert reply.template == "order_update" and reply.template_params[0].startswith("I don't")
 

@@ -1,0 +1,186 @@
+"""The promo agent: "any scheme on Maggi?" from the promotions table, and a scheme drafted for a
+manager from the product's recent sales (saved inactive until the manager activates it)."""
+
+import re
+import uuid
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, or_
+from sqlmodel import select
+
+from agents.context import AgentContext, ChatState
+from agents.tasks import today
+from channels.messages import Button
+from db.models import Product, Promotion, Role, Transaction, TransactionItem
+from llm.breaker import LLMUnavailable
+from llm.client import LLMError
+from prompts import render
+
+DRAFT = re.compile(r"\b(draft|design|propose|plan|create|suggest|make|banao|bana do)\b",
+                   re.IGNORECASE)
+MANAGERS = (Role.manager, Role.admin)
+
+
+class SchemeDraft(BaseModel):
+    """What the LLM proposes; the figures it starts from are ours."""
+
+    name: str = Field(max_length=60)
+    discount_pct: float = Field(ge=0, le=20)
+    min_cases: int = Field(ge=1, le=20)
+    free_pieces: int = Field(ge=0, le=24)
+    days: int = Field(ge=7, le=45)
+    reason: str = Field(max_length=200)
+
+
+async def answer(ctx: AgentContext, state: ChatState) -> dict:
+    choice = state.get("choice") or ""
+    text = state.get("text", "")
+    if choice.startswith("promo:activate:"):
+        _activate(ctx, choice.removeprefix("promo:activate:"))
+        return {"active": None}
+    products = _products_named(ctx, text)
+    if ctx.sender.role in MANAGERS and DRAFT.search(text):
+        if not products:
+            ctx.say("Which product should the scheme be on? e.g. \"draft a scheme for Maggi "
+                    "2-Minute Noodles 70g\".")
+            return {"active": None}
+        await _draft(ctx, products[0])
+        return {"active": None}
+    _current(ctx, text, products)
+    return {"active": None}
+
+
+def _products_named(ctx: AgentContext, text: str) -> list[Product]:
+    """The catalogue products the message names (any size of a named product)."""
+    parsed = ctx.parser.parse(text)
+    skus = [sku for line in parsed.lines for sku in line.candidates]
+    if not skus:
+        return []
+    return list(ctx.session.exec(select(Product).where(Product.sku.in_(skus))).all())
+
+
+def _current(ctx: AgentContext, text: str, products: list[Product]) -> None:
+    day = today(ctx)
+    running = select(Promotion).where(Promotion.is_active, Promotion.starts_on <= day,
+                                      Promotion.ends_on >= day)
+    lowered = text.lower()
+    brands = {b for b in ctx.session.exec(select(Product.brand).distinct()).all()
+              if b.lower() in lowered}
+    categories = {c for c in ctx.session.exec(select(Product.category).distinct()).all()
+                  if c.lower() in lowered}
+    brands |= {p.brand for p in products}
+    categories |= {p.category for p in products}
+    named = bool(products or brands or categories)
+    if named:
+        running = running.where(or_(
+            Promotion.product_id.in_([p.id for p in products]),
+            Promotion.brand.in_(brands), Promotion.category.in_(categories),
+        ))
+    schemes = ctx.session.exec(running.order_by(Promotion.ends_on, Promotion.code)).all()
+    subject = ", ".join(sorted({p.name for p in products} | brands)) or "that"
+    if not schemes:
+        ctx.say(f"No scheme is running on {subject} right now." if named
+                else "No scheme is running right now.")
+        return
+    names = {p.id: p.name for p in ctx.session.exec(select(Product).where(
+        Product.id.in_([s.product_id for s in schemes if s.product_id]))).all()}
+    lines = [f"• {s.name}: {s.description} (on {names.get(s.product_id) or s.brand or s.category}"
+             f", till {s.ends_on:%d %b})" for s in schemes]
+    heading = f"Schemes on {subject}:" if named else "Schemes running now:"
+    ctx.say(heading + "\n" + "\n".join(lines))
+
+
+def _sales(ctx: AgentContext, product: Product, start, end) -> tuple[int, int]:
+    """Pieces and paise of `product` sold from `start` to `end` (inclusive)."""
+    pieces, paise = ctx.session.exec(
+        select(func.coalesce(func.sum(TransactionItem.quantity), 0),
+               func.coalesce(func.sum(TransactionItem.line_total_paise), 0))
+        .join(Transaction, Transaction.id == TransactionItem.transaction_id)
+        .where(TransactionItem.product_id == product.id,
+               Transaction.transaction_date.between(start, end))
+    ).one()
+    return int(pieces), int(paise)
+
+
+async def _draft(ctx: AgentContext, product: Product) -> None:
+    day = today(ctx)
+    recent = _sales(ctx, product, day - timedelta(days=28), day - timedelta(days=1))
+    before = _sales(ctx, product, day - timedelta(days=56), day - timedelta(days=29))
+    margin_pct = round(100 * (product.mrp_paise - product.price_paise) / product.mrp_paise, 1)
+    change = (recent[0] - before[0]) / before[0] * 100 if before[0] else None
+    facts = {"product": product.name, "units_per_case": product.units_per_case,
+             "price_inr": product.price_paise / 100, "retailer_margin_pct": margin_pct,
+             "cases_last_28_days": round(recent[0] / product.units_per_case, 1),
+             "cases_previous_28_days": round(before[0] / product.units_per_case, 1),
+             "change_pct": None if change is None else round(change)}
+    draft = await _ask_llm(ctx, facts) or _rule_draft(facts, change)
+    code = f"DRAFT-{uuid.uuid4().hex[:6].upper()}"
+    scheme = Promotion(
+        code=code, name=draft.name, product_id=product.id, description=_describe(draft, product),
+        min_quantity=draft.min_cases * product.units_per_case,
+        discount_pct=draft.discount_pct, free_quantity=draft.free_pieces,
+        starts_on=day + timedelta(days=1), ends_on=day + timedelta(days=draft.days),
+        is_active=False,
+    )
+    ctx.session.add(scheme)
+    ctx.session.flush()
+    trend = "no sales before" if change is None else f"{change:+.0f}% vs the 4 weeks before"
+    cost = recent[1] * draft.discount_pct / 100 * draft.days / 28
+    ctx.say(
+        f"Draft scheme {code} for {product.name}:\n{scheme.description}\n"
+        f"From {scheme.starts_on:%d %b} to {scheme.ends_on:%d %b}.\n"
+        f"Why: {draft.reason}\nLast 4 weeks: {facts['cases_last_28_days']} cases "
+        f"({trend}); retailer margin {margin_pct}%. At the same volume the discount costs about "
+        f"INR {cost / 100:,.0f}. It is saved inactive.",
+        buttons=[Button(id=f"promo:activate:{scheme.id}", title="Activate it")],
+    )
+
+
+async def _ask_llm(ctx: AgentContext, facts: dict) -> SchemeDraft | None:
+    if ctx.llm is None:
+        return None
+    messages = [{"role": "system", "content": render("promo_draft")},
+                {"role": "user", "content": str(facts)}]
+    try:
+        return await ctx.llm.complete_json(messages, SchemeDraft, max_tokens=160)
+    except (LLMUnavailable, LLMError, TimeoutError):
+        return None
+
+
+def _rule_draft(facts: dict, change: float | None) -> SchemeDraft:
+    """Without the LLM: a modest discount when sales fall, free goods when they hold."""
+    falling = change is not None and change < -10
+    return SchemeDraft(
+        name=f"{facts['product'][:40]} {'revival' if falling else 'push'}",
+        discount_pct=5 if falling else 0, min_cases=2, free_pieces=0 if falling else 2,
+        days=21 if falling else 14,
+        reason="Sales fell; a small discount on 2 cases brings stores back." if falling
+        else "Sales are steady; free pieces on 2 cases lift the order size.",
+    )
+
+
+def _describe(draft: SchemeDraft, product: Product) -> str:
+    parts = []
+    if draft.discount_pct:
+        parts.append(f"{draft.discount_pct:g}% off")
+    if draft.free_pieces:
+        parts.append(f"{draft.free_pieces} pieces free")
+    offer = " and ".join(parts) or "a display incentive"
+    return f"{offer} on {draft.min_cases} cases ({draft.min_cases * product.units_per_case} pcs)"
+
+
+def _activate(ctx: AgentContext, scheme_id: str) -> None:
+    if ctx.sender.role not in MANAGERS:
+        ctx.say("Only a manager can activate a scheme.")
+        return
+    try:
+        scheme = ctx.session.get(Promotion, uuid.UUID(scheme_id))
+    except ValueError:
+        scheme = None
+    if scheme is None:
+        ctx.say("That draft no longer exists.")
+        return
+    scheme.is_active = True
+    ctx.say(f"Scheme {scheme.code} is active from {scheme.starts_on:%d %b} to "
+            f"{scheme.ends_on:%d %b}. Retailers asking about {scheme.name} will see it.")

@@ -1,0 +1,165 @@
+"""Which agent answers a message: rules first, then a schema-constrained choice by the LLM.
+
+Rules decide what is certain: a button names its agent, an agent waiting for an answer gets it,
+commands and greetings are words we know, and a message that reads as an order (quantities of
+catalogue products) is one. Keyword families decide when exactly one of them matches. The rest
+goes to the LLM, which picks one intent from an enum with a confidence. With the LLM down, the
+best rule guess stands, and the role's usual agent takes what no rule recognises.
+"""
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from agents.context import INTENTS, Intent
+from db.models import Role
+from llm.breaker import LLMUnavailable
+from llm.client import LLMError
+from llm.service import LLMService
+from prompts import render
+from tools.order_parser import CONFIDENT, OrderParser
+
+Source = Literal["button", "pending", "command", "rule", "llm", "fallback"]
+
+# What each role may reach. An intent outside its role is answered with what the role can do.
+ALLOWED: dict[Role, frozenset[str]] = {
+    Role.retailer: frozenset({"order", "promo", "help", "other"}),
+    Role.rep: frozenset({"tasks", "coach", "promo", "help", "other"}),
+    Role.manager: frozenset({"analytics", "promo", "coach", "help", "other"}),
+    Role.admin: frozenset(INTENTS),
+}
+# Where a message no rule recognises goes when the LLM cannot be asked.
+USUAL: dict[Role, Intent] = {
+    Role.retailer: "order", Role.rep: "tasks", Role.manager: "analytics", Role.admin: "analytics",
+}
+COMMANDS: dict[str, Intent] = {
+    "/order": "order", "/promo": "promo", "/schemes": "promo", "/analytics": "analytics",
+    "/report": "analytics", "/coach": "coach", "/practice": "coach", "/tasks": "tasks",
+    "/help": "help", "menu": "help", "help": "help", "/start": "help",
+}
+LOW_CONFIDENCE = 0.5
+
+
+def _words(*patterns: str) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(patterns) + r")\b", re.IGNORECASE)
+
+
+GREETING = re.compile(
+    r"^\W*(hi+|hello+|hey+|namaste|namaskar|namaskaar|ram ram|good (morning|afternoon|evening)|"
+    r"thanks?|thank you|thanku|thx|ty|ok+|okay|ok thanks?|dhanyavaad|dhanyavad|shukriya|"
+    r"what can you do|who are you|menu|help|start)(\s+(ji|bhai|bhaiya|sir|madam|boss|"
+    r"thanks?|thank you|order done))*\W*$",
+    re.IGNORECASE,
+)
+FAMILIES: dict[Intent, re.Pattern[str]] = {
+    "order": _words(
+        r"where is my order", r"order status", r"kab (tak )?aa(ye|y)ega", r"kab milega",
+        r"maal kab", r"delivery kab", r"not (yet )?(received|delivered)", r"cancel (my )?order",
+        r"repeat (my )?(last )?order", r"same as last", r"pichla order", r"my order",
+    ),
+    "promo": _words(
+        r"schemes?", r"offers?", r"discounts?", r"promos?", r"promotions?", r"cashback",
+        r"free goods", r"skim", r"yojana", r"deals?",
+    ),
+    "analytics": _words(
+        r"top \d*", r"bottom \d*", r"best", r"worst", r"highest", r"lowest", r"ranking",
+        r"leaderboard", r"trend", r"growth", r"grew", r"decline[ds]?", r"compared?", r"vs",
+        r"versus", r"how (much|many)", r"total", r"average", r"avg", r"share", r"coverage",
+        r"strike rate", r"lines per call", r"not (ordered|ordering)", r"sales", r"sold",
+        r"revenue", r"turnover", r"kitna (becha|bika|sale)", r"performance", r"report",
+    ),
+    "coach": _words(
+        r"coach(ing)?", r"practi[cs]e", r"role ?-?play", r"mock", r"objections?",
+        r"how (do|should|can) i (handle|convince|pitch|sell|respond|reply|answer|deal)",
+        r"pitch tips?", r"train me", r"kaise (samjhaun|samjhau|convince|bolun|manaun)",
+        r"kya bolun",
+    ),
+    "tasks": _words(
+        r"my tasks?", r"today'?s tasks?", r"tasks? (for )?today", r"aaj ke? tasks?",
+        r"my beat", r"today'?s beat", r"beat plan", r"route (for )?today", r"aaj kaun ?se",
+        r"kaun ?se stores?", r"stores? to visit", r"which stores", r"task (is )?done",
+        r"mark .* done", r"complete (the |my )?task", r"pending tasks?",
+    ),
+}
+QUESTION = re.compile(r"\?|\b(what|which|who|how|why|kya|kaun|kitna|kitne|kaise|kyun)\b",
+                      re.IGNORECASE)
+
+
+@dataclass
+class Decision:
+    intent: Intent
+    source: Source
+    confidence: float
+    seconds: float = 0.0
+
+
+class IntentChoice(BaseModel):
+    intent: Intent
+    confidence: float = Field(ge=0, le=1)
+
+
+def by_rules(text: str, role: Role, parser: OrderParser | None) -> Decision | None:
+    """A decision the rules are sure of, or None."""
+    stripped = text.strip()
+    command = COMMANDS.get(stripped.lower().split(" ", 1)[0]) if stripped else None
+    if command is not None:
+        return Decision(command, "command", 1.0)
+    if not stripped or GREETING.match(stripped):
+        return Decision("help", "rule", 1.0)
+    matched = [intent for intent, pattern in FAMILIES.items() if pattern.search(stripped)]
+    if not matched and parser is not None and _reads_as_order(stripped, parser):
+        return Decision("order", "rule", 0.9)
+    if len(matched) == 1:
+        only = matched[0]
+        if only == "analytics" and _reads_as_order(stripped, parser) and not QUESTION.search(
+                stripped):
+            return None  # "2 cs maggi total" is an order more likely than a report
+        return Decision(only, "rule", 0.9)
+    return None
+
+
+def _reads_as_order(text: str, parser: OrderParser | None) -> bool:
+    """Quantities of catalogue products, and no question: an order."""
+    if parser is None or QUESTION.search(text):
+        return False
+    parsed = parser.parse(text)
+    return bool(parsed.lines) and all(
+        line.quantity is not None and line.confidence >= CONFIDENT for line in parsed.lines
+    )
+
+
+async def by_llm(llm: LLMService, text: str, role: Role) -> IntentChoice:
+    messages = [
+        {"role": "system", "content": render("route")},
+        {"role": "user", "content": f"{role.value}: \"{text[:500]}\""},
+    ]
+    return await llm.complete_json(messages, IntentChoice, max_tokens=32, timeout_s=5.0)
+
+
+async def route(text: str, role: Role, parser: OrderParser | None,
+                llm: LLMService | None) -> Decision:
+    """The intent of a free-text message (buttons and pending answers are the graph's)."""
+    started = time.perf_counter()
+    decision = by_rules(text, role, parser)
+    if decision is None and llm is not None:
+        try:
+            choice = await by_llm(llm, text, role)
+            decision = Decision(choice.intent, "llm", choice.confidence)
+        except (LLMUnavailable, LLMError, TimeoutError):
+            decision = None
+    if decision is None:
+        decision = Decision(_best_guess(text, role), "fallback", 0.3)
+    decision.seconds = time.perf_counter() - started
+    return decision
+
+
+def _best_guess(text: str, role: Role) -> Intent:
+    """Without the LLM: the first keyword family that matches and the role may use, else the
+    role's usual agent."""
+    for intent, pattern in FAMILIES.items():
+        if pattern.search(text) and intent in ALLOWED[role]:
+            return intent
+    return USUAL[role]
