@@ -187,6 +187,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.what == "food-ordering":
         from evals.food_ordering import main as evaluate
+    elif args.what == "intents":
+        from evals.intents import main as evaluate
+    elif args.what == "sql":
+        from evals.sql import main as evaluate
     else:
         if args.catalog is None or args.cases is None:
             print("error: eval orders needs --catalog and --cases", file=sys.stderr)
@@ -284,9 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     evaluate = commands.add_parser("eval", help="labelled evaluations that print figures")
-    evaluate.add_argument("what", choices=["orders", "food-ordering"])
-    evaluate.add_argument("--catalog", type=Path, help="catalog CSV, import format (orders)")
-    evaluate.add_argument("--cases", type=Path, help="labelled cases, JSON lines (orders)")
+    evaluate.add_argument("what", choices=["orders", "food-ordering", "intents", "sql"])
+    evaluate.add_argument("--catalog", type=Path,
+                          help="catalog CSV, import format (orders; intents: default the demo's)")
+    evaluate.add_argument("--cases", type=Path, help="labelled cases, JSON lines (orders, sql; "
+                          "intents: default evals/data/intents_test.jsonl)")
+    evaluate.add_argument("--db", help="database URL to question (sql; default: ours)")
+    evaluate.add_argument("--company", help="company slug whose rows are read (sql, our schema; "
+                          "default: the only company)")
+    evaluate.add_argument("--no-templates", action="store_true",
+                          help="send every question to the LLM (sql)")
     evaluate.add_argument("--data", type=Path,
                           help="FoodOrdering folder (default ../shared/data/food-ordering)")
     evaluate.add_argument("--no-llm", action="store_true", help="the fast path alone")

@@ -47,7 +47,7 @@ async def supervisor(state: ChatState, runtime: Runtime[AgentContext]) -> dict:
     elif (waiting := _waiting(ctx, state)) and not _leaves(text, role, ctx, waiting):
         decision = {"intent": waiting, "source": "pending", "confidence": 1.0, "seconds": 0.0}
     if decision is None:
-        found = await route(text, role, _parser_for(ctx), ctx.llm)
+        found = await route(text, role, ctx.parser, ctx.llm)
         decision = {"intent": found.intent, "source": found.source,
                     "confidence": found.confidence, "seconds": found.seconds}
     intent = decision["intent"]
@@ -81,11 +81,6 @@ def _leaves(text: str, role, ctx: AgentContext, waiting: str) -> bool:
         decision is not None and decision.intent not in (waiting, "help")
         and decision.intent in ALLOWED[role] and waiting != "coach"
     )
-
-
-def _parser_for(ctx: AgentContext):
-    """Only a retailer's text is read as a possible order."""
-    return ctx.parser if ctx.sender.role == "retailer" else None
 
 
 def _node(name: str) -> Callable:

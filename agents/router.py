@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, Field
-
 from agents.context import INTENTS, Intent
 from db.models import Role
 from llm.breaker import LLMUnavailable
@@ -57,12 +55,13 @@ GREETING = re.compile(
 FAMILIES: dict[Intent, re.Pattern[str]] = {
     "order": _words(
         r"where is my order", r"order status", r"kab (tak )?aa(ye|y)ega", r"kab milega",
-        r"maal kab", r"delivery kab", r"not (yet )?(received|delivered)", r"cancel (my )?order",
+        r"maal kab", r"deliver(y|ed)?", r"not (yet )?(received|delivered)", r"cancel (my )?order",
         r"repeat (my )?(last )?order", r"same as last", r"pichla order", r"my order",
+        r"nahi (pahucha|pahuncha|aaya|mila)", r"dispatch",
     ),
     "promo": _words(
         r"schemes?", r"offers?", r"discounts?", r"promos?", r"promotions?", r"cashback",
-        r"free goods", r"skim", r"yojana", r"deals?",
+        r"free goods", r"skim", r"yojana", r"deals?", r"\d\s*\+\s*\d",
     ),
     "analytics": _words(
         r"top \d*", r"bottom \d*", r"best", r"worst", r"highest", r"lowest", r"ranking",
@@ -70,20 +69,34 @@ FAMILIES: dict[Intent, re.Pattern[str]] = {
         r"versus", r"how (much|many)", r"total", r"average", r"avg", r"share", r"coverage",
         r"strike rate", r"lines per call", r"not (ordered|ordering)", r"sales", r"sold",
         r"revenue", r"turnover", r"kitna (becha|bika|sale)", r"performance", r"report",
+        r"order nahi (diya|kiya|aaya)", r"haven'?t ordered", r"kitne ka", r"kitna maal",
     ),
     "coach": _words(
         r"coach(ing)?", r"practi[cs]e", r"role ?-?play", r"mock", r"objections?",
-        r"how (do|should|can) i (handle|convince|pitch|sell|respond|reply|answer|deal)",
+        r"how (do|should|can) i (handle|convince|pitch|sell|respond|reply|answer|deal|"
+        r"counter|tackle|close|overcome)",
         r"pitch tips?", r"train me", r"kaise (samjhaun|samjhau|convince|bolun|manaun)",
         r"kya bolun",
     ),
     "tasks": _words(
         r"my tasks?", r"today'?s tasks?", r"tasks? (for )?today", r"aaj ke? tasks?",
-        r"my beat", r"today'?s beat", r"beat plan", r"route (for )?today", r"aaj kaun ?se",
-        r"kaun ?se stores?", r"stores? to visit", r"which stores", r"task (is )?done",
+        r"today'?s beat", r"beat plan", r"route (for )?today", r"aaj kaun ?se",
+        r"kaun ?se stores? (jaana|jana|visit)", r"stores? to visit", r"task (is )?done",
         r"mark .* done", r"complete (the |my )?task", r"pending tasks?",
     ),
+    "other": _words(
+        r"weather", r"mausam", r"baarish", r"rain", r"cricket", r"match", r"ipl", r"jokes?",
+        r"funny", r"songs?", r"gaana", r"movie", r"film", r"news", r"sensex", r"nifty",
+        r"share market", r"stock market", r"horoscope", r"politics", r"election",
+        r"where do you live", r"kahan rehte", r"girlfriend", r"boyfriend", r"shaadi",
+    ),
 }
+ABOUT_US = re.compile(
+    r"\b(what (all )?can (you|this bot) do|(which|what) services|kya kya kar sakte|"
+    r"how (do i|to) use (this|you)|who are you|tum kaun ho|aap kaun ho)\b", re.IGNORECASE)
+THANKS = re.compile(r"\b(thanks?|thank you|thanku|shukriya|dhanyavaa?d)\b", re.IGNORECASE)
+DRAFT_SCHEME = re.compile(r"\b(draft|design|propose|plan|create|suggest|make|banao)\b.*"
+                          r"\b(schemes?|offers?|promos?|promotions?)\b", re.IGNORECASE)
 QUESTION = re.compile(r"\?|\b(what|which|who|how|why|kya|kaun|kitna|kitne|kaise|kyun)\b",
                       re.IGNORECASE)
 
@@ -96,11 +109,6 @@ class Decision:
     seconds: float = 0.0
 
 
-class IntentChoice(BaseModel):
-    intent: Intent
-    confidence: float = Field(ge=0, le=1)
-
-
 def by_rules(text: str, role: Role, parser: OrderParser | None) -> Decision | None:
     """A decision the rules are sure of, or None."""
     stripped = text.strip()
@@ -109,6 +117,13 @@ def by_rules(text: str, role: Role, parser: OrderParser | None) -> Decision | No
         return Decision(command, "command", 1.0)
     if not stripped or GREETING.match(stripped):
         return Decision("help", "rule", 1.0)
+    if ABOUT_US.search(stripped):
+        return Decision("help", "rule", 0.9)
+    if DRAFT_SCHEME.search(stripped):
+        return Decision("promo", "rule", 0.9)
+    if THANKS.search(stripped) and not QUESTION.search(stripped) and not (
+            parser is not None and parser.parse(stripped).lines):
+        return Decision("help", "rule", 0.9)
     matched = [intent for intent, pattern in FAMILIES.items() if pattern.search(stripped)]
     if not matched and parser is not None and _reads_as_order(stripped, parser):
         return Decision("order", "rule", 0.9)
@@ -131,12 +146,17 @@ def _reads_as_order(text: str, parser: OrderParser | None) -> bool:
     )
 
 
-async def by_llm(llm: LLMService, text: str, role: Role) -> IntentChoice:
+async def by_llm(llm: LLMService, text: str, role: Role) -> tuple[Intent, float]:
+    """The LLM's choice among the intents, as the first value of `{"intent": "...`, and its
+    probability: one prompt evaluation, no generated tokens."""
     messages = [
         {"role": "system", "content": render("route")},
         {"role": "user", "content": f"{role.value}: \"{text[:500]}\""},
     ]
-    return await llm.complete_json(messages, IntentChoice, max_tokens=32, timeout_s=5.0)
+    probabilities = await llm.classify(messages, INTENTS, answer_prefix='{"intent": "',
+                                       timeout_s=5.0)
+    intent = max(probabilities, key=probabilities.__getitem__)
+    return intent, probabilities[intent]
 
 
 async def route(text: str, role: Role, parser: OrderParser | None,
@@ -146,8 +166,8 @@ async def route(text: str, role: Role, parser: OrderParser | None,
     decision = by_rules(text, role, parser)
     if decision is None and llm is not None:
         try:
-            choice = await by_llm(llm, text, role)
-            decision = Decision(choice.intent, "llm", choice.confidence)
+            intent, confidence = await by_llm(llm, text, role)
+            decision = Decision(intent, "llm", confidence)
         except (LLMUnavailable, LLMError, TimeoutError):
             decision = None
     if decision is None:

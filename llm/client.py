@@ -27,6 +27,17 @@ class CompletionRequest:
 
 
 @dataclass(frozen=True)
+class ClassifyRequest:
+    """Choose one of `labels` as the answer that follows `answer_prefix` (for example
+    '{"intent": "'): the model's next-token probabilities over the labels, no sampling."""
+
+    messages: list[dict[str, str]]
+    labels: tuple[str, ...]
+    answer_prefix: str = ""
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
 class Completion:
     text: str
     finish_reason: str  # stop | length
@@ -42,6 +53,10 @@ class Backend(Protocol):
     name: str
 
     async def complete(self, request: CompletionRequest) -> Completion: ...
+
+    async def classify(self, request: ClassifyRequest) -> dict[str, float]:
+        """Each label's probability (they sum to 1)."""
+        ...
 
     async def close(self) -> None: ...
 

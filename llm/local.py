@@ -3,19 +3,40 @@
 A `Llama` object is not thread-safe, so every request goes through a single-thread executor:
 callers on the event loop await a future and never block it, requests run one at a time in
 arrival order, and none is dropped or interleaved. A request stops at its deadline or when its
-caller is cancelled, between two generated tokens. Keeping each prompt family's fixed prefix
-(system message first) stable lets llama.cpp reuse the evaluated prefix of the previous request.
+caller is cancelled, between two generated tokens.
+
+Prompt families (routing, order reading, SQL) each start with a fixed system message. llama.cpp
+reuses the evaluated prefix of the previous request; when requests of different families
+alternate, that prefix is lost, so the model's state after each family's first request is kept
+(about 10 MB per family) and loaded back when that family comes again: a memory copy instead of
+seconds of prompt evaluation.
 """
 
 import asyncio
+import hashlib
+import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from llm.client import Completion, CompletionRequest, LLMError, LLMTimeout, fit_messages
+import numpy as np
+
+from llm.client import (
+    ClassifyRequest,
+    Completion,
+    CompletionRequest,
+    LLMError,
+    LLMTimeout,
+    PromptTooLong,
+    fit_messages,
+)
+
+KEPT_FAMILIES = 8
+MIN_FAMILY_TOKENS = 64  # shorter prefixes are cheaper to evaluate than to copy back
 
 
 @dataclass(frozen=True)
@@ -39,6 +60,9 @@ class LocalBackend:
         self.resolve_path = resolve_path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._llama = None
+        self._formatter = None
+        self._states: OrderedDict[str, object] = OrderedDict()  # family -> LlamaState
+        self._family_tokens: dict[str, int] = {}
 
     def _model(self):
         if self._llama is None:
@@ -48,7 +72,7 @@ class LocalBackend:
             self._llama = Llama(
                 model_path=str(path),
                 n_ctx=self.config.n_ctx,
-                n_threads=self.config.n_threads,
+                n_threads=self.config.n_threads or os.cpu_count(),
                 n_batch=self.config.n_batch,
                 n_gpu_layers=self.config.n_gpu_layers,
                 chat_format=self.config.chat_format,
@@ -57,14 +81,94 @@ class LocalBackend:
         return self._llama
 
     async def complete(self, request: CompletionRequest) -> Completion:
+        return await self._run(self._generate, request)
+
+    async def classify(self, request: ClassifyRequest) -> dict[str, float]:
+        return await self._run(self._classify, request)
+
+    async def _run(self, work, request):
         cancelled = threading.Event()
         deadline = time.monotonic() + request.timeout_s
-        future = self._executor.submit(self._generate, request, deadline, cancelled)
+        future = self._executor.submit(work, request, deadline, cancelled)
         try:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
             cancelled.set()  # the worker stops at the next token, or skips the request
             raise
+
+    def _chat_prompt(self, llama, messages: list[dict[str, str]]) -> str:
+        """The prompt text the GGUF's own chat template makes of `messages`."""
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise LLMError("this GGUF has no chat template to classify with")
+            self._formatter = Jinja2ChatFormatter(
+                template, eos_token=llama._model.token_get_text(llama.token_eos()),
+                bos_token=llama._model.token_get_text(llama.token_bos()),
+                stop_token_ids=[llama.token_eos()],
+            )
+        return self._formatter(messages=messages).prompt
+
+    def _family(self, llama, messages: list[dict[str, str]], tokens: list[int]) -> str | None:
+        """The prompt family (its system message) and, once known, its prefix length."""
+        if not messages or messages[0]["role"] != "system":
+            return None
+        family = hashlib.sha1(messages[0]["content"].encode()).hexdigest()
+        if family not in self._family_tokens:
+            alone = self._tokens(llama, self._chat_prompt(llama, messages[:1]))
+            self._family_tokens[family] = llama.longest_token_prefix(tokens, alone)
+        return family
+
+    @staticmethod
+    def _tokens(llama, prompt: str) -> list[int]:
+        return llama.tokenize(prompt.encode(), add_bos=False, special=True)
+
+    def _restore(self, llama, family: str | None, tokens: list[int]) -> None:
+        """Load the family's kept state when the current one does not hold its prefix."""
+        if family is None or family not in self._states:
+            return
+        if llama.longest_token_prefix(llama._input_ids.tolist(), tokens) < \
+                self._family_tokens[family]:
+            llama.load_state(self._states[family])
+        self._states.move_to_end(family)
+
+    def _keep(self, llama, family: str | None) -> None:
+        if family is None or family in self._states or \
+                self._family_tokens[family] < MIN_FAMILY_TOKENS:
+            return
+        self._states[family] = llama.save_state()
+        while len(self._states) > KEPT_FAMILIES:
+            self._states.popitem(last=False)
+
+    def _classify(
+        self, request: ClassifyRequest, deadline: float, cancelled: threading.Event
+    ) -> dict[str, float]:
+        if cancelled.is_set():
+            raise LLMError("cancelled before it started")
+        if time.monotonic() > deadline:
+            raise LLMTimeout(f"waited {request.timeout_s:g}s in the queue")
+        llama = self._model()
+        tokens = self._tokens(llama, self._chat_prompt(llama, request.messages)
+                              + request.answer_prefix)
+        if len(tokens) >= llama.n_ctx():
+            raise PromptTooLong(f"classification prompt needs {len(tokens)} tokens")
+        firsts = [self._tokens(llama, label)[0] for label in request.labels]
+        if len(set(firsts)) != len(firsts):
+            raise LLMError(f"labels {request.labels} do not start with distinct tokens")
+        family = self._family(llama, request.messages, tokens)
+        self._restore(llama, family, tokens)
+        # evaluate what the cache does not hold (at least the last token, for its logits)
+        llama.n_tokens = min(llama.longest_token_prefix(llama._input_ids.tolist(), tokens),
+                             len(tokens) - 1)
+        llama.eval(tokens[llama.n_tokens:])
+        self._keep(llama, family)
+        logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
+        chosen = logits[firsts].astype(np.float64)
+        weights = np.exp(chosen - chosen.max())
+        weights /= weights.sum()
+        return {label: float(w) for label, w in zip(request.labels, weights, strict=True)}
 
     def _generate(
         self, request: CompletionRequest, deadline: float, cancelled: threading.Event
@@ -83,6 +187,11 @@ class LocalBackend:
         messages, dropped, prompt_tokens = fit_messages(
             request.messages, count, llama.n_ctx() - request.max_tokens
         )
+        family = tokens = None
+        if self.config.chat_format is None and llama.metadata.get("tokenizer.chat_template"):
+            tokens = self._tokens(llama, self._chat_prompt(llama, messages))
+            family = self._family(llama, messages, tokens)
+            self._restore(llama, family, tokens)
         response_format = (
             {"type": "json_object", "schema": request.json_schema} if request.json_schema else None
         )
@@ -110,6 +219,7 @@ class LocalBackend:
                 finish_reason = choice["finish_reason"] or finish_reason
         finally:
             stream.close()
+        self._keep(llama, family)
         return Completion(
             text="".join(pieces),
             finish_reason=finish_reason,
@@ -124,3 +234,4 @@ class LocalBackend:
     async def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._llama = None
+        self._states.clear()

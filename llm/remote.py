@@ -6,11 +6,19 @@ is asked for in the server's own style: `json_object` with a `schema` (llama.cpp
 `json_schema` (vLLM, OpenAI).
 """
 
+import json
 import time
 
 import httpx
 
-from llm.client import Completion, CompletionRequest, LLMError, LLMTimeout, fit_messages
+from llm.client import (
+    ClassifyRequest,
+    Completion,
+    CompletionRequest,
+    LLMError,
+    LLMTimeout,
+    fit_messages,
+)
 
 CHARS_PER_TOKEN = 3  # a cautious estimate: the server's tokenizer is not at hand
 
@@ -79,6 +87,23 @@ class RemoteBackend:
             seconds=time.monotonic() - started,
             trimmed_messages=dropped,
         )
+
+    async def classify(self, request: ClassifyRequest) -> dict[str, float]:
+        """A schema-constrained choice: OpenAI-compatible servers give no next-token
+        probabilities we can rely on, so the chosen label gets probability 1."""
+        schema = {"type": "object", "properties": {"label": {"enum": list(request.labels)}},
+                  "required": ["label"]}
+        completion = await self.complete(CompletionRequest(
+            messages=request.messages, max_tokens=24, json_schema=schema,
+            timeout_s=request.timeout_s,
+        ))
+        try:
+            label = json.loads(completion.text)["label"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LLMError(f"no label in {completion.text[:80]!r}") from exc
+        if label not in request.labels:
+            raise LLMError(f"label {label!r} is not one of {request.labels}")
+        return {each: 1.0 if each == label else 0.0 for each in request.labels}
 
     async def close(self) -> None:
         await self.client.aclose()

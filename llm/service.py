@@ -18,7 +18,14 @@ from pydantic import BaseModel, ValidationError
 
 from llm.breaker import CircuitBreaker
 from llm.bundled import BUNDLED, ModelFileError, assemble, verify
-from llm.client import Backend, Completion, CompletionRequest, LLMError, PromptTooLong
+from llm.client import (
+    Backend,
+    ClassifyRequest,
+    Completion,
+    CompletionRequest,
+    LLMError,
+    PromptTooLong,
+)
 from llm.redact import PiiContext, redact
 from settings import Settings, get_settings
 
@@ -117,6 +124,44 @@ class LLMService:
             except ValidationError as exc:
                 problem = f"{exc.error_count()} error(s): {exc.errors()[0]['msg']}"
         raise MalformedOutput(f"answer did not match {schema.__name__} twice ({problem})")
+
+    async def classify(
+        self,
+        messages: list[dict[str, str]],
+        labels: tuple[str, ...],
+        *,
+        answer_prefix: str = "",
+        pii: PiiContext | None = None,
+        timeout_s: float | None = None,
+    ) -> dict[str, float]:
+        """Each label's probability as the answer after `answer_prefix`: a choice constrained
+        to the labels, with a real confidence, for the price of evaluating the prompt."""
+        request = ClassifyRequest(
+            messages=[{"role": m["role"], "content": redact(m["content"], pii)} for m in messages],
+            labels=labels, answer_prefix=answer_prefix, timeout_s=timeout_s or self.timeout_s,
+        )
+        self.breaker.before_call()
+        name = self.backend.name
+        started = time.monotonic()
+        IN_FLIGHT.labels(name).inc()
+        try:
+            probabilities = await self.backend.classify(request)
+        except asyncio.CancelledError:
+            SECONDS.labels(name, "cancelled").observe(time.monotonic() - started)
+            raise
+        except PromptTooLong:
+            self.breaker.record_success(0.0)
+            raise
+        except Exception as exc:
+            self.breaker.record_failure()
+            SECONDS.labels(name, type(exc).__name__).observe(time.monotonic() - started)
+            raise
+        finally:
+            IN_FLIGHT.labels(name).dec()
+        elapsed = time.monotonic() - started
+        self.breaker.record_success(elapsed)
+        SECONDS.labels(name, "ok").observe(elapsed)
+        return probabilities
 
     async def close(self) -> None:
         await self.backend.close()

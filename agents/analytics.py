@@ -1,0 +1,4 @@
+"""placeholder"""
+async def answer(ctx, state):
+    ctx.say("analytics")
+    return {}
