@@ -1,4 +1,321 @@
-"""placeholder"""
-async def answer(ctx, state):
-    ctx.say("analytics")
-    return {}
+"""The analytics agent (seed section 2.4): a manager's question in plain language, the figures
+back, with a short explanation, follow-up questions and a chart for trends and rankings.
+
+question -> recognised template, or SQL from the LLM (schema-aware prompt, JSON output)
+         -> guard (one read-only SELECT over allowed tables, company scoping injected)
+         -> read-only run with a statement timeout and a row cap
+         -> on an error, one repair attempt with the database's message
+         -> figures, explanation, follow-ups, chart
+
+Safety never depends on the model: `tools/sql_guard.py` decides what may run and scopes every
+table to the asking company; `tools/sql_runner.py` runs it read-only. The explanation is made
+from the result itself, so no figure in it can be invented.
+"""
+
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from agents.context import AgentContext, ChatState
+from channels.messages import Button, OutboundMessage
+from llm.breaker import LLMUnavailable
+from llm.client import LLMError
+from llm.service import LLMService
+from prompts import render
+from tools.analytics_templates import match_template, period_of
+from tools.charts import render_chart
+from tools.sql_guard import SqlRejected, guard
+from tools.sql_runner import QueryResult, SqlFailed, SqlTimeout, run_readonly
+from tools.sql_schema import OURS, TablePolicy, policies_for
+
+EXAMPLES = Path(__file__).parents[1] / "prompts" / "analytics_examples.jsonl"
+SHOWN_ROWS = 10
+DATA_WORDS = re.compile(
+    r"\b(sales?|sold|sell|revenue|turnover|orders?|stores?|outlets?|shops?|products?|skus?|"
+    r"brands?|categor(y|ies)|reps?|visits?|calls?|coverage|strike|stock|schemes?|promos?|"
+    r"tasks?|points?|incentives?|beat|growth|trend|top|bottom|average|total|share|cases?|"
+    r"pieces?|localit(y|ies)|areas?|bika|becha|maal|kitna|kitne)\b",
+    re.IGNORECASE,
+)
+STARTERS = ["Top 5 stores last week", "Sales trend this month", "Strike rate by rep last week"]
+
+
+class SqlAnswer(BaseModel):
+    sql: str
+
+
+@dataclass
+class Answer:
+    """What the agent found: the figures and how it got them."""
+
+    question: str
+    sql: str = ""
+    result: QueryResult | None = None
+    source: str = ""  # template | llm | repaired
+    error: str = ""  # why there is no result (a message for the manager)
+    error_code: str = ""  # REJECTED | FAILED | TIMEOUT | NO_SQL | LLM_DOWN
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@lru_cache
+def examples() -> tuple[dict, ...]:
+    return tuple(json.loads(line) for line in EXAMPLES.read_text().splitlines() if line)
+
+
+@lru_cache(maxsize=8)
+def _policies(engine: Engine) -> dict[str, TablePolicy]:
+    return policies_for(engine)
+
+
+def system_prompt(policies: dict[str, TablePolicy], dialect: str) -> str:
+    ours = policies is OURS
+    return render("analytics_sql", dialect=dialect, tables=list(policies.values()),
+                  examples=[{"question": e["question"], "sql": e[dialect]}
+                            for e in examples()] if ours else [])
+
+
+async def ask(question: str, engine: Engine, company_id: uuid.UUID | None,
+              llm: LLMService | None, *, timeout_s: float = 5.0, max_rows: int = 500,
+              templates: bool = True) -> Answer:
+    """Answer `question` from the database: a template when one fits, else the LLM's SQL."""
+    started = time.perf_counter()
+    dialect = engine.dialect.name
+    policies = _policies(engine)
+    answer = Answer(question)
+    template = match_template(question, dialect) if templates and policies is OURS else None
+    if template is not None:
+        answer.sql, answer.source = template.sql, "template"
+        if not template.period_named:
+            answer.notes.append(f"No period given: I used {template.period.label}.")
+    elif llm is None:
+        answer.error_code, answer.error = "LLM_DOWN", "free-form questions are off here"
+    else:
+        messages = [{"role": "system", "content": system_prompt(policies, dialect)},
+                    {"role": "user", "content": question[:500]}]
+        answer.sql, answer.source = await _write_sql(llm, messages, answer), "llm"
+        if not answer.sql and not answer.error_code:
+            answer.error_code = "NO_SQL"
+            answer.error = "I could not turn that into a question about the sales data"
+        if answer.sql and answer.source == "llm" and not period_of(question.lower())[1]:
+            answer.notes.append("No period given: I used the last 30 days where it mattered.")
+    if answer.sql:
+        await _run(answer, engine, company_id, policies, dialect, llm, timeout_s, max_rows,
+                   messages=None if template else messages)
+    answer.seconds = time.perf_counter() - started
+    return answer
+
+
+async def _write_sql(llm: LLMService, messages: list[dict], answer: Answer) -> str:
+    try:
+        reply = await llm.complete_json(messages, SqlAnswer, max_tokens=400, timeout_s=20.0)
+    except LLMUnavailable:
+        answer.error_code, answer.error = "LLM_DOWN", "my language model is down for a moment"
+        return ""
+    except (LLMError, TimeoutError) as exc:
+        answer.error_code, answer.error = "NO_SQL", f"the model gave no usable SQL ({exc})"
+        return ""
+    return reply.sql.strip().rstrip(";").strip()
+
+
+async def _run(answer: Answer, engine: Engine, company_id: uuid.UUID | None,
+               policies: dict[str, TablePolicy], dialect: str, llm: LLMService | None,
+               timeout_s: float, max_rows: int, messages: list[dict] | None) -> None:
+    """Guard and run the SQL; on a rejection or a database error, one repair by the LLM."""
+    for attempt in range(2):
+        try:
+            guarded = guard(answer.sql, policies, dialect, read=dialect)
+            answer.result = run_readonly(engine, guarded.sql, company_id, timeout_s, max_rows)
+            answer.error = answer.error_code = ""
+            return
+        except SqlTimeout:
+            answer.error_code = "TIMEOUT"
+            answer.error = (f"the query took longer than {timeout_s:g} s; ask for a shorter "
+                            "period or a narrower question")
+            return
+        except SqlRejected as exc:
+            answer.error_code, answer.error = "REJECTED", exc.message
+            problem = f"{exc.code}: {exc.message}"
+        except SqlFailed as exc:
+            answer.error_code, answer.error = "FAILED", exc.message
+            problem = exc.message
+        if attempt or messages is None or llm is None:
+            return
+        repair = messages + [
+            {"role": "assistant", "content": json.dumps({"sql": answer.sql})},
+            {"role": "user", "content": f"That query failed: {problem[:300]}\nWrite a corrected "
+                                        "query that answers the same question."},
+        ]
+        fixed = await _write_sql(llm, repair, answer)
+        if not fixed:
+            return
+        answer.sql, answer.source = fixed, "repaired"
+
+
+# -- the reply -------------------------------------------------------------------------------
+
+def _number(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    return None
+
+
+def _text(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal | float):
+        return f"{float(value):,.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, datetime | date):
+        return value.isoformat()[:10]
+    return str(value)
+
+
+def _looks_like_time(value) -> bool:
+    if isinstance(value, date | datetime):
+        return True
+    return isinstance(value, str) and bool(re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", value))
+
+
+def shape(result: QueryResult, question: str) -> str:
+    """trend, ranking, figure(s), table or empty: what the result is, for the reply."""
+    if not result.rows:
+        return "empty"
+    numeric = [i for i in range(len(result.columns)) if _number(result.rows[0][i]) is not None]
+    if len(result.rows) == 1:
+        return "figures"
+    if len(result.rows) >= 3 and _looks_like_time(result.rows[0][0]) and numeric:
+        return "trend"
+    if numeric and not _number(result.rows[0][0]) is not None:
+        return "ranking"
+    return "table"
+
+
+def _value_column(result: QueryResult) -> int:
+    """The figure to chart and talk about: the last numeric column (sales after counts)."""
+    numeric = [i for i in range(len(result.columns)) if _number(result.rows[0][i]) is not None]
+    return numeric[-1]
+
+
+def explain(answer: Answer) -> str:
+    result = answer.result
+    kind = shape(result, answer.question)
+    if kind == "empty":
+        return "No rows match that question."
+    if kind == "figures":
+        return "; ".join(f"{column.replace('_', ' ')}: {_text(value)}"
+                         for column, value in zip(result.columns, result.rows[0], strict=True))
+    value = _value_column(result)
+    name = result.columns[value].replace("_", " ")
+    numbers = [_number(row[value]) or 0.0 for row in result.rows]
+    if kind == "trend":
+        first, last = numbers[0], numbers[-1]
+        peak = max(range(len(numbers)), key=numbers.__getitem__)
+        change = f" ({(last - first) / first * 100:+.0f}%)" if first else ""
+        return (f"{name} went from {_text(result.rows[0][value])} on {_text(result.rows[0][0])}"
+                f" to {_text(result.rows[-1][value])} on {_text(result.rows[-1][0])}{change}; "
+                f"the highest was {_text(result.rows[peak][value])} on "
+                f"{_text(result.rows[peak][0])}.")
+    if kind == "ranking":
+        total = sum(numbers)
+        share = f", {numbers[0] / total * 100:.0f}% of the {len(numbers)} shown" if total else ""
+        return (f"{_text(result.rows[0][0])} is first with {name} {_text(result.rows[0][value])}"
+                f"{share}; {_text(result.rows[-1][0])} is last of these with "
+                f"{_text(result.rows[-1][value])}.")
+    return f"{len(result.rows)} rows."
+
+
+def table_text(result: QueryResult) -> str:
+    header = " | ".join(column.replace("_", " ") for column in result.columns)
+    rows = [" | ".join(_text(value) for value in row) for row in result.rows[:SHOWN_ROWS]]
+    more = len(result.rows) - SHOWN_ROWS
+    tail = [f"…and {more} more rows" + (" (capped)" if result.truncated else "")] \
+        if more > 0 else []
+    return "\n".join([header, *rows, *tail])
+
+
+def follow_ups(answer: Answer) -> list[tuple[str, str]]:
+    """Two or three (button title, question) to ask next, from the shape of the answer."""
+    question = answer.question.rstrip("?. ")
+    kind = shape(answer.result, question) if answer.result else "empty"
+    if kind == "ranking":
+        return [("Same, week before", f"{question}, for the 7 days before last week"),
+                ("Bottom 5 instead", f"{question}, but the bottom 5"),
+                ("Weekly trend", "Weekly sales trend for the last 8 weeks")]
+    if kind == "trend":
+        return [("Top stores", "Top 10 stores by sales last 30 days"),
+                ("By category", "Sales by category last 30 days"),
+                ("Compare last month", "Sales by category last month")]
+    return [("Top stores", "Top 10 stores by sales last week"),
+            ("Sales trend", "Daily sales trend for the last 14 days"),
+            ("Stores not ordering", "Stores that have not ordered in 14 days")]
+
+
+def replies(answer: Answer) -> list[OutboundMessage]:
+    """The figures, the explanation, the follow-ups, and a chart for a trend or a ranking."""
+    if answer.result is None:
+        return [OutboundMessage(text=_failure_text(answer), buttons=[
+            Button(id=f"analytics:{q}", title=t) for t, q in follow_ups(answer)])]
+    result = answer.result
+    notes = "\n".join(answer.notes)
+    capped = f"\n(Only the first {len(result.rows)} rows were read.)" if result.truncated else ""
+    text = (f"{explain(answer)}{capped}\n\n{table_text(result)}"
+            + (f"\n\n{notes}" if notes else ""))
+    buttons = [Button(id=f"analytics:{q[:240]}", title=t) for t, q in follow_ups(answer)]
+    messages = [OutboundMessage(text=text, buttons=buttons, options_title="Ask next")]
+    kind = shape(result, answer.question)
+    if kind in ("trend", "ranking") and len(result.rows) >= 2:
+        value = _value_column(result)
+        chart = render_chart(kind, [_text(row[0]) for row in result.rows],
+                             [_number(row[value]) or 0.0 for row in result.rows],
+                             answer.question, result.columns[value].replace("_", " "))
+        messages.insert(0, OutboundMessage(image=chart, image_caption=answer.question[:1000]))
+    return messages
+
+
+def _failure_text(answer: Answer) -> str:
+    if answer.error_code == "LLM_DOWN":
+        return (f"I can't answer free-form questions right now ({answer.error}). These work "
+                "without it: \"top 5 stores last week\", \"sales yesterday\", \"sales trend "
+                "this month\", \"strike rate by rep last week\", \"stores not ordering for 14 "
+                "days\".")
+    if answer.error_code == "TIMEOUT":
+        return f"That took too long: {answer.error}."
+    if answer.error_code == "NO_SQL":
+        return ("I couldn't answer that from the sales data. I can answer questions about "
+                "sales, stores, products, reps, visits, stock, schemes and tasks.")
+    return f"I couldn't answer that: {answer.error}. Try asking it another way."
+
+
+# -- the graph node --------------------------------------------------------------------------
+
+async def answer(ctx: AgentContext, state: ChatState) -> dict:
+    choice = state.get("choice") or ""
+    if choice.startswith("menu:"):
+        ctx.say("Ask me about your sales, e.g.:\n" + "\n".join(f"• {q}" for q in STARTERS),
+                buttons=[Button(id=f"analytics:{q}", title=q[:20]) for q in STARTERS])
+        return {"active": None}
+    question = choice.removeprefix("analytics:") if choice.startswith("analytics:") \
+        else state.get("text", "")
+    if not DATA_WORDS.search(question):
+        ctx.say("Which figures do you need, and for which period? For example:",
+                buttons=[Button(id=f"analytics:{q}", title=q[:20]) for q in STARTERS])
+        return {"active": None}
+    found = await ask(question, ctx.engine, ctx.company_id, ctx.llm,
+                      timeout_s=ctx.settings.analytics_timeout_s,
+                      max_rows=ctx.settings.analytics_max_rows)
+    ctx.replies.extend(replies(found))
+    return {"active": None, "analytics": {"question": question, "sql": found.sql,
+                                          "source": found.source, "error": found.error_code}}

@@ -125,6 +125,16 @@ class LLMService:
                 problem = f"{exc.error_count()} error(s): {exc.errors()[0]['msg']}"
         raise MalformedOutput(f"answer did not match {schema.__name__} twice ({problem})")
 
+    async def prepare(self, system_prompt: str) -> None:
+        """Evaluate a prompt family's fixed system prompt before its first real request, so
+        that request is not the one to pay for it (the local backend keeps the state). Not
+        an answer: neither the breaker nor the latency metrics count it."""
+        await self.backend.complete(CompletionRequest(
+            messages=[{"role": "system", "content": system_prompt},
+                      {"role": "user", "content": "ok"}],
+            max_tokens=1, timeout_s=600,
+        ))
+
     async def classify(
         self,
         messages: list[dict[str, str]],

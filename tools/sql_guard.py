@@ -46,9 +46,9 @@ _DENIED_FUNCTIONS = (
 
 # Functions sqlglot does not know (it parses them as Anonymous) that are plain computations.
 _ALLOWED_ANONYMOUS = frozenset({
-    "age", "strftime", "julianday", "unixepoch", "make_date", "printf", "total", "every",
-    "cardinality", "octet_length", "gcd", "lcm", "isfinite", "jsonb_agg", "json_build_object",
-    "jsonb_build_object", "to_json",
+    "age", "date", "datetime", "time", "strftime", "julianday", "unixepoch", "make_date",
+    "printf", "total", "every", "cardinality", "octet_length", "gcd", "lcm", "isfinite",
+    "jsonb_agg", "json_build_object", "jsonb_build_object", "to_json",
 })
 
 _TABLE_FUNCTIONS = (exp.GenerateSeries, exp.ExplodingGenerateSeries)
@@ -78,10 +78,12 @@ class GuardedSql:
     needs_company: bool
 
 
-def guard(sql: str, policies: dict[str, TablePolicy], dialect: str) -> GuardedSql:
-    """Check `sql` (PostgreSQL, as the model writes it) and return it scoped, for `dialect`
-    ("postgresql" or "sqlite"), or raise SqlRejected."""
-    tree = _parse(sql)
+def guard(sql: str, policies: dict[str, TablePolicy], dialect: str,
+          read: str = "postgresql") -> GuardedSql:
+    """Check `sql` (written for `read`) and return it scoped, for `dialect` ("postgresql" or
+    "sqlite"), or raise SqlRejected. The model writes for the database it asks (read ==
+    dialect); labelled PostgreSQL is transpiled for SQLite in the evals."""
+    tree = _parse(sql, _DIALECTS[read])
     for node in tree.walk():
         _check_node(node)
     by_name = {name.lower(): policy for name, policy in policies.items()}
@@ -108,11 +110,11 @@ def guard(sql: str, policies: dict[str, TablePolicy], dialect: str) -> GuardedSq
     return GuardedSql(text.replace(marker, ":company_id"), bool(scoped))
 
 
-def _parse(sql: str) -> exp.Expr:
+def _parse(sql: str, read: str) -> exp.Expr:
     if not sql.strip():
         raise SqlRejected("EMPTY", "There is no SQL to run")
     try:
-        statements = [s for s in sqlglot.parse(sql, read="postgres") if s is not None]
+        statements = [s for s in sqlglot.parse(sql, read=read) if s is not None]
     except SqlglotError as error:
         raise SqlRejected("PARSE_ERROR", f"The SQL could not be read: {_brief(error)}") from error
     if not statements:

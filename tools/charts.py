@@ -1,0 +1,56 @@
+"""Charts for answers better seen than read: a trend as a line, a ranking as bars (PNG bytes,
+sent as a WhatsApp image or returned by the API)."""
+
+import io
+from collections.abc import Sequence
+from typing import Literal
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; must precede pyplot
+
+from matplotlib import pyplot  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+ChartKind = Literal["trend", "ranking"]
+MAX_BARS = 15
+
+
+def _indian(value: float, _position=None) -> str:
+    """1,20,000 reads better to our users as 1.2L; 25,00,00,000 as 25Cr."""
+    if abs(value) >= 1e7:
+        return f"{value / 1e7:.1f}Cr"
+    if abs(value) >= 1e5:
+        return f"{value / 1e5:.1f}L"
+    if abs(value) >= 1e3:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:g}"
+
+
+def render_chart(kind: ChartKind, labels: Sequence[str], values: Sequence[float], title: str,
+                 value_name: str) -> bytes:
+    figure, axes = pyplot.subplots(figsize=(8, 4.5), dpi=100)
+    try:
+        if kind == "trend":
+            axes.plot(list(labels), list(values), marker="o", color="#1f6f4a")
+            axes.fill_between(range(len(values)), list(values), alpha=0.08, color="#1f6f4a")
+            step = max(1, len(labels) // 10)
+            axes.set_xticks(range(0, len(labels), step))
+            axes.set_xticklabels(list(labels)[::step], rotation=30, ha="right")
+            axes.set_ylabel(value_name)
+        else:
+            shown_labels = [str(label)[:28] for label in labels[:MAX_BARS]][::-1]
+            shown = list(values[:MAX_BARS])[::-1]
+            axes.barh(shown_labels, shown, color="#1f6f4a")
+            axes.set_xlabel(value_name)
+            axes.xaxis.set_major_formatter(FuncFormatter(_indian))
+        if kind == "trend":
+            axes.yaxis.set_major_formatter(FuncFormatter(_indian))
+        axes.set_title(title[:80])
+        axes.grid(axis="x" if kind == "ranking" else "y", alpha=0.3)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+    finally:
+        pyplot.close(figure)
