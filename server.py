@@ -18,8 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from channels import console, whatsapp
+from channels import agent_api, console, whatsapp
+from channels.auth import Authenticator
 from channels.outbox import SimulatedSender
+from channels.ratelimit import RateLimiter
 from db.engine import create_db_engine
 from errors import ApiError
 from jobs.conversation import Runtime
@@ -174,6 +176,23 @@ async def sweep_forever(runtime: Runtime, queue, every_s: float = 60) -> None:
             log.exception("sweeping unanswered conversations failed")
 
 
+async def warm_prompts(runtime: Runtime) -> None:
+    """Load the model and evaluate the long fixed prompts (routing, analytics SQL) in the
+    background, so the first manager's question does not pay for them (about 30 s on 2 cores;
+    requests that come meanwhile wait their turn)."""
+    if runtime.llm is None or runtime.settings.llm_backend != "local":
+        return
+    from agents.analytics import _policies, system_prompt
+    from prompts import render
+
+    try:
+        await runtime.llm.prepare(render("route"))
+        engine = runtime.engine
+        await runtime.llm.prepare(system_prompt(_policies(engine), engine.dialect.name))
+    except Exception:  # a model that will not load shows up on the first real request
+        log.exception("warming the prompts failed")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
 
@@ -192,10 +211,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.runtime = build_runtime(settings, app.state.redis)
         app.state.engine = app.state.runtime.engine
         app.state.queue = build_queue(app.state.runtime)
+        app.state.authenticator = Authenticator(settings)
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_ai_per_minute, app.state.redis)
+        app.state.run_locks = {}
         sweeper = asyncio.create_task(sweep_forever(app.state.runtime, app.state.queue))
+        warming = asyncio.create_task(warm_prompts(app.state.runtime))
         try:
             yield
         finally:
+            warming.cancel()
             sweeper.cancel()
             await app.state.queue.close()
             await app.state.runtime.close()
@@ -210,6 +234,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics),
         *whatsapp.routes,
         *console.routes,
+        *agent_api.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -32,7 +32,15 @@ from db.models import (
 )
 from db.scope import CompanySession
 from llm.service import LLMService
-from tools.order_parser import CatalogItem, OrderParser, ParsedLine
+from tools.order_parser import (
+    ALL_UNITS,
+    NUMBER_WORDS,
+    CatalogItem,
+    OrderParser,
+    ParsedLine,
+    normalise,
+    quantities,
+)
 
 STATUS_WORDS = re.compile(r"\b(where|status|kab|kidhar|kahan|track|pahuncha|aaya nahi|not come|"
                           r"not received|delivery kab)\b")
@@ -117,6 +125,8 @@ async def handle(turn: Turn, text: str, choice_id: str | None) -> list[OutboundM
         if _last_open_order(turn) is None:
             return [OutboundMessage(text="There is no open order to change. Send a new order.")]
         return [await _remove(turn, match.group(2))]
+    if (how_many := _quantity_answer(turn, text)) is not None:
+        return [await _act(turn, how_many)]
     reading = await read_order(text, turn.parser, turn.llm)
     if ADD.match(lowered) and not reading.clarify and _last_open_order(turn) is not None:
         return [await _add(turn, reading.lines)]
@@ -124,6 +134,29 @@ async def handle(turn: Turn, text: str, choice_id: str | None) -> list[OutboundM
     carried = state.get("items", []) if "substitute" not in state else []
     pending = [line_from(item) for item in carried if item["candidates"][0] in turn.parser.items]
     return await _after_reading(turn, reading, pending)
+
+
+def _quantity_answer(turn: Turn, text: str) -> list[ParsedLine] | None:
+    """"2" or "3 cs" answering "How many of X?": the order with that quantity. A bare number
+    means cases (a distributor sells by the case; the confirmation shows which)."""
+    question = turn.conversation.state.get("question")
+    if not question or question["quantity"] is not None or len(question["candidates"]) != 1:
+        return None
+    words = normalise(text).split()
+    found = quantities(words)
+    if len(found) != 1 or found[0][0] is None or not all(
+            w.isdigit() or w in ALL_UNITS or w in NUMBER_WORDS for w in words):
+        return None
+    number, unit = found[0]
+    unit = "case" if not any(w in ALL_UNITS for w in words) else unit
+    sku = question["candidates"][0]
+    item = turn.parser.items.get(sku)
+    if item is None:
+        return None
+    pieces = number * (item.units_per_case if unit == "case" else 1)
+    understood = [line_from(state) for state in turn.conversation.state.get("items", [])]
+    understood = [line for line in understood if line.sku in turn.parser.items]
+    return [*understood, ParsedLine(question["text"], [sku], number, unit, pieces, 1.0)]
 
 
 async def _after_reading(turn: Turn, reading: Reading,

@@ -20,6 +20,13 @@ from prompts import render
 DRAFT = re.compile(r"\b(draft|design|propose|plan|create|suggest|make|banao|bana do)\b",
                    re.IGNORECASE)
 MANAGERS = (Role.manager, Role.admin)
+SUBJECT = re.compile(r"\b(?:on|for)\s+([\w\s-]{2,40}?)\s*(?:[?.!]|$)|"
+                     r"([\w\s-]{2,40}?)\s+(?:pe|par|per)\b")
+ASKING = {"any", "scheme", "schemes", "offer", "offers", "discount", "discounts", "promo",
+          "promotion", "promotions", "deal", "deals", "on", "for", "koi", "kya", "hai", "pe",
+          "par", "me", "mein", "abhi", "chal", "raha", "rahi", "running", "current", "is",
+          "there", "what", "which", "the", "new", "naya", "nayi", "skim", "yojana", "free",
+          "are", "do", "you", "have", "of", "in", "this", "week", "month", "today", "aaj"}
 
 
 class SchemeDraft(BaseModel):
@@ -79,16 +86,35 @@ def _current(ctx: AgentContext, text: str, products: list[Product]) -> None:
         ))
     schemes = ctx.session.exec(running.order_by(Promotion.ends_on, Promotion.code)).all()
     subject = ", ".join(sorted({p.name for p in products} | brands)) or "that"
+    if not named and (missing := _unknown_words(ctx, text)):
+        ctx.say(f"I couldn't find \"{missing}\" in our catalogue. "
+                + ("Schemes running now:\n" + _lines(ctx, schemes) if schemes
+                   else "No scheme is running right now."))
+        return
     if not schemes:
         ctx.say(f"No scheme is running on {subject} right now." if named
                 else "No scheme is running right now.")
         return
+    heading = f"Schemes on {subject}:" if named else "Schemes running now:"
+    ctx.say(heading + "\n" + _lines(ctx, schemes))
+
+
+def _lines(ctx: AgentContext, schemes: list[Promotion]) -> str:
     names = {p.id: p.name for p in ctx.session.exec(select(Product).where(
         Product.id.in_([s.product_id for s in schemes if s.product_id]))).all()}
-    lines = [f"• {s.name}: {s.description} (on {names.get(s.product_id) or s.brand or s.category}"
-             f", till {s.ends_on:%d %b})" for s in schemes]
-    heading = f"Schemes on {subject}:" if named else "Schemes running now:"
-    ctx.say(heading + "\n" + "\n".join(lines))
+    return "\n".join(
+        f"• {s.name}: {s.description} (on {names.get(s.product_id) or s.brand or s.category}, "
+        f"till {s.ends_on:%d %b})" for s in schemes)
+
+
+def _unknown_words(ctx: AgentContext, text: str) -> str:
+    """The thing a scheme is asked about ("on X", "for X", "X pe"), when the catalogue does
+    not know it; "" when the message names nothing in particular."""
+    match = SUBJECT.search(text.lower())
+    if match is None:
+        return ""
+    named = match.group(1) or match.group(2) or ""
+    return " ".join(w for w in re.findall(r"[\w-]+", named) if w not in ASKING)
 
 
 def _sales(ctx: AgentContext, product: Product, start, end) -> tuple[int, int]:

@@ -57,7 +57,8 @@ FAMILIES: dict[Intent, re.Pattern[str]] = {
         r"where is my order", r"order status", r"kab (tak )?aa(ye|y)ega", r"kab milega",
         r"maal kab", r"deliver(y|ed)?", r"not (yet )?(received|delivered)", r"cancel (my )?order",
         r"repeat (my )?(last )?order", r"same as last", r"pichla order", r"my order",
-        r"nahi (pahucha|pahuncha|aaya|mila)", r"dispatch",
+        r"nahi (pahucha|pahuncha|aaya|mila)", r"dispatch", r"bhejo", r"bhej do", r"bhijwa",
+        r"chahiye", r"de do", r"dedo", r"send me",
     ),
     "promo": _words(
         r"schemes?", r"offers?", r"discounts?", r"promos?", r"promotions?", r"cashback",

@@ -74,6 +74,7 @@ class Channel(StrEnum):
     sms = "sms"
     voice = "voice"
     console = "console"
+    api = "api"  # the agent API (POST /threads/{id}/runs/...)
     rep = "rep"  # captured by a sales rep during a visit
 
 
@@ -371,7 +372,17 @@ class Promotion(CompanyRecord, table=True):
     is_active: bool = True
 
 
+class AgentThread(CompanyRecord, table=True):
+    """A conversation held through the agent API, owned by the token subject that made it;
+    its state lives in the LangGraph checkpointer under the same id."""
+
+    __tablename__ = "agent_threads"
+    subject: str = Field(sa_type=String(255), index=True)
+    role: Role = Field(sa_type=String(16))
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+
+
 TENANT_TABLES: tuple[type[CompanyRecord], ...] = (
     Rep, Store, Product, StockLevel, Transaction, TransactionItem, Task, Incentive, Visit,
-    Prediction, OrderEB2B, User, Message, BeatPlan, Promotion, Conversation,
+    Prediction, OrderEB2B, User, Message, BeatPlan, Promotion, Conversation, AgentThread,
 )

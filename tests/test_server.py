@@ -17,7 +17,7 @@ from settings import Settings
 
 
 def client_for(**settings) -> TestClient:
-    app = create_app(Settings(_env_file=None, **settings))
+    app = create_app(Settings(_env_file=None, **{"llm_backend": "off", **settings}))
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -72,7 +72,7 @@ def test_metrics_count_requests_per_route_template(tmp_path):
 
 
 def test_errors_are_json_with_codes(tmp_path):
-    app = create_app(Settings(_env_file=None, data_dir=tmp_path))
+    app = create_app(Settings(_env_file=None, data_dir=tmp_path, llm_backend="off"))
 
     async def refuse(_request):
         raise ApiError(400, "GPS_VALIDATION_FAILED", "You are 240 m from the store.")

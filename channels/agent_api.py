@@ -1,0 +1,301 @@
+"""The agent API, a subset of the Agent Protocol: threads, runs (wait or stream) and history.
+
+    POST /threads                       create a thread for the caller
+    POST /threads/{id}/runs/wait        run one turn, answer when done
+    POST /threads/{id}/runs/stream      the same, as server-sent events while it runs
+    GET  /threads/{id}/history          the thread's checkpoints, newest first
+
+Every call carries a bearer token (`channels/auth.py`): its company and role decide what the
+supervisor may reach, exactly as a phone number does on WhatsApp. Runs count against the
+caller's rate limit. One run at a time per thread: a second one waits its turn (across
+processes through Redis). The input is stored as a message before it is processed, and each
+reply is logged, as on every other channel.
+"""
+
+import asyncio
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlmodel import select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+from agents.context import AgentContext, Person
+from channels.auth import Principal
+from channels.messages import OutboundMessage
+from channels.outbox import log_outbound
+from db.engine import company_session
+from db.models import AgentThread, Channel, Conversation, Direction, Message, Role
+from errors import ApiError
+from memory.conversations import thread_id as memory_thread
+from settings import Settings
+
+RUN_WAIT_S = 120  # how long a run waits for the thread's previous run
+MAX_INPUT_CHARS = 4096
+
+
+async def _principal(request: Request) -> Principal:
+    return await request.app.state.authenticator.authenticate_async(
+        request.headers.get("authorization"))
+
+
+async def _json(request: Request) -> dict:
+    try:
+        body = await request.json() if await request.body() else {}
+    except ValueError:
+        raise ApiError(400, "MALFORMED_JSON", "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "MALFORMED_JSON", "The body must be a JSON object.")
+    return body
+
+
+def _thread(session, principal: Principal, raw_id: str) -> AgentThread:
+    """The caller's thread; another subject's (or another company's) is not found."""
+    try:
+        thread = session.get(AgentThread, uuid.UUID(raw_id))
+    except ValueError:
+        thread = None
+    if thread is None or (thread.subject != principal.subject and principal.role != Role.admin):
+        raise ApiError(404, "THREAD_NOT_FOUND", f"No thread {raw_id} for this caller.")
+    return thread
+
+
+def _view(thread: AgentThread) -> dict:
+    return {"thread_id": str(thread.id), "created_at": thread.created_at.isoformat(),
+            "metadata": thread.details, "status": "idle"}
+
+
+async def create_thread(request: Request) -> JSONResponse:
+    principal = await _principal(request)
+    body = await _json(request)
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ApiError(422, "INVALID_METADATA", "metadata must be a JSON object.")
+    with company_session(principal.company_id, request.app.state.engine) as session:
+        thread = AgentThread(subject=principal.subject, role=principal.role, details=metadata)
+        session.add(thread)
+        session.commit()
+        return JSONResponse(_view(thread), status_code=201)
+
+
+def _turn_input(body: dict) -> tuple[str, str | None]:
+    """The turn's text and button choice, from `{"input": {"messages": [...]}}` (the last
+    human message) or `{"input": {"text": ..., "choice": ...}}`."""
+    given = body.get("input")
+    if not isinstance(given, dict):
+        raise ApiError(422, "INVALID_INPUT", "Send {\"input\": {\"messages\": [{\"role\": "
+                       "\"user\", \"content\": \"...\"}]}}.")
+    text, choice = given.get("text", ""), given.get("choice")
+    messages = given.get("messages")
+    if isinstance(messages, list) and messages:
+        last = messages[-1]
+        if not isinstance(last, dict) or last.get("role") not in ("user", "human"):
+            raise ApiError(422, "INVALID_INPUT", "The last message must be the user's.")
+        text = last.get("content", "")
+    if not isinstance(text, str) or (choice is not None and not isinstance(choice, str)):
+        raise ApiError(422, "INVALID_INPUT", "text and choice must be strings.")
+    if not text.strip() and not choice:
+        raise ApiError(422, "INVALID_INPUT", "The input has no text.")
+    if len(text) > MAX_INPUT_CHARS:
+        raise ApiError(413, "INPUT_TOO_LONG", f"Messages are limited to {MAX_INPUT_CHARS} "
+                       "characters.")
+    return text, choice
+
+
+def _reply_view(reply: OutboundMessage) -> dict:
+    view: dict = {"type": "ai", "content": reply.text}
+    if reply.buttons:
+        view["buttons"] = [{"id": b.id, "title": b.title} for b in reply.buttons]
+    if reply.image:
+        view["image"] = {"media_type": "image/png", "caption": reply.image_caption,
+                         "data": base64.b64encode(reply.image).decode()}
+    return view
+
+
+@asynccontextmanager
+async def _one_run_at_a_time(request: Request, thread: str) -> AsyncIterator[None]:
+    """A second run on a thread waits for the first (queued), up to RUN_WAIT_S."""
+    redis = request.app.state.redis
+    if redis is not None:
+        lock = redis.lock(f"opensales:run:{thread}", timeout=RUN_WAIT_S,
+                          blocking_timeout=RUN_WAIT_S)
+        if not await lock.acquire():
+            raise ApiError(409, "THREAD_BUSY", "The thread's previous run is still going.")
+        try:
+            yield
+        finally:
+            await lock.release()
+        return
+    locks = request.app.state.run_locks
+    async with locks.setdefault(thread, asyncio.Lock()):
+        yield
+
+
+class _Run:
+    """One turn on a thread: stored, run through the supervisor, replies logged."""
+
+    def __init__(self, request: Request, principal: Principal, thread: AgentThread,
+                 text: str, choice: str | None) -> None:
+        self.request, self.principal, self.thread = request, principal, thread
+        self.text, self.choice = text, choice
+        self.run_id = uuid.uuid4()
+        runtime = request.app.state.runtime
+        self.settings: Settings = runtime.settings
+        self.config = {"configurable": {
+            "thread_id": memory_thread(principal.company_id, Channel.api, str(thread.id))}}
+
+    def context(self, session, runtime) -> AgentContext:
+        sender = str(self.thread.id)
+        inbound = Message(
+            channel=Channel.api, direction=Direction.inbound,
+            provider_message_id=f"api.{self.run_id}", sender=sender, recipient="agent-api",
+            kind="button" if self.choice else "text", body=self.text,
+            payload={"choice_id": self.choice} if self.choice else {}, status="processing",
+        )
+        session.add(inbound)
+        conversation = session.exec(select(Conversation).where(
+            Conversation.channel == Channel.api, Conversation.sender == sender)).first()
+        if conversation is None:
+            conversation = Conversation(channel=Channel.api, sender=sender, state={})
+            session.add(conversation)
+        session.commit()  # stored before it is processed
+        self.inbound = inbound
+        return AgentContext(
+            session=session, company_id=self.principal.company_id, channel=Channel.api,
+            conversation=conversation,
+            sender=Person(role=self.principal.role, name=self.principal.name,
+                          key=self.principal.subject, store_id=self.principal.store_id,
+                          rep_id=self.principal.rep_id),
+            settings=runtime.settings, engine=runtime.engine, llm=runtime.llm,
+            store=runtime.memory.store if runtime.memory else None,
+            source_message_id=inbound.id,
+        )
+
+    def finish(self, session, ctx: AgentContext) -> None:
+        for reply in ctx.replies:
+            log_outbound(session, Channel.api, "agent-api", str(self.thread.id), reply,
+                         f"api.{self.run_id}.{uuid.uuid4().hex[:8]}", "sent")
+        self.inbound.status = "processed"
+        session.commit()
+
+    def result(self, ctx: AgentContext, route: dict) -> dict:
+        return {"run_id": str(self.run_id), "thread_id": str(self.thread.id),
+                "status": "success", "route": route,
+                "messages": [_reply_view(reply) for reply in ctx.replies]}
+
+
+async def _start(request: Request) -> tuple[Principal, AgentThread, str, str | None]:
+    principal = await _principal(request)
+    await request.app.state.rate_limiter.enforce(f"{principal.company_id}:{principal.subject}")
+    text, choice = _turn_input(await _json(request))
+    with company_session(principal.company_id, request.app.state.engine) as session:
+        thread = _thread(session, principal, request.path_params["thread_id"])
+        session.expunge(thread)
+    return principal, thread, text, choice
+
+
+async def run_wait(request: Request) -> JSONResponse:
+    principal, thread, text, choice = await _start(request)
+    run = _Run(request, principal, thread, text, choice)
+    runtime = request.app.state.runtime
+    async with _one_run_at_a_time(request, str(thread.id)):
+        graph = await runtime.agent_graph()
+        with company_session(principal.company_id, runtime.engine) as session:
+            ctx = run.context(session, runtime)
+            try:
+                state = await graph.ainvoke({"text": text, "choice": choice}, run.config,
+                                            context=ctx)
+            except Exception as exc:
+                session.rollback()
+                raise ApiError(500, "RUN_FAILED", f"The run failed: {type(exc).__name__}.") \
+                    from exc
+            run.finish(session, ctx)
+            return JSONResponse(run.result(ctx, state.get("route", {})))
+
+
+def _event(name: str, data: object) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+async def run_stream(request: Request) -> StreamingResponse:
+    principal, thread, text, choice = await _start(request)
+    run = _Run(request, principal, thread, text, choice)
+    runtime = request.app.state.runtime
+
+    async def events() -> AsyncIterator[str]:
+        yield _event("metadata", {"run_id": str(run.run_id), "thread_id": str(thread.id)})
+        try:
+            async for event in _run_events():
+                yield event
+        except ApiError as error:  # the headers are gone: the error is an event
+            yield _event("error", {"code": error.code, "message": error.message})
+        yield _event("end", {})
+
+    async def _run_events() -> AsyncIterator[str]:
+        async with _one_run_at_a_time(request, str(thread.id)):
+            graph = await runtime.agent_graph()
+            with company_session(principal.company_id, runtime.engine) as session:
+                ctx = run.context(session, runtime)
+                route: dict = {}
+                sent = 0
+                try:
+                    async for update in graph.astream({"text": text, "choice": choice},
+                                                      run.config, context=ctx,
+                                                      stream_mode="updates"):
+                        for node, values in update.items():
+                            route = (values or {}).get("route", route)
+                            yield _event("updates", {node: _public(values)})
+                        for reply in ctx.replies[sent:]:
+                            yield _event("messages", _reply_view(reply))
+                        sent = len(ctx.replies)
+                except Exception as exc:
+                    session.rollback()
+                    yield _event("error", {"code": "RUN_FAILED",
+                                           "message": f"The run failed: {type(exc).__name__}."})
+                    return
+                run.finish(session, ctx)
+                yield _event("values", run.result(ctx, route))
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
+
+
+def _public(values: dict | None) -> dict:
+    """A node's state update as the client sees it."""
+    return {key: value for key, value in (values or {}).items() if key != "history"}
+
+
+async def history(request: Request) -> JSONResponse:
+    principal = await _principal(request)
+    runtime = request.app.state.runtime
+    with company_session(principal.company_id, runtime.engine) as session:
+        thread = _thread(session, principal, request.path_params["thread_id"])
+    try:
+        limit = min(max(int(request.query_params.get("limit", 20)), 1), 100)
+    except ValueError:
+        raise ApiError(422, "INVALID_LIMIT", "limit must be a number from 1 to 100.") from None
+    graph = await runtime.agent_graph()
+    config = {"configurable": {
+        "thread_id": memory_thread(principal.company_id, Channel.api, str(thread.id))}}
+    states = []
+    async for snapshot in graph.aget_state_history(config, limit=limit):
+        states.append({
+            "checkpoint_id": snapshot.config["configurable"]["checkpoint_id"],
+            "created_at": snapshot.created_at,
+            "values": {key: snapshot.values.get(key)
+                       for key in ("history", "route", "active") if key in snapshot.values},
+            "next": list(snapshot.next),
+        })
+    return JSONResponse(states)
+
+
+routes = [
+    Route("/threads", create_thread, methods=["POST"]),
+    Route("/threads/{thread_id}/runs/wait", run_wait, methods=["POST"]),
+    Route("/threads/{thread_id}/runs/stream", run_stream, methods=["POST"]),
+    Route("/threads/{thread_id}/history", history, methods=["GET"]),
+]
