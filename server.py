@@ -58,7 +58,10 @@ def error_response(status_code: int, code: str, message: str) -> JSONResponse:
 
 
 async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status_code, exc.code, exc.message)
+    response = error_response(exc.status_code, exc.code, exc.message)
+    if retry_after := getattr(exc, "retry_after", None):  # 429: when to come back
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
