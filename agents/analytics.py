@@ -198,8 +198,10 @@ def shape(result: QueryResult, question: str) -> str:
         return "figures"
     if len(result.rows) >= 3 and _looks_like_time(result.rows[0][0]) and numeric:
         return "trend"
-    if numeric and not _number(result.rows[0][0]) is not None:
-        return "ranking"
+    if numeric and _number(result.rows[0][0]) is None:
+        values = [_number(row[numeric[-1]]) or 0.0 for row in result.rows]
+        if values == sorted(values) or values == sorted(values, reverse=True):
+            return "ranking"  # labels in the order of their figures
     return "table"
 
 
