@@ -22,6 +22,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
@@ -38,6 +39,7 @@ from tools.sql_runner import QueryResult, SqlFailed, SqlTimeout, run_readonly
 from tools.sql_schema import OURS, TablePolicy, policies_for
 
 EXAMPLES = Path(__file__).parents[1] / "prompts" / "analytics_examples.jsonl"
+EXAMPLES_SHOWN = 3
 SHOWN_ROWS = 10
 DATA_WORDS = re.compile(
     r"\b(sales?|sold|sell|revenue|turnover|orders?|stores?|outlets?|shops?|products?|skus?|"
@@ -72,21 +74,52 @@ def examples() -> tuple[dict, ...]:
     return tuple(json.loads(line) for line in EXAMPLES.read_text().splitlines() if line)
 
 
+@lru_cache
+def _example_vectors():
+    from memory.embeddings import Embedder
+
+    embedder = Embedder()
+    return embedder, np.array(embedder([e["question"] for e in examples()]))
+
+
+def similar_examples(question: str, dialect: str, count: int = EXAMPLES_SHOWN,
+                     leave_out_same: bool = False) -> list[dict]:
+    """The worked examples whose questions mean the most nearly the same (MiniLM cosine)."""
+    embedder, vectors = _example_vectors()
+    scores = vectors @ np.array(embedder([question])[0])
+    chosen = []
+    for index in np.argsort(-scores):
+        example = examples()[int(index)]
+        if leave_out_same and example["question"].strip().lower() == question.strip().lower():
+            continue
+        chosen.append({"question": example["question"], "sql": example[dialect]})
+        if len(chosen) == count:
+            break
+    return chosen[::-1]  # the closest last, next to the question
+
+
 @lru_cache(maxsize=8)
 def _policies(engine: Engine) -> dict[str, TablePolicy]:
     return policies_for(engine)
 
 
 def system_prompt(policies: dict[str, TablePolicy], dialect: str) -> str:
-    ours = policies is OURS
-    return render("analytics_sql", dialect=dialect, tables=list(policies.values()),
-                  examples=[{"question": e["question"], "sql": e[dialect]}
-                            for e in examples()] if ours else [])
+    """The fixed part (schema and rules): the same for every question, so it is evaluated
+    once and reused."""
+    return render("analytics_sql", dialect=dialect, tables=list(policies.values()))
+
+
+def question_prompt(question: str, policies: dict[str, TablePolicy], dialect: str,
+                    leave_out_same: bool = False) -> str:
+    """The question, after the closest worked examples (for our schema)."""
+    shown = similar_examples(question, dialect, leave_out_same=leave_out_same) \
+        if policies is OURS else []
+    return render("analytics_question", examples=shown, question=question[:500])
 
 
 async def ask(question: str, engine: Engine, company_id: uuid.UUID | None,
               llm: LLMService | None, *, timeout_s: float = 5.0, max_rows: int = 500,
-              templates: bool = True) -> Answer:
+              templates: bool = True, leave_out_same: bool = False) -> Answer:
     """Answer `question` from the database: a template when one fits, else the LLM's SQL."""
     started = time.perf_counter()
     dialect = engine.dialect.name
@@ -101,7 +134,8 @@ async def ask(question: str, engine: Engine, company_id: uuid.UUID | None,
         answer.error_code, answer.error = "LLM_DOWN", "free-form questions are off here"
     else:
         messages = [{"role": "system", "content": system_prompt(policies, dialect)},
-                    {"role": "user", "content": question[:500]}]
+                    {"role": "user", "content": question_prompt(question, policies, dialect,
+                                                                leave_out_same)}]
         answer.sql, answer.source = await _write_sql(llm, messages, answer), "llm"
         if not answer.sql and not answer.error_code:
             answer.error_code = "NO_SQL"
