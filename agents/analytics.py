@@ -40,6 +40,9 @@ from tools.sql_schema import OURS, TablePolicy, policies_for
 
 EXAMPLES = Path(__file__).parents[1] / "prompts" / "analytics_examples.jsonl"
 EXAMPLES_SHOWN = 3
+# A query is a long answer (up to 400 tokens, ~20 s on 2 cores): the breaker's 10 s rule for
+# short answers would open on a healthy model.
+SQL_TIMEOUT_S = 30.0
 SHOWN_ROWS = 10
 DATA_WORDS = re.compile(
     r"\b(sales?|sold|sell|revenue|turnover|orders?|stores?|outlets?|shops?|products?|skus?|"
@@ -151,7 +154,8 @@ async def ask(question: str, engine: Engine, company_id: uuid.UUID | None,
 
 async def _write_sql(llm: LLMService, messages: list[dict], answer: Answer) -> str:
     try:
-        reply = await llm.complete_json(messages, SqlAnswer, max_tokens=400, timeout_s=20.0)
+        reply = await llm.complete_json(messages, SqlAnswer, max_tokens=400,
+                                        timeout_s=SQL_TIMEOUT_S, slow_s=SQL_TIMEOUT_S)
     except LLMUnavailable:
         answer.error_code, answer.error = "LLM_DOWN", "my language model is down for a moment"
         return ""

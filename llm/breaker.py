@@ -65,8 +65,10 @@ class CircuitBreaker:
             REJECTED.labels(self.name).inc()
             raise LLMUnavailable(f"LLM circuit breaker {self.name} is {self.state}")
 
-    def record_success(self, elapsed_s: float) -> None:
-        if elapsed_s > self.slow_call_s:
+    def record_success(self, elapsed_s: float, slow_call_s: float | None = None) -> None:
+        """A call that answered; slower than `slow_call_s` (default: the breaker's) counts as
+        a failure. Callers that ask for long answers (SQL) allow themselves more."""
+        if elapsed_s > (slow_call_s or self.slow_call_s):
             self.record_failure(slow=True)
             return
         self.failures = 0

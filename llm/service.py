@@ -62,8 +62,10 @@ class LLMService:
         temperature: float = 0.0,
         json_schema: dict | None = None,
         timeout_s: float | None = None,
+        slow_s: float | None = None,
     ) -> Completion:
-        """One completion of `messages` (redacted first), through the circuit breaker."""
+        """One completion of `messages` (redacted first), through the circuit breaker;
+        `slow_s` overrides the breaker's slow-answer limit for this call."""
         request = CompletionRequest(
             messages=[{"role": m["role"], "content": redact(m["content"], pii)} for m in messages],
             max_tokens=max_tokens,
@@ -92,7 +94,7 @@ class LLMService:
             IN_FLIGHT.labels(name).dec()
         elapsed = time.monotonic() - started
         # The model's one-time load is not slowness of the model: leave it out of the breaker.
-        self.breaker.record_success(elapsed - completion.extra.get("load_seconds", 0.0))
+        self.breaker.record_success(elapsed - completion.extra.get("load_seconds", 0.0), slow_s)
         SECONDS.labels(name, "ok").observe(elapsed)
         TOKENS.labels(name, "prompt").inc(completion.prompt_tokens)
         TOKENS.labels(name, "completion").inc(completion.completion_tokens)
@@ -106,6 +108,7 @@ class LLMService:
         pii: PiiContext | None = None,
         max_tokens: int = 256,
         timeout_s: float | None = None,
+        slow_s: float | None = None,
     ) -> T:
         """The answer as a validated `schema` instance, decoded under its JSON schema."""
         json_schema = schema.model_json_schema()
@@ -113,7 +116,7 @@ class LLMService:
         for _attempt in range(2):
             completion = await self.chat(
                 messages, pii=pii, max_tokens=max_tokens, json_schema=json_schema,
-                timeout_s=timeout_s,
+                timeout_s=timeout_s, slow_s=slow_s,
             )
             if completion.finish_reason == "length":
                 raise TruncatedOutput(

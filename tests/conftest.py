@@ -142,7 +142,7 @@ def bundled_llm(bundled_model_path):
     from llm.local import LocalBackend, LocalModelConfig
     from llm.service import LLMService
 
-    backend = LocalBackend(LocalModelConfig(bundled_model_path, n_ctx=2048))
+    backend = LocalBackend(LocalModelConfig(bundled_model_path, n_ctx=4096))
     service = LLMService(backend, CircuitBreaker("e2e-local", 3, 60, 30), timeout_s=60)
     yield service
     asyncio.run(service.close())

@@ -1,0 +1,69 @@
+"""The supervisor's LLM steps with the real bundled model: routing by next-token probabilities,
+SQL written for the demo schema and run through the guard, and the coach's rubric."""
+
+import asyncio
+
+import pytest
+from sqlmodel import func, select
+
+from agents.coach import Score, _llm_score, scenarios
+from agents.router import route
+from db.demo import load_demo
+from db.engine import company_session, create_db_engine
+from db.migrate import upgrade
+from db.models import Product, Role, Transaction, TransactionItem
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_model_routes_what_no_rule_decides(bundled_llm):
+    cases = [
+        (Role.rep, "give me a line to convince a shop owner to keep our new biscuit", "coach"),
+        (Role.manager, "kis area mein sabse zyada maal gaya is hafte", "analytics"),
+        (Role.retailer, "koi kahani sunao yaar", "other"),
+    ]
+
+    async def decide():
+        return [await route(text, role, None, bundled_llm) for role, text, _ in cases]
+
+    decisions = asyncio.run(decide())
+    assert [d.source for d in decisions] == ["llm"] * 3
+    assert [d.intent for d in decisions] == [intent for _, _, intent in cases]
+    assert all(0 < d.confidence <= 1 for d in decisions)
+
+
+def test_the_model_writes_sql_that_answers_a_managers_question(bundled_llm, tmp_path):
+    from agents.analytics import ask
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'opensales.db'}")
+    upgrade(engine)
+    company_id = load_demo(engine, stores=20, days=30, progress=False).company_id
+    answer = asyncio.run(ask("Which 3 brands sold the most pieces in the last 30 days?", engine,
+                             company_id, bundled_llm, templates=False))
+    assert answer.source in ("llm", "repaired") and answer.result is not None, answer.error
+    with company_session(company_id, engine) as session:
+        pieces = func.sum(TransactionItem.quantity)
+        top = session.exec(
+            select(Product.brand, pieces)
+            .join(TransactionItem, TransactionItem.product_id == Product.id)
+            .join(Transaction, Transaction.id == TransactionItem.transaction_id)
+            .where(Transaction.transaction_date >= func.date("now", "-30 day"))
+            .group_by(Product.brand).order_by(pieces.desc()).limit(3)
+        ).all()
+    assert [row[0] for row in answer.result.rows] == [brand for brand, _ in top]
+    engine.dispose()
+
+
+def test_the_model_scores_a_good_answer_above_a_poor_one(bundled_llm):
+    class Context:
+        llm = bundled_llm
+
+    scenario = scenarios()[0]
+    good = ("Haan bhaiya, samajh sakta hoon godown bhara hai. Kaunse items zyada pade hain? "
+            "Yeh do fast items 3 din mein nikal jaate hain, sirf 1 case each le lijiye.")
+    poor = "ok"
+    scored = [asyncio.run(_llm_score(Context, scenario, text)) for text in (good, poor)]
+    assert all(isinstance(score, Score) for score in scored)
+    total = [sum(getattr(s, part) for part in ("acknowledge", "probe", "answer", "close"))
+             for s in scored]
+    assert total[0] > total[1]
