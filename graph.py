@@ -18,6 +18,7 @@ from langgraph.runtime import Runtime
 from agents import analytics, coach, help, order_turn, promo, tasks
 from agents.context import AgentContext, ChatState
 from agents.router import ALLOWED, GREETING, LOW_CONFIDENCE, by_rules, route
+from memory.profile import language_of, remember
 
 Agent = Callable[[AgentContext, ChatState], Awaitable[dict]]
 AGENTS: dict[str, Agent] = {
@@ -59,6 +60,8 @@ async def supervisor(state: ChatState, runtime: Runtime[AgentContext]) -> dict:
         agent = "clarify"
     else:
         agent = intent
+    if text and (language := language_of(text)):
+        await remember(ctx.store, ctx.company_id, ctx.sender.key, language=language)
     return {"route": {**decision, "agent": agent},
             "history": [{"role": "user", "text": text or f"[{choice}]"}]}
 

@@ -5,6 +5,7 @@ from agents.router import ALLOWED
 from channels.messages import Button
 from db.models import Role
 from llm.breaker import State
+from memory.profile import recall
 
 WHAT = {
     "order": ("Order", "order: \"2 cs Parle-G 250g, 1 ctn Coke\", \"where is my order\""),
@@ -39,7 +40,14 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
                 buttons=buttons[:3])
         return {"active": None}
     name = f" {ctx.sender.name.split()[0]}" if ctx.sender.name else ""
-    ctx.say(f"Namaste{name}! I can help with:\n{lines}{_llm_note(ctx)}", buttons=buttons[:3])
+    facts = await recall(ctx.store, ctx.company_id, ctx.sender.key)
+    if facts.get("language") in ("hi", "hinglish"):
+        greeting = f"Namaste{name} ji! Main in cheezon mein madad kar sakta hoon:"
+    else:
+        greeting = f"Namaste{name}! I can help with:"
+    usual = facts.get("usual_order")
+    usual_line = f"\nYour usual order: {', '.join(usual)}." if usual else ""
+    ctx.say(f"{greeting}\n{lines}{usual_line}{_llm_note(ctx)}", buttons=buttons[:3])
     return {"active": None}
 
 

@@ -1,6 +1,7 @@
 """`opensales worker`: arq workers that answer conversations queued in Redis, and sweep up any
 left unanswered (a crash between storing a message and queueing it)."""
 
+import asyncio
 import uuid
 from contextlib import suppress
 
@@ -32,12 +33,14 @@ async def sweep(ctx: dict) -> int:
 
 
 async def startup(ctx: dict) -> None:
-    from server import build_runtime
+    from server import build_runtime, warm_prompts
 
     ctx["runtime"] = build_runtime(ctx["settings"], redis=ctx["redis"])
+    ctx["warming"] = asyncio.create_task(warm_prompts(ctx["runtime"]))
 
 
 async def shutdown(ctx: dict) -> None:
+    ctx["warming"].cancel()
     await ctx["runtime"].close()
 
 

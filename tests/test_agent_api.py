@@ -163,6 +163,7 @@ def _memory_survives_a_restart(settings: Settings, engine, company_id) -> None:
     with company_session(company_id, engine) as session:
         rep = session.exec(select(Rep).order_by(Rep.code)).first()
         rep_claims = {"role": "rep", "subject": f"rep-{rep.code}", "rep_id": str(rep.id)}
+        rep_claims_code = rep.code
     scored = json.dumps({"acknowledge": 2, "probe": 1, "answer": 1, "close": 2,
                          "tip": "Ask which items are overstocked."})
     with TestClient(create_app(settings)) as api:
@@ -184,7 +185,9 @@ def _memory_survives_a_restart(settings: Settings, engine, company_id) -> None:
             await runtime.agent_graph()
             return await runtime.memory.store.asearch(("profile", str(company_id)))
 
-        assert api.portal.call(facts) == []  # nothing personal was stored for this rep
+        stored = api.portal.call(facts)  # long-term facts: kept beside the checkpoints
+        assert [item.value["language"] for item in stored] == ["en"]
+        assert stored[0].namespace == ("profile", str(company_id), f"rep-{rep_claims_code}")
 
 
 def test_conversation_memory_survives_a_restart_on_sqlite(tmp_path):

@@ -258,3 +258,20 @@ def test_a_rep_marks_a_task_done_and_earns_its_points(demo, tmp_path):
     with company_session(company_id, engine) as session:
         assert session.get(Task, task_id).status == "completed"
         assert session.get(Rep, rep_id).points_balance == balance + 15
+
+
+def test_language_and_usual_order_are_remembered_across_conversations(demo, tmp_path):
+    folder, engine, company_id = demo
+    retailer = phone_of(engine, company_id, Role.retailer, 4)
+
+    async def first(chat):
+        await chat.say(retailer, "bhai 2 cs parle g 250g aur 1 cs maggi 70g bhej do")
+
+    async def later(chat):
+        return await chat.say(retailer, "namaste")
+
+    Chat(folder, engine, company_id, never_routes(), tmp_path).run(first)
+    hello = Chat(folder, engine, company_id, never_routes(), tmp_path).run(later)  # restarted
+    assert hello[-1].text.startswith("Namaste ")
+    assert " ji! Main in cheezon mein madad kar sakta hoon:" in hello[-1].text
+    assert "Your usual order: " in hello[-1].text and "Parle-G 250g" in hello[-1].text
