@@ -58,6 +58,7 @@ def test_a_burst_is_one_arq_job_and_the_worker_answers_it(tmp_path):
             await worker.close()
             return runtime.senders["whatsapp"].sent[phone], worker.jobs_complete
         finally:
+            await runtime.close()
             await queue.close()
             async for key in redis.scan_iter(f"*{company_id}*"):
                 await redis.delete(key)

@@ -101,7 +101,8 @@ def test_errors_are_json_with_codes(tmp_path):
 
 def test_opensales_serve_answers_over_http(tmp_path):
     port = free_port()
-    env = {**os.environ, "OPENSALES_DATA_DIR": str(tmp_path)}
+    # no model: starting one would assemble and warm it (minutes) while we only ask /readyz
+    env = {**os.environ, "OPENSALES_DATA_DIR": str(tmp_path), "OPENSALES_LLM_BACKEND": "off"}
     env.pop("OPENSALES_DATABASE_URL", None)
     cli = os.path.join(os.path.dirname(sys.executable), "opensales")
     server = subprocess.Popen([cli, "serve", "--port", str(port)], env=env)
