@@ -16,8 +16,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agents import analytics, coach, help, order_turn, promo, tasks
-from agents.context import AgentContext, ChatState
+from agents.context import INTENTS, AgentContext, ChatState
 from agents.router import ALLOWED, GREETING, LOW_CONFIDENCE, by_rules, route
+from db.models import Role
 from memory.profile import language_of, remember
 
 Agent = Callable[[AgentContext, ChatState], Awaitable[dict]]
@@ -42,10 +43,9 @@ async def supervisor(state: ChatState, runtime: Runtime[AgentContext]) -> dict:
     role = ctx.sender.role
     decision = None
     if choice:
-        prefix = choice.split(":", 1)[0]
-        agent = choice.split(":", 2)[1] if prefix == "menu" else BUTTON_OWNERS.get(prefix, "help")
-        decision = {"intent": agent, "source": "button", "confidence": 1.0, "seconds": 0.0}
-    elif (waiting := _waiting(ctx, state)) and not _leaves(text, role, ctx, waiting):
+        decision = {"intent": _button_owner(choice), "source": "button", "confidence": 1.0,
+                    "seconds": 0.0}
+    elif (waiting := _waiting(ctx, state)) and not _leaves(text, role, waiting):
         decision = {"intent": waiting, "source": "pending", "confidence": 1.0, "seconds": 0.0}
     if decision is None:
         found = await route(text, role, ctx.parser, ctx.llm)
@@ -66,6 +66,15 @@ async def supervisor(state: ChatState, runtime: Runtime[AgentContext]) -> dict:
             "history": [{"role": "user", "text": text or f"[{choice}]"}]}
 
 
+def _button_owner(choice: str) -> str:
+    """The agent a button belongs to; "menu:<intent>" opens that intent; an unknown id (the
+    API takes any string) gets the menu."""
+    prefix, _, rest = choice.partition(":")
+    if prefix == "menu":
+        return rest if rest in INTENTS else "help"
+    return BUTTON_OWNERS.get(prefix, "help")
+
+
 def _waiting(ctx: AgentContext, state: ChatState) -> str | None:
     """The agent waiting for this sender's answer: the order agent's question (kept with the
     orders) or another agent's, kept in the graph state."""
@@ -75,15 +84,17 @@ def _waiting(ctx: AgentContext, state: ChatState) -> str | None:
     return state.get("active")
 
 
-def _leaves(text: str, role, ctx: AgentContext, waiting: str) -> bool:
+def _leaves(text: str, role: Role, waiting: str) -> bool:
     """A command, a greeting or a clear other intent leaves the waiting agent."""
     if GREETING.match(text.strip()):
         return waiting != "coach"  # "ok" can be a role-play answer
     decision = by_rules(text, role, None)
-    return decision is not None and decision.source == "command" or (
-        decision is not None and decision.intent not in (waiting, "help")
-        and decision.intent in ALLOWED[role] and waiting != "coach"
-    )
+    if decision is None:
+        return False
+    if decision.source == "command":
+        return True
+    return waiting != "coach" and decision.intent not in (waiting, "help") \
+        and decision.intent in ALLOWED[role]
 
 
 def _node(name: str) -> Callable:

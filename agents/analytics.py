@@ -40,9 +40,10 @@ from tools.sql_schema import OURS, TablePolicy, policies_for
 
 EXAMPLES = Path(__file__).parents[1] / "prompts" / "analytics_examples.jsonl"
 EXAMPLES_SHOWN = 3
-# A query is a long answer (up to 400 tokens, ~20 s on 2 cores): the breaker's 10 s rule for
-# short answers would open on a healthy model.
-SQL_TIMEOUT_S = 30.0
+# A query is a long answer (up to 320 tokens, 15-25 s on 2 cores): the breaker's 10 s rule
+# for short answers would open on a healthy model.
+SQL_TIMEOUT_S = 45.0
+SQL_MAX_TOKENS = 320
 SHOWN_ROWS = 10
 DATA_WORDS = re.compile(
     r"\b(sales?|sold|sell|revenue|turnover|orders?|stores?|outlets?|shops?|products?|skus?|"
@@ -154,7 +155,7 @@ async def ask(question: str, engine: Engine, company_id: uuid.UUID | None,
 
 async def _write_sql(llm: LLMService, messages: list[dict], answer: Answer) -> str:
     try:
-        reply = await llm.complete_json(messages, SqlAnswer, max_tokens=400,
+        reply = await llm.complete_json(messages, SqlAnswer, max_tokens=SQL_MAX_TOKENS,
                                         timeout_s=SQL_TIMEOUT_S, slow_s=SQL_TIMEOUT_S)
     except LLMUnavailable:
         answer.error_code, answer.error = "LLM_DOWN", "my language model is down for a moment"
@@ -227,7 +228,7 @@ def _looks_like_time(value) -> bool:
     return isinstance(value, str) and bool(re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", value))
 
 
-def shape(result: QueryResult, question: str) -> str:
+def shape(result: QueryResult) -> str:
     """trend, ranking, figure(s), table or empty: what the result is, for the reply."""
     if not result.rows:
         return "empty"
@@ -251,7 +252,7 @@ def _value_column(result: QueryResult) -> int:
 
 def explain(answer: Answer) -> str:
     result = answer.result
-    kind = shape(result, answer.question)
+    kind = shape(result)
     if kind == "empty":
         return "No rows match that question."
     if kind == "figures":
@@ -289,7 +290,7 @@ def table_text(result: QueryResult) -> str:
 def follow_ups(answer: Answer) -> list[tuple[str, str]]:
     """Two or three (button title, question) to ask next, from the shape of the answer."""
     question = answer.question.rstrip("?. ")
-    kind = shape(answer.result, question) if answer.result else "empty"
+    kind = shape(answer.result) if answer.result else "empty"
     if kind == "ranking":
         return [("Same, week before", f"{question}, for the 7 days before last week"),
                 ("Bottom 5 instead", f"{question}, but the bottom 5"),
@@ -315,7 +316,7 @@ def replies(answer: Answer) -> list[OutboundMessage]:
             + (f"\n\n{notes}" if notes else ""))
     buttons = [Button(id=f"analytics:{q[:240]}", title=t) for t, q in follow_ups(answer)]
     messages = [OutboundMessage(text=text, buttons=buttons, options_title="Ask next")]
-    kind = shape(result, answer.question)
+    kind = shape(result)
     if kind in ("trend", "ranking") and len(result.rows) >= 2:
         value = _value_column(result)
         chart = render_chart(kind, [_text(row[0]) for row in result.rows],

@@ -9,7 +9,7 @@ columns with the same values (names, extra columns and extra descriptive gold co
 matter), numbers rounded to 2 decimals. Prints the failures, then a summary whose first line is
 `execution accuracy: NN.N%`, the share of invalid SQL, how questions were answered, and latency.
 A worked example with the very question asked is left out of the prompt (the example bank was
-written from the dev questions).
+written from the dev questions). The circuit breaker is off: each question counts on its own.
 """
 
 import asyncio
@@ -25,6 +25,7 @@ from agents.analytics import _policies, ask, system_prompt
 from db.engine import create_db_engine, system_session
 from db.models import Company
 from evals.bench_llm import percentile
+from llm.breaker import CircuitBreaker
 from settings import get_settings
 from tools.sql_guard import guard
 from tools.sql_runner import QueryResult, run_readonly
@@ -157,6 +158,9 @@ def main(args) -> int:
         from llm.service import get_llm
 
         llm = get_llm()
+        # Each question is measured on its own: a slow answer must not open the breaker and
+        # fail the questions after it (the server keeps its breaker).
+        llm.breaker = CircuitBreaker("eval-sql", failure_threshold=10**6, slow_call_s=10**6)
 
     async def evaluate() -> int:
         try:
