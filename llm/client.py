@@ -49,14 +49,18 @@ class Completion:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Classification:
+    probabilities: dict[str, float]  # each label's, summing to 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 class Backend(Protocol):
     name: str
 
     async def complete(self, request: CompletionRequest) -> Completion: ...
 
-    async def classify(self, request: ClassifyRequest) -> dict[str, float]:
-        """Each label's probability (they sum to 1)."""
-        ...
+    async def classify(self, request: ClassifyRequest) -> "Classification": ...
 
     async def close(self) -> None: ...
 

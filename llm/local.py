@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from llm.client import (
+    Classification,
     ClassifyRequest,
     Completion,
     CompletionRequest,
@@ -83,7 +84,7 @@ class LocalBackend:
     async def complete(self, request: CompletionRequest) -> Completion:
         return await self._run(self._generate, request)
 
-    async def classify(self, request: ClassifyRequest) -> dict[str, float]:
+    async def classify(self, request: ClassifyRequest) -> Classification:
         return await self._run(self._classify, request)
 
     async def _run(self, work, request):
@@ -144,12 +145,14 @@ class LocalBackend:
 
     def _classify(
         self, request: ClassifyRequest, deadline: float, cancelled: threading.Event
-    ) -> dict[str, float]:
+    ) -> Classification:
         if cancelled.is_set():
             raise LLMError("cancelled before it started")
         if time.monotonic() > deadline:
             raise LLMTimeout(f"waited {request.timeout_s:g}s in the queue")
+        loading = time.monotonic()
         llama = self._model()
+        loaded = time.monotonic() - loading
         tokens = self._tokens(llama, self._chat_prompt(llama, request.messages)
                               + request.answer_prefix)
         if len(tokens) >= llama.n_ctx():
@@ -168,7 +171,10 @@ class LocalBackend:
         chosen = logits[firsts].astype(np.float64)
         weights = np.exp(chosen - chosen.max())
         weights /= weights.sum()
-        return {label: float(w) for label, w in zip(request.labels, weights, strict=True)}
+        return Classification(
+            {label: float(w) for label, w in zip(request.labels, weights, strict=True)},
+            extra={"load_seconds": loaded},
+        )
 
     def _generate(
         self, request: CompletionRequest, deadline: float, cancelled: threading.Event

@@ -12,6 +12,7 @@ import time
 import httpx
 
 from llm.client import (
+    Classification,
     ClassifyRequest,
     Completion,
     CompletionRequest,
@@ -88,7 +89,7 @@ class RemoteBackend:
             trimmed_messages=dropped,
         )
 
-    async def classify(self, request: ClassifyRequest) -> dict[str, float]:
+    async def classify(self, request: ClassifyRequest) -> Classification:
         """A schema-constrained choice: OpenAI-compatible servers give no next-token
         probabilities we can rely on, so the chosen label gets probability 1."""
         schema = {"type": "object", "properties": {"label": {"enum": list(request.labels)}},
@@ -103,7 +104,7 @@ class RemoteBackend:
             raise LLMError(f"no label in {completion.text[:80]!r}") from exc
         if label not in request.labels:
             raise LLMError(f"label {label!r} is not one of {request.labels}")
-        return {each: 1.0 if each == label else 0.0 for each in request.labels}
+        return Classification({each: 1.0 if each == label else 0.0 for each in request.labels})
 
     async def close(self) -> None:
         await self.client.aclose()

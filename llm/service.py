@@ -9,6 +9,7 @@ their rule-based fallback.
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
@@ -20,6 +21,7 @@ from llm.breaker import CircuitBreaker
 from llm.bundled import BUNDLED, ModelFileError, assemble, verify
 from llm.client import (
     Backend,
+    Classification,
     ClassifyRequest,
     Completion,
     CompletionRequest,
@@ -30,6 +32,7 @@ from llm.redact import PiiContext, redact
 from settings import Settings, get_settings
 
 T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R", Completion, Classification)
 
 SECONDS = Histogram(
     "opensales_llm_request_seconds", "LLM request latency", ["backend", "outcome"],
@@ -73,12 +76,19 @@ class LLMService:
             json_schema=json_schema,
             timeout_s=timeout_s or self.timeout_s,
         )
+        completion = await self._through_breaker(lambda: self.backend.complete(request), slow_s)
+        TOKENS.labels(self.backend.name, "prompt").inc(completion.prompt_tokens)
+        TOKENS.labels(self.backend.name, "completion").inc(completion.completion_tokens)
+        return completion
+
+    async def _through_breaker(self, call: Callable[[], Awaitable[R]], slow_s: float | None) -> R:
+        """Run one backend call under the circuit breaker, with the latency metrics."""
         self.breaker.before_call()
         name = self.backend.name
         started = time.monotonic()
         IN_FLIGHT.labels(name).inc()
         try:
-            completion = await self.backend.complete(request)
+            result = await call()
         except PromptTooLong:
             self.breaker.record_success(0.0)  # the caller's prompt, not the model, is at fault
             SECONDS.labels(name, "too_long").observe(time.monotonic() - started)
@@ -94,11 +104,9 @@ class LLMService:
             IN_FLIGHT.labels(name).dec()
         elapsed = time.monotonic() - started
         # The model's one-time load is not slowness of the model: leave it out of the breaker.
-        self.breaker.record_success(elapsed - completion.extra.get("load_seconds", 0.0), slow_s)
+        self.breaker.record_success(elapsed - result.extra.get("load_seconds", 0.0), slow_s)
         SECONDS.labels(name, "ok").observe(elapsed)
-        TOKENS.labels(name, "prompt").inc(completion.prompt_tokens)
-        TOKENS.labels(name, "completion").inc(completion.completion_tokens)
-        return completion
+        return result
 
     async def complete_json(
         self,
@@ -153,28 +161,9 @@ class LLMService:
             messages=[{"role": m["role"], "content": redact(m["content"], pii)} for m in messages],
             labels=labels, answer_prefix=answer_prefix, timeout_s=timeout_s or self.timeout_s,
         )
-        self.breaker.before_call()
-        name = self.backend.name
-        started = time.monotonic()
-        IN_FLIGHT.labels(name).inc()
-        try:
-            probabilities = await self.backend.classify(request)
-        except asyncio.CancelledError:
-            SECONDS.labels(name, "cancelled").observe(time.monotonic() - started)
-            raise
-        except PromptTooLong:
-            self.breaker.record_success(0.0)
-            raise
-        except Exception as exc:
-            self.breaker.record_failure()
-            SECONDS.labels(name, type(exc).__name__).observe(time.monotonic() - started)
-            raise
-        finally:
-            IN_FLIGHT.labels(name).dec()
-        elapsed = time.monotonic() - started
-        self.breaker.record_success(elapsed)
-        SECONDS.labels(name, "ok").observe(elapsed)
-        return probabilities
+        classification = await self._through_breaker(
+            lambda: self.backend.classify(request), None)
+        return classification.probabilities
 
     async def close(self) -> None:
         await self.backend.close()

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 
 from llm.breaker import CircuitBreaker
-from llm.client import ClassifyRequest, Completion, CompletionRequest
+from llm.client import Classification, ClassifyRequest, Completion, CompletionRequest
 from llm.service import LLMService
 
 
@@ -23,11 +23,11 @@ class FakeBackend:
             raise AssertionError(f"no completion expected: {request.messages[-1]['content']!r}")
         return Completion(self.on_complete(request), "stop", 10, 5, 0.01)
 
-    async def classify(self, request: ClassifyRequest) -> dict[str, float]:
+    async def classify(self, request: ClassifyRequest) -> Classification:
         self.classifications.append(request)
         if self.on_classify is None:
             raise AssertionError(f"no routing expected: {request.messages[-1]['content']!r}")
-        return self.on_classify(request)
+        return Classification(self.on_classify(request))
 
     async def close(self) -> None:
         pass
