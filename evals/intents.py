@@ -13,6 +13,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from tqdm import tqdm
+
 from agents.context import INTENTS
 from agents.router import route
 from db.models import Role
@@ -30,7 +32,7 @@ async def run(cases: list[dict], parser, llm) -> int:
     sources: Counter = Counter()
     seconds: dict[str, list[float]] = {}
     right = 0
-    for number, case in enumerate(cases, start=1):
+    for number, case in enumerate(tqdm(cases, desc="Messages", unit="msg"), start=1):
         role = Role(case["role"])
         decision = await route(case["text"], role, parser, llm)
         confusion[case["intent"], decision.intent] += 1

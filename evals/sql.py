@@ -20,6 +20,7 @@ from decimal import Decimal
 
 import sqlglot
 from sqlmodel import select
+from tqdm import tqdm
 
 from agents.analytics import _policies, ask, system_prompt
 from db.engine import create_db_engine, system_session
@@ -117,7 +118,7 @@ async def run(cases: list[dict], engine, company_id, llm, templates: bool) -> in
     right = invalid = 0
     sources: dict[str, int] = {}
     seconds: list[float] = []
-    for number, case in enumerate(cases, start=1):
+    for number, case in enumerate(tqdm(cases, desc="Questions", unit="q"), start=1):
         gold_sql = guard(case["sql"], policies, dialect, read="postgresql")
         gold = run_readonly(engine, gold_sql.sql, company_id, 60, 100_000)
         answer = await ask(case["question"], engine, company_id, llm,
