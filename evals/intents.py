@@ -20,14 +20,15 @@ from agents.router import route
 from db.models import Role
 from evals.bench_llm import percentile
 from evals.orders import load_parser
+from prompts import render
 
 DEMO_CATALOG = Path(__file__).parents[1] / "db" / "demo_catalog.csv"
 DEFAULT_CASES = Path(__file__).parent / "data" / "intents_test.jsonl"
 
 
 async def run(cases: list[dict], parser, llm) -> int:
-    if llm is not None:  # load the model first: its one-time start is not a decision's latency
-        await llm.chat([{"role": "user", "content": "ok"}], max_tokens=1)
+    if llm is not None:  # as the server does at start: the model and the prompt's fixed part
+        await llm.prepare(render("route"))
     confusion: Counter = Counter()
     sources: Counter = Counter()
     seconds: dict[str, list[float]] = {}
