@@ -42,8 +42,9 @@ async def run(cases: list[dict], parser, llm) -> int:
         if decision.intent == case["intent"]:
             right += 1
         else:
-            print(f"FAIL {number} ({role.value}): {case['text']!r}: expected {case['intent']}, "
-                  f"routed {decision.intent} by {decision.source} ({decision.confidence:.2f})")
+            tqdm.write(f"FAIL {number} ({role.value}): {case['text']!r}: expected "
+                       f"{case['intent']}, routed {decision.intent} by {decision.source} "
+                       f"({decision.confidence:.2f})")
     total = len(cases)
     print(f"intent routing accuracy: {100 * right / total:.1f}% ({right}/{total})")
     print("confusion (rows expected, columns routed):")

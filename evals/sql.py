@@ -129,14 +129,15 @@ async def run(cases: list[dict], engine, company_id, llm, templates: bool) -> in
         sources[answer.source or "none"] = sources.get(answer.source or "none", 0) + 1
         if answer.result is None:
             invalid += answer.error_code in ("REJECTED", "FAILED", "NO_SQL", "TIMEOUT")
-            print(f"FAIL {number}: {case['question']!r}: {answer.error_code} {answer.error}\n"
-                  f"  sql: {answer.sql}")
+            tqdm.write(f"FAIL {number}: {case['question']!r}: {answer.error_code} "
+                       f"{answer.error}\n  sql: {answer.sql}")
             continue
         if same_result(gold, answer.result, is_ordered(case["sql"])):
             right += 1
         else:
-            print(f"FAIL {number}: {case['question']!r}: different result "
-                  f"({len(answer.result.rows)} rows vs {len(gold.rows)})\n  sql: {answer.sql}")
+            tqdm.write(f"FAIL {number}: {case['question']!r}: different result "
+                       f"({len(answer.result.rows)} rows vs {len(gold.rows)})\n"
+                       f"  sql: {answer.sql}")
     total = len(cases)
     print(f"execution accuracy: {100 * right / total:.1f}% ({right}/{total}, {dialect})")
     print(f"invalid SQL: {100 * invalid / total:.1f}% (rejected, failed after one repair, "
