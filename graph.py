@@ -17,6 +17,7 @@ from langgraph.runtime import Runtime
 
 from agents import analytics, coach, help, order_turn, promo, tasks
 from agents.context import INTENTS, AgentContext, ChatState
+from agents.order import NO, YES
 from agents.router import ALLOWED, GREETING, LOW_CONFIDENCE, by_rules, route
 from db.models import Role
 from memory.profile import language_of, remember
@@ -81,11 +82,15 @@ def _waiting(ctx: AgentContext, state: ChatState) -> str | None:
     pending = ctx.conversation.state
     if ctx.sender.role == "retailer" and any(k in pending for k in ("question", "substitute")):
         return "order"
+    if state.get("active") == "coach" and not coach.still_playing(state.get("coach", {})):
+        return None  # a role-play left unanswered for long is over
     return state.get("active")
 
 
 def _leaves(text: str, role: Role, waiting: str) -> bool:
     """A command, a greeting or a clear other intent leaves the waiting agent."""
+    if waiting == "order" and text.strip().lower() in YES | NO:
+        return False  # "ok", "haan", "no": the answer to the order agent's offer
     if GREETING.match(text.strip()):
         return waiting != "coach"  # "ok" can be a role-play answer
     decision = by_rules(text, role, None)
@@ -104,6 +109,9 @@ def _node(name: str) -> Callable:
         ctx = runtime.context
         before = len(ctx.replies)
         update = await agent(ctx, state)
+        # What the agent wrote is committed before LangGraph awaits the checkpoint: a write
+        # transaction held across an await blocks every other conversation on this loop.
+        ctx.session.commit()
         said = [{"role": "assistant", "text": reply.text or "[image]"}
                 for reply in ctx.replies[before:]]
         return {**update, "history": said}

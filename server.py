@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
+from weakref import WeakValueDictionary
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from redis.asyncio import Redis
@@ -216,7 +217,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.queue = build_queue(app.state.runtime)
         app.state.authenticator = Authenticator(settings)
         app.state.rate_limiter = RateLimiter(settings.rate_limit_ai_per_minute, app.state.redis)
-        app.state.run_locks = {}
+        app.state.run_locks = WeakValueDictionary()  # a thread's lock lives while in use
         sweeper = asyncio.create_task(sweep_forever(app.state.runtime, app.state.queue))
         warming = asyncio.create_task(warm_prompts(app.state.runtime))
         try:

@@ -9,6 +9,7 @@ rubric scores the same four steps.
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from pydantic import BaseModel, Field
@@ -21,6 +22,7 @@ from memory.indexer import PLAYBOOKS_DIR, playbook_documents
 from prompts import render
 
 PLAYBOOK = "retailer-objections"
+ANSWER_WITHIN = timedelta(minutes=30)
 STOP = re.compile(r"^\W*(stop|exit|quit|end|bas|band karo|cancel)\W*$", re.IGNORECASE)
 RUBRIC = ("acknowledge", "probe", "answer", "close")
 KEYWORDS = {
@@ -81,7 +83,15 @@ def _start(ctx: AgentContext, played: dict) -> dict:
     scenario = all_scenarios[number]
     ctx.say(f"Role-play: {scenario.title}. I am the retailer; answer as you would in the "
             f"store (say \"stop\" to end).\n\nRetailer: \"{scenario.retailer_says}\"")
-    return {"active": "coach", "coach": {**played, "scenario": scenario.title}}
+    return {"active": "coach", "coach": {**played, "scenario": scenario.title,
+                                         "asked_at": datetime.now(UTC).isoformat()}}
+
+
+def still_playing(played: dict) -> bool:
+    """A role-play waits for its answer for ANSWER_WITHIN; after that the rep has moved on."""
+    asked = played.get("asked_at")
+    return bool(played.get("scenario")) and asked is not None and \
+        datetime.now(UTC) - datetime.fromisoformat(asked) < ANSWER_WITHIN
 
 
 async def _score(ctx: AgentContext, played: dict, reply: str) -> dict:

@@ -39,7 +39,8 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         ctx.say("Sorry, I can only help with your business here. I can help with:\n" + lines,
                 buttons=buttons[:3])
         return {"active": None}
-    name = f" {ctx.sender.name.split()[0]}" if ctx.sender.name else ""
+    first = ctx.sender.name.split()[:1]
+    name = f" {first[0]}" if first else ""
     facts = await recall(ctx.store, ctx.company_id, ctx.sender.key)
     if facts.get("language") in ("hi", "hinglish"):
         greeting = f"Namaste{name} ji! Main in cheezon mein madad kar sakta hoon:"

@@ -27,8 +27,10 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     last_order = ctx.conversation.state.get("last_order")
     ctx.replies.extend(await handle(turn, state.get("text", ""), choice))
     if ctx.conversation.state.get("last_order", last_order) != last_order:  # a new order
+        usual = usual_order(ctx, store.id)
+        ctx.session.commit()  # the order, before awaiting the store
         await remember(ctx.store, ctx.company_id, ctx.sender.key,
-                       usual_order=usual_order(ctx, store.id))
+                       usual_order=usual)
     waiting = any(key in ctx.conversation.state for key in ("question", "substitute"))
     return {"active": "order" if waiting else None}
 

@@ -20,6 +20,7 @@ from prompts import render
 DRAFT = re.compile(r"\b(draft|design|propose|plan|create|suggest|make|banao|bana do)\b",
                    re.IGNORECASE)
 MANAGERS = (Role.manager, Role.admin)
+WORD = re.compile(r"[\w&-]+")
 SUBJECT = re.compile(r"\b(?:on|for)\s+([\w\s-]{2,40}?)\s*(?:[?.!]|$)|"
                      r"([\w\s-]{2,40}?)\s+(?:pe|par|per)\b")
 ASKING = {"any", "scheme", "schemes", "offer", "offers", "discount", "discounts", "promo",
@@ -71,11 +72,11 @@ def _current(ctx: AgentContext, text: str, products: list[Product]) -> None:
     day = today(ctx)
     running = select(Promotion).where(Promotion.is_active, Promotion.starts_on <= day,
                                       Promotion.ends_on >= day)
-    lowered = text.lower()
+    words = " " + " ".join(WORD.findall(text.lower())) + " "  # names match whole words
     brands = {b for b in ctx.session.exec(select(Product.brand).distinct()).all()
-              if b.lower() in lowered}
+              if f" {b.lower()} " in words}
     categories = {c for c in ctx.session.exec(select(Product.category).distinct()).all()
-                  if c.lower() in lowered}
+                  if f" {c.lower()} " in words}
     brands |= {p.brand for p in products}
     categories |= {p.category for p in products}
     named = bool(products or brands or categories)

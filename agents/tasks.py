@@ -11,8 +11,11 @@ from agents.context import AgentContext, ChatState
 from channels.messages import Button
 from db.models import Company, Incentive, Rep, Store, Task
 
+# "done 2", "2 done", "task #2 done", "2 ho gaya": the whole message, so that "done 3 calls
+# today" is not read as task 3.
 DONE = re.compile(
-    r"\b(?:done|complete[d]?|ho gaya|kar diya)\b\D*(\d{1,2})\b|^\s*(\d{1,2})\s+done\b",
+    r"^\s*(?:done|completed?)\s*(?:task\s*)?#?(\d{1,2})\s*[.!]*\s*$|"
+    r"^\s*(?:task\s*)?#?(\d{1,2})\s*(?:done|completed?|ho gaya|kar diya|ho gya)\s*[.!]*\s*$",
     re.IGNORECASE,
 )
 SHOWN = 10

@@ -2,7 +2,8 @@
 
     POST /threads                       create a thread for the caller
     POST /threads/{id}/runs/wait        run one turn, answer when done
-    POST /threads/{id}/runs/stream      the same, as server-sent events while it runs
+    POST /threads/{id}/runs/stream      the same, as server-sent events while it runs (the
+                                        replies once the run's writes are committed)
     GET  /threads/{id}/history          the thread's checkpoints, newest first
 
 Every call carries a bearer token (`channels/auth.py`): its company and role decide what the
@@ -17,8 +18,9 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
+from redis.exceptions import LockNotOwnedError
 from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -35,7 +37,9 @@ from memory.conversations import thread_id as memory_thread
 from settings import Settings
 
 RUN_WAIT_S = 120  # how long a run waits for the thread's previous run
+RUN_HOLD_S = 600  # a run's lock frees itself after this long (a process that died holding it)
 MAX_INPUT_CHARS = 4096
+MAX_CHOICE_CHARS = 256  # WhatsApp's limit for a button id
 
 
 async def _principal(request: Request) -> Principal:
@@ -73,8 +77,10 @@ async def create_thread(request: Request) -> JSONResponse:
     principal = await _principal(request)
     body = await _json(request)
     metadata = body.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise ApiError(422, "INVALID_METADATA", "metadata must be a JSON object.")
+    if not isinstance(metadata, dict) or len(json.dumps(metadata)) > MAX_INPUT_CHARS \
+            or "\\u0000" in json.dumps(metadata):
+        raise ApiError(422, "INVALID_METADATA", "metadata must be a JSON object of at most "
+                       f"{MAX_INPUT_CHARS} characters, without NUL characters.")
     with company_session(principal.company_id, request.app.state.engine) as session:
         thread = AgentThread(subject=principal.subject, role=principal.role, details=metadata)
         session.add(thread)
@@ -98,6 +104,10 @@ def _turn_input(body: dict) -> tuple[str, str | None]:
         text = last.get("content", "")
     if not isinstance(text, str) or (choice is not None and not isinstance(choice, str)):
         raise ApiError(422, "INVALID_INPUT", "text and choice must be strings.")
+    if choice is not None and len(choice) > MAX_CHOICE_CHARS:
+        raise ApiError(422, "INVALID_INPUT", f"A choice is a button id of at most "
+                       f"{MAX_CHOICE_CHARS} characters.")
+    text = text.replace("\x00", "")  # PostgreSQL text cannot hold NUL
     if not text.strip() and not choice:
         raise ApiError(422, "INVALID_INPUT", "The input has no text.")
     if len(text) > MAX_INPUT_CHARS:
@@ -118,21 +128,33 @@ def _reply_view(reply: OutboundMessage) -> dict:
 
 @asynccontextmanager
 async def _one_run_at_a_time(request: Request, thread: str) -> AsyncIterator[None]:
-    """A second run on a thread waits for the first (queued), up to RUN_WAIT_S."""
+    """A second run on a thread waits for the first (queued), up to RUN_WAIT_S, then 409."""
     redis = request.app.state.redis
     if redis is not None:
-        lock = redis.lock(f"opensales:run:{thread}", timeout=RUN_WAIT_S,
+        lock = redis.lock(f"opensales:run:{thread}", timeout=RUN_HOLD_S,
                           blocking_timeout=RUN_WAIT_S)
         if not await lock.acquire():
-            raise ApiError(409, "THREAD_BUSY", "The thread's previous run is still going.")
+            raise _busy()
         try:
             yield
         finally:
-            await lock.release()
+            with suppress(LockNotOwnedError):  # held past RUN_HOLD_S: already free
+                await lock.release()
         return
-    locks = request.app.state.run_locks
-    async with locks.setdefault(thread, asyncio.Lock()):
+    lock = request.app.state.run_locks.setdefault(thread, asyncio.Lock())
+    try:
+        async with asyncio.timeout(RUN_WAIT_S):
+            await lock.acquire()
+    except TimeoutError:
+        raise _busy() from None
+    try:
         yield
+    finally:
+        lock.release()
+
+
+def _busy() -> ApiError:
+    return ApiError(409, "THREAD_BUSY", "The thread's previous run is still going.")
 
 
 class _Run:
@@ -175,6 +197,14 @@ class _Run:
             source_message_id=inbound.id,
         )
 
+    def failed(self, session, error: Exception) -> None:
+        """The run failed: nothing it wrote stays, and its input says so (never retried by
+        the sweeper, which leaves API messages alone)."""
+        session.rollback()
+        self.inbound.status = "failed"
+        self.inbound.error = f"{type(error).__name__}: {error}"[:500]
+        session.commit()
+
     def finish(self, session, ctx: AgentContext) -> None:
         for reply in ctx.replies:
             log_outbound(session, Channel.api, "agent-api", str(self.thread.id), reply,
@@ -210,7 +240,7 @@ async def run_wait(request: Request) -> JSONResponse:
                 state = await graph.ainvoke({"text": text, "choice": choice}, run.config,
                                             context=ctx)
             except Exception as exc:
-                session.rollback()
+                run.failed(session, exc)
                 raise ApiError(500, "RUN_FAILED", f"The run failed: {type(exc).__name__}.") \
                     from exc
             run.finish(session, ctx)
@@ -241,7 +271,6 @@ async def run_stream(request: Request) -> StreamingResponse:
             with company_session(principal.company_id, runtime.engine) as session:
                 ctx = run.context(session, runtime)
                 route: dict = {}
-                sent = 0
                 try:
                     async for update in graph.astream({"text": text, "choice": choice},
                                                       run.config, context=ctx,
@@ -249,15 +278,14 @@ async def run_stream(request: Request) -> StreamingResponse:
                         for node, values in update.items():
                             route = (values or {}).get("route", route)
                             yield _event("updates", {node: _public(values)})
-                        for reply in ctx.replies[sent:]:
-                            yield _event("messages", _reply_view(reply))
-                        sent = len(ctx.replies)
+                    run.finish(session, ctx)  # committed before any reply is shown
                 except Exception as exc:
-                    session.rollback()
+                    run.failed(session, exc)
                     yield _event("error", {"code": "RUN_FAILED",
                                            "message": f"The run failed: {type(exc).__name__}."})
                     return
-                run.finish(session, ctx)
+                for reply in ctx.replies:
+                    yield _event("messages", _reply_view(reply))
                 yield _event("values", run.result(ctx, route))
 
     return StreamingResponse(events(), media_type="text/event-stream",

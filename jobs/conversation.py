@@ -177,6 +177,7 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
     if conversation is None:
         conversation = Conversation(channel=channel, sender=sender, state={})
         session.add(conversation)
+    session.commit()  # nothing written may wait across the graph's awaits
     graph = await runtime.agent_graph()
     ctx = AgentContext(
         session=session, company_id=user.company_id, channel=channel, conversation=conversation,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import select
 
 from db.engine import system_session
-from db.models import Direction, Message
+from db.models import Channel, Direction, Message
 from jobs.conversation import Runtime, conversation_key, process_conversation
 
 log = logging.getLogger("opensales.queue")
@@ -111,6 +111,7 @@ def stranded(runtime: Runtime, older_than_s: float = 60) -> list[tuple[uuid.UUID
             select(Message.company_id, Message.channel, Message.sender).where(
                 Message.direction == Direction.inbound,
                 Message.status.in_(("received", "processing")),
+                Message.channel != Channel.api,  # answered by the API run that stored it
                 Message.created_at < cutoff, Message.deleted_at.is_(None),
             ).distinct()
         ).all()

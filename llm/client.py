@@ -13,6 +13,11 @@ class LLMTimeout(LLMError):
     """The request passed its deadline (queued or generating) and was stopped."""
 
 
+class QueueTimeout(LLMTimeout):
+    """The request's deadline passed while it waited behind others: the model is busy, not
+    broken, so the circuit breaker does not count it."""
+
+
 class PromptTooLong(LLMError):
     """Even trimmed to its system message and last turn, the prompt does not fit the context."""
 
@@ -24,6 +29,7 @@ class CompletionRequest:
     temperature: float = 0.0
     json_schema: dict[str, Any] | None = None  # constrain the output to this JSON schema
     timeout_s: float = 30.0
+    keep_prefix: bool = False  # a fixed prompt family whose evaluated prefix is worth keeping
 
 
 @dataclass(frozen=True)

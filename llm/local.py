@@ -5,11 +5,11 @@ callers on the event loop await a future and never block it, requests run one at
 arrival order, and none is dropped or interleaved. A request stops at its deadline or when its
 caller is cancelled, between two generated tokens.
 
-Prompt families (routing, order reading, SQL) each start with a fixed system message. llama.cpp
-reuses the evaluated prefix of the previous request; when requests of different families
-alternate, that prefix is lost, so the model's state after each family's first request is kept
-(about 10 MB per family) and loaded back when that family comes again: a memory copy instead of
-seconds of prompt evaluation.
+Prompt families (routing, SQL) each start with a fixed system message. llama.cpp reuses the
+evaluated prefix of the previous request; when requests of different families alternate, that
+prefix is lost, so for the families declared with `keep_prefix` (see `LLMService.prepare`) the
+model's state after their first request is kept (about 10 MB each) and loaded back when that
+family comes again: a memory copy instead of seconds of prompt evaluation.
 """
 
 import asyncio
@@ -33,10 +33,11 @@ from llm.client import (
     LLMError,
     LLMTimeout,
     PromptTooLong,
+    QueueTimeout,
     fit_messages,
 )
 
-KEPT_FAMILIES = 8
+KEPT_FAMILIES = 4
 MIN_FAMILY_TOKENS = 64  # shorter prefixes are cheaper to evaluate than to copy back
 
 
@@ -62,7 +63,7 @@ class LocalBackend:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._llama = None
         self._formatter = None
-        self._states: OrderedDict[str, object] = OrderedDict()  # family -> LlamaState
+        self._states: OrderedDict[str, KeptState] = OrderedDict()  # family -> its state
         self._family_tokens: dict[str, int] = {}
 
     def _model(self):
@@ -112,12 +113,16 @@ class LocalBackend:
             )
         return self._formatter(messages=messages).prompt
 
-    def _family(self, llama, messages: list[dict[str, str]], tokens: list[int]) -> str | None:
-        """The prompt family (its system message) and, once known, its prefix length."""
+    def _family(self, llama, messages: list[dict[str, str]], tokens: list[int],
+                declare: bool = False) -> str | None:
+        """The kept prompt family these messages belong to (by their system message), if one
+        was declared (`keep_prefix`); prompts that change per call are never kept."""
         if not messages or messages[0]["role"] != "system":
             return None
         family = hashlib.sha1(messages[0]["content"].encode()).hexdigest()
         if family not in self._family_tokens:
+            if not declare:
+                return None
             alone = self._tokens(llama, self._chat_prompt(llama, messages[:1]))
             self._family_tokens[family] = llama.longest_token_prefix(tokens, alone)
         return family
@@ -132,14 +137,14 @@ class LocalBackend:
             return
         if llama.longest_token_prefix(llama._input_ids.tolist(), tokens) < \
                 self._family_tokens[family]:
-            llama.load_state(self._states[family])
+            _load_kv(llama, self._states[family])
         self._states.move_to_end(family)
 
     def _keep(self, llama, family: str | None) -> None:
         if family is None or family in self._states or \
                 self._family_tokens[family] < MIN_FAMILY_TOKENS:
             return
-        self._states[family] = llama.save_state()
+        self._states[family] = _save_kv(llama)
         while len(self._states) > KEPT_FAMILIES:
             self._states.popitem(last=False)
 
@@ -149,7 +154,7 @@ class LocalBackend:
         if cancelled.is_set():
             raise LLMError("cancelled before it started")
         if time.monotonic() > deadline:
-            raise LLMTimeout(f"waited {request.timeout_s:g}s in the queue")
+            raise QueueTimeout(f"waited {request.timeout_s:g}s in the queue")
         loading = time.monotonic()
         llama = self._model()
         loaded = time.monotonic() - loading
@@ -182,7 +187,7 @@ class LocalBackend:
         if cancelled.is_set():
             raise LLMError("cancelled before it started")
         if time.monotonic() > deadline:
-            raise LLMTimeout(f"waited {request.timeout_s:g}s in the queue")
+            raise QueueTimeout(f"waited {request.timeout_s:g}s in the queue")
         loading = time.monotonic()
         llama = self._model()
         started = time.monotonic()  # loading the model once is not this answer's slowness
@@ -196,7 +201,7 @@ class LocalBackend:
         family = tokens = None
         if self.config.chat_format is None and llama.metadata.get("tokenizer.chat_template"):
             tokens = self._tokens(llama, self._chat_prompt(llama, messages))
-            family = self._family(llama, messages, tokens)
+            family = self._family(llama, messages, tokens, declare=request.keep_prefix)
             self._restore(llama, family, tokens)
         response_format = (
             {"type": "json_object", "schema": request.json_schema} if request.json_schema else None
@@ -241,3 +246,38 @@ class LocalBackend:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._llama = None
         self._states.clear()
+
+
+@dataclass(frozen=True)
+class KeptState:
+    """The evaluated tokens and llama.cpp's own state (the KV cache of those tokens): what a
+    family's prefix needs, without the logits array `Llama.save_state` also copies (n_batch x
+    vocabulary floats: ~300 MB for this model)."""
+
+    input_ids: np.ndarray
+    n_tokens: int
+    data: bytes
+
+
+def _save_kv(llama) -> KeptState:
+    import ctypes
+
+    import llama_cpp
+
+    size = llama_cpp.llama_state_get_size(llama._ctx.ctx)
+    buffer = (ctypes.c_uint8 * size)()
+    written = llama_cpp.llama_state_get_data(llama._ctx.ctx, buffer, size)
+    return KeptState(llama.input_ids[:llama.n_tokens].copy(), llama.n_tokens,
+                     bytes(buffer)[:written])
+
+
+def _load_kv(llama, state: KeptState) -> None:
+    import ctypes
+
+    import llama_cpp
+
+    buffer = (ctypes.c_uint8 * len(state.data)).from_buffer_copy(state.data)
+    if llama_cpp.llama_state_set_data(llama._ctx.ctx, buffer, len(state.data)) != len(state.data):
+        raise LLMError("could not restore a kept prompt state")
+    llama.input_ids[:state.n_tokens] = state.input_ids
+    llama.n_tokens = state.n_tokens

@@ -27,6 +27,7 @@ from llm.client import (
     CompletionRequest,
     LLMError,
     PromptTooLong,
+    QueueTimeout,
 )
 from llm.redact import PiiContext, redact
 from settings import Settings, get_settings
@@ -89,9 +90,9 @@ class LLMService:
         IN_FLIGHT.labels(name).inc()
         try:
             result = await call()
-        except PromptTooLong:
-            self.breaker.record_success(0.0)  # the caller's prompt, not the model, is at fault
-            SECONDS.labels(name, "too_long").observe(time.monotonic() - started)
+        except (PromptTooLong, QueueTimeout) as exc:  # the prompt or the queue, not the model
+            self.breaker.probing = False
+            SECONDS.labels(name, type(exc).__name__).observe(time.monotonic() - started)
             raise
         except asyncio.CancelledError:
             SECONDS.labels(name, "cancelled").observe(time.monotonic() - started)
@@ -143,7 +144,7 @@ class LLMService:
         await self.backend.complete(CompletionRequest(
             messages=[{"role": "system", "content": system_prompt},
                       {"role": "user", "content": "ok"}],
-            max_tokens=1, timeout_s=600,
+            max_tokens=1, timeout_s=600, keep_prefix=True,
         ))
 
     async def classify(

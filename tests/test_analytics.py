@@ -139,3 +139,16 @@ def test_templates_answer_when_the_llm_is_down(two_shops):
     assert answer.source == "template" and len(answer.result.rows) <= 3
     free = asyncio.run(ask("which reps sell the most soap", engine, ours, down_llm()))
     assert free.error_code == "LLM_DOWN"
+
+
+def test_reports_leave_out_cancelled_orders(two_shops):
+    engine, ours, _ = two_shops
+    with company_session(ours, engine) as session:
+        store = session.exec(select(Store).order_by(Store.code)).first()
+        for status in ("completed", "cancelled"):
+            session.add(Transaction(store_id=store.id, transaction_date=date.today(),
+                                    total_paise=500_000_00, status=status))
+        session.commit()
+    answer = asyncio.run(ask("total sales today", engine, ours, down_llm()))
+    assert answer.source == "template"
+    assert float(answer.result.rows[0][0]) == 500_000  # the completed one only

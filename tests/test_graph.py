@@ -18,7 +18,7 @@ from channels.outbox import SimulatedSender
 from db.demo import load_demo
 from db.engine import company_session, create_db_engine
 from db.migrate import upgrade
-from db.models import Promotion, Rep, Role, StockLevel, Task, User
+from db.models import Product, Promotion, Rep, Role, StockLevel, Task, User
 from jobs.conversation import Runtime, process_conversation
 from settings import Settings
 
@@ -275,3 +275,24 @@ def test_language_and_usual_order_are_remembered_across_conversations(demo, tmp_
     assert hello[-1].text.startswith("Namaste ")
     assert " ji! Main in cheezon mein madad kar sakta hoon:" in hello[-1].text
     assert "Your usual order: " in hello[-1].text and "Parle-G 250g" in hello[-1].text
+
+
+def test_ok_accepts_a_substitute_and_a_rep_saying_done_with_calls_earns_nothing(demo, tmp_path):
+    folder, engine, company_id = demo
+    retailer = phone_of(engine, company_id, Role.retailer, 5)
+    rep = phone_of(engine, company_id, Role.rep, 3)
+    with company_session(company_id, engine) as session:
+        sold_out = session.exec(select(StockLevel).where(StockLevel.quantity == 0)
+                                .order_by(StockLevel.product_id)).first()
+        name = session.get(Product, sold_out.product_id).name
+
+    async def scenario(chat):
+        offer = await chat.say(retailer, f"1 cs {name}")
+        accepted = await chat.say(retailer, "ok")
+        calls = await chat.say(rep, "I have done 3 calls today, rest tomorrow")
+        return offer, accepted, calls
+
+    offer, accepted, calls = Chat(folder, engine, company_id, down_llm(), tmp_path).run(scenario)
+    assert any(b.id == "sub:yes" for b in offer[-1].buttons), offer[-1].text
+    assert "Order #" in accepted[-1].text
+    assert not calls[-1].text.startswith("Done:")

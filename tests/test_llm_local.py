@@ -122,3 +122,28 @@ def test_a_bad_model_file_fails_the_request_clearly(tmp_path):
     service = LLMService(LocalBackend(LocalModelConfig(broken)), CircuitBreaker("e2e-bad"))
     with pytest.raises((LLMError, ValueError)):
         asyncio.run(service.chat(ask("x")))
+
+
+def test_a_kept_prompt_family_is_restored_after_another_family(bundled_llm):
+    """Routing, then an unrelated prompt, then routing again: the routing prefix comes back
+    from the kept state (small: no logits array) and gives the same probabilities."""
+    from prompts import render
+
+    backend = bundled_llm.backend
+    route = [{"role": "system", "content": render("route")},
+             {"role": "user", "content": 'manager: "kis area mein sabse zyada maal gaya"'}]
+    labels = ("order", "promo", "analytics", "coach", "tasks", "help", "other")
+
+    async def scenario():
+        await bundled_llm.prepare(render("route"))
+        first = await bundled_llm.classify(route, labels, answer_prefix='{"intent": "')
+        await bundled_llm.chat([{"role": "system", "content": SYSTEM * 3}] + ask("ok"),
+                               max_tokens=4)
+        again = await bundled_llm.classify(route, labels, answer_prefix='{"intent": "')
+        return first, again
+
+    first, again = asyncio.run(scenario())
+    assert max(first, key=first.get) == max(again, key=again.get)
+    assert all(abs(first[label] - again[label]) < 1e-3 for label in labels)
+    kept = list(backend._states.values())
+    assert len(kept) == 1 and len(kept[0].data) < 50_000_000

@@ -54,6 +54,8 @@ PERIODS: list[tuple[re.Pattern[str], object]] = [
      lambda m: Period("last month", month=1)),
 ]
 DEFAULT_PERIOD = Period("the last 30 days", 30, 1)
+LIVE = "t.status <> 'cancelled'"  # a cancelled order is no sale (an edited one is re-created)
+LONGEST = 300  # the usual reports are short questions; longer ones go to the LLM
 
 
 def period_of(question: str) -> tuple[Period, bool]:
@@ -127,7 +129,10 @@ def _rest_is_period(rest: str) -> bool:
 
 def match_template(question: str, dialect: str) -> Template | None:
     """The SQL of a recognised question, or None."""
+    if len(question) > LONGEST:
+        return None
     period, named = period_of(question.lower())
+    sold = f"{LIVE} AND {period.where('t.transaction_date', dialect)}"  # orders in the period
     if (m := RANKING.match(question)) and m.group(3).lower() in NOUNS and _rest_is_period(
             m.group(4)):
         by = NOUNS[m.group(3).lower()]
@@ -135,13 +140,13 @@ def match_template(question: str, dialect: str) -> Template | None:
         columns, joins, group = SALES_BY[by]
         amount = "i.line_total_paise" if "i." in joins else "t.total_paise"
         sql = (f"SELECT {columns}, ROUND(SUM({amount}) / 100.0, 2) AS sales_inr "
-               f"FROM transactions t {joins} WHERE {period.where('t.transaction_date', dialect)}"
+               f"FROM transactions t {joins} WHERE {sold}"
                f" GROUP BY {group} ORDER BY sales_inr {order}, 1 LIMIT {int(m.group(2) or 5)}")
         return Template(f"ranking of {by}s", sql, period, named)
     if (m := TOTAL.match(question)) and _rest_is_period(m.group(1) or m.group(2) or ""):
         sql = ("SELECT ROUND(SUM(t.total_paise) / 100.0, 2) AS sales_inr, COUNT(*) AS orders, "
                "COUNT(DISTINCT t.store_id) AS stores FROM transactions t "
-               f"WHERE {period.where('t.transaction_date', dialect)}")
+               f"WHERE {sold}")
         return Template("total sales", sql, period, named)
     if (m := TREND.match(question)) and _rest_is_period(m.group(3)):
         grain = (m.group(1) or m.group(2) or "day").lower().removesuffix("ly")
@@ -155,14 +160,14 @@ def match_template(question: str, dialect: str) -> Template | None:
             ("month", "postgresql"): "to_char(t.transaction_date, 'YYYY-MM')",
         }[grain, dialect]
         sql = (f"SELECT {bucket} AS {grain}, ROUND(SUM(t.total_paise) / 100.0, 2) AS sales_inr "
-               f"FROM transactions t WHERE {period.where('t.transaction_date', dialect)} "
+               f"FROM transactions t WHERE {sold} "
                f"GROUP BY 1 ORDER BY 1")
         return Template(f"sales by {grain}", sql, period, named)
     if m := QUIET.match(question):
         days = int(m.group(1))
         sql = ("SELECT s.name AS store, s.code AS code, s.locality AS locality, "
                "MAX(t.transaction_date) AS last_order FROM stores s "
-               "LEFT JOIN transactions t ON t.store_id = s.id WHERE s.is_active "
+               f"LEFT JOIN transactions t ON t.store_id = s.id AND {LIVE} WHERE s.is_active "
                f"GROUP BY s.id, s.name, s.code, s.locality HAVING MAX(t.transaction_date) IS NULL"
                f" OR MAX(t.transaction_date) < {days_ago(days, dialect)} ORDER BY 4, 1")
         return Template("stores not ordering", sql, Period(f"{days} days", days, 0), True)
@@ -177,7 +182,7 @@ def match_template(question: str, dialect: str) -> Template | None:
         sql = ("SELECT r.name AS rep, ROUND(1.0 * COUNT(i.id) / COUNT(DISTINCT t.id), 2) "
                "AS lines_per_call FROM transactions t JOIN transaction_items i ON "
                "i.transaction_id = t.id JOIN reps r ON r.id = t.rep_id WHERE "
-               f"{period.where('t.transaction_date', dialect)} GROUP BY r.id, r.name "
+               f"{sold} GROUP BY r.id, r.name "
                "ORDER BY lines_per_call DESC, 1")
         return Template("lines per call by rep", sql, period, named)
     return None
