@@ -12,6 +12,7 @@ table to the asking company; `tools/sql_runner.py` runs it read-only. The explan
 from the result itself, so no figure in it can be invented.
 """
 
+import asyncio
 import json
 import re
 import time
@@ -137,9 +138,10 @@ async def ask(question: str, engine: Engine, company_id: uuid.UUID | None,
     elif llm is None:
         answer.error_code, answer.error = "LLM_DOWN", "free-form questions are off here"
     else:
+        asked = await asyncio.to_thread(question_prompt, question, policies, dialect,
+                                        leave_out_same)  # embeds: off the event loop
         messages = [{"role": "system", "content": system_prompt(policies, dialect)},
-                    {"role": "user", "content": question_prompt(question, policies, dialect,
-                                                                leave_out_same)}]
+                    {"role": "user", "content": asked}]
         answer.sql, answer.source = await _write_sql(llm, messages, answer), "llm"
         if not answer.sql and not answer.error_code:
             answer.error_code = "NO_SQL"
@@ -173,7 +175,8 @@ async def _run(answer: Answer, engine: Engine, company_id: uuid.UUID | None,
     for attempt in range(2):
         try:
             guarded = guard(answer.sql, policies, dialect, read=dialect)
-            answer.result = run_readonly(engine, guarded.sql, company_id, timeout_s, max_rows)
+            answer.result = await asyncio.to_thread(
+                run_readonly, engine, guarded.sql, company_id, timeout_s, max_rows)
             answer.error = answer.error_code = ""
             return
         except SqlTimeout:
@@ -357,6 +360,6 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     found = await ask(question, ctx.engine, ctx.company_id, ctx.llm,
                       timeout_s=ctx.settings.analytics_timeout_s,
                       max_rows=ctx.settings.analytics_max_rows)
-    ctx.replies.extend(replies(found))
+    ctx.replies.extend(await asyncio.to_thread(replies, found))  # the chart is drawn off the loop
     return {"active": None, "analytics": {"question": question, "sql": found.sql,
                                           "source": found.source, "error": found.error_code}}

@@ -153,13 +153,16 @@ async def _draft(ctx: AgentContext, product: Product) -> None:
     ctx.session.add(scheme)
     ctx.session.flush()
     trend = "no sales before" if change is None else f"{change:+.0f}% vs the 4 weeks before"
-    cost = recent[1] * draft.discount_pct / 100 * draft.days / 28
+    # at the last four weeks' volume: the discount on it, and the free pieces it earns
+    qualifying = recent[0] // scheme.min_quantity
+    cost = (recent[1] * draft.discount_pct / 100
+            + qualifying * draft.free_pieces * product.price_paise) * draft.days / 28
     ctx.say(
         f"Draft scheme {code} for {product.name}:\n{scheme.description}\n"
         f"From {scheme.starts_on:%d %b} to {scheme.ends_on:%d %b}.\n"
         f"Why: {draft.reason}\nLast 4 weeks: {facts['cases_last_28_days']} cases "
-        f"({trend}); retailer margin {margin_pct}%. At the same volume the discount costs about "
-        f"INR {cost / 100:,.0f}. It is saved inactive.",
+        f"({trend}); retailer margin {margin_pct}%. At the same volume the scheme costs at "
+        f"most about INR {cost / 100:,.0f}. It is saved inactive.",
         buttons=[Button(id=f"promo:activate:{scheme.id}", title="Activate it")],
     )
 
