@@ -148,16 +148,20 @@ class LocalBackend:
         while len(self._states) > KEPT_FAMILIES:
             self._states.popitem(last=False)
 
-    def _classify(
-        self, request: ClassifyRequest, deadline: float, cancelled: threading.Event
-    ) -> Classification:
+    def _begin(self, request, deadline: float, cancelled: threading.Event):
+        """The model, for a request still wanted and in time, and how long loading it took."""
         if cancelled.is_set():
             raise LLMError("cancelled before it started")
         if time.monotonic() > deadline:
             raise QueueTimeout(f"waited {request.timeout_s:g}s in the queue")
         loading = time.monotonic()
         llama = self._model()
-        loaded = time.monotonic() - loading
+        return llama, time.monotonic() - loading
+
+    def _classify(
+        self, request: ClassifyRequest, deadline: float, cancelled: threading.Event
+    ) -> Classification:
+        llama, loaded = self._begin(request, deadline, cancelled)
         tokens = self._tokens(llama, self._chat_prompt(llama, request.messages)
                               + request.answer_prefix)
         if len(tokens) >= llama.n_ctx():
@@ -184,12 +188,7 @@ class LocalBackend:
     def _generate(
         self, request: CompletionRequest, deadline: float, cancelled: threading.Event
     ) -> Completion:
-        if cancelled.is_set():
-            raise LLMError("cancelled before it started")
-        if time.monotonic() > deadline:
-            raise QueueTimeout(f"waited {request.timeout_s:g}s in the queue")
-        loading = time.monotonic()
-        llama = self._model()
+        llama, loaded = self._begin(request, deadline, cancelled)
         started = time.monotonic()  # loading the model once is not this answer's slowness
 
         def count(text: str) -> int:
@@ -239,7 +238,7 @@ class LocalBackend:
             seconds=time.monotonic() - started,
             first_token_seconds=first_token,
             trimmed_messages=dropped,
-            extra={"load_seconds": started - loading},
+            extra={"load_seconds": loaded},
         )
 
     async def close(self) -> None:
