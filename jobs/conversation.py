@@ -2,9 +2,8 @@
 
 It takes the conversation's stored, unanswered messages in order (a burst is answered together),
 runs each turn through the supervisor graph, sends and logs the replies, and marks the messages
-answered. It runs once at a
-time per conversation (a lock), and running it again after a crash is safe: unanswered messages
-are taken again, and an order is created once per source message.
+answered. It runs once at a time per conversation (a lock), and running it again after a crash
+is safe: unanswered messages are taken again, and an order is created once per source message.
 """
 
 import asyncio
