@@ -53,6 +53,7 @@ DATA_WORDS = re.compile(
     r"pieces?|localit(y|ies)|areas?|bika|becha|maal|kitna|kitne)\b",
     re.IGNORECASE,
 )
+RATIO = re.compile(r"pct|percent|rate|ratio|share|avg|average|per_", re.IGNORECASE)
 STARTERS = ["Top 5 stores last week", "Sales trend this month", "Strike rate by rep last week"]
 
 
@@ -274,7 +275,9 @@ def explain(answer: Answer) -> str:
                 f"{_text(result.rows[peak][0])}.")
     if kind == "ranking":
         total = sum(numbers)
-        share = f", {numbers[0] / total * 100:.0f}% of the {len(numbers)} shown" if total else ""
+        additive = not RATIO.search(result.columns[value])  # shares of rates mean nothing
+        share = f", {numbers[0] / total * 100:.0f}% of the {len(numbers)} shown" \
+            if total and additive else ""
         return (f"{_text(result.rows[0][0])} is first with {name} {_text(result.rows[0][value])}"
                 f"{share}; {_text(result.rows[-1][0])} is last of these with "
                 f"{_text(result.rows[-1][value])}.")

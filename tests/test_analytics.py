@@ -152,3 +152,14 @@ def test_reports_leave_out_cancelled_orders(two_shops):
     answer = asyncio.run(ask("total sales today", engine, ours, down_llm()))
     assert answer.source == "template"
     assert float(answer.result.rows[0][0]) == 500_000  # the completed one only
+
+
+def test_a_ranking_of_rates_is_not_explained_as_shares():
+    from agents.analytics import Answer, explain
+    from tools.sql_runner import QueryResult
+
+    rates = QueryResult(["rep", "strike_rate_pct"], [("Asha", 60.0), ("Ravi", 40.0)], False, 0.1)
+    sales = QueryResult(["rep", "sales_inr"], [("Asha", 600.0), ("Ravi", 400.0)], False, 0.1)
+    assert explain(Answer("strike rate by rep", result=rates)) == (
+        "Asha is first with strike rate pct 60; Ravi is last of these with 40.")
+    assert "60% of the 2 shown" in explain(Answer("sales by rep", result=sales))
