@@ -34,7 +34,6 @@ from db.engine import company_session
 from db.models import AgentThread, Channel, Conversation, Direction, Message, Role
 from errors import ApiError
 from memory.conversations import thread_id as memory_thread
-from settings import Settings
 
 RUN_WAIT_S = 120  # how long a run waits for the thread's previous run
 RUN_HOLD_S = 600  # a run's lock frees itself after this long (a process that died holding it)
@@ -157,18 +156,21 @@ def _busy() -> ApiError:
     return ApiError(409, "THREAD_BUSY", "The thread's previous run is still going.")
 
 
+def _config(principal: Principal, thread: AgentThread) -> dict:
+    """The LangGraph thread of an API thread (its checkpoints)."""
+    return {"configurable": {
+        "thread_id": memory_thread(principal.company_id, Channel.api, str(thread.id))}}
+
+
 class _Run:
     """One turn on a thread: stored, run through the supervisor, replies logged."""
 
-    def __init__(self, request: Request, principal: Principal, thread: AgentThread,
-                 text: str, choice: str | None) -> None:
-        self.request, self.principal, self.thread = request, principal, thread
+    def __init__(self, principal: Principal, thread: AgentThread, text: str,
+                 choice: str | None) -> None:
+        self.principal, self.thread = principal, thread
         self.text, self.choice = text, choice
         self.run_id = uuid.uuid4()
-        runtime = request.app.state.runtime
-        self.settings: Settings = runtime.settings
-        self.config = {"configurable": {
-            "thread_id": memory_thread(principal.company_id, Channel.api, str(thread.id))}}
+        self.config = _config(principal, thread)
 
     def context(self, session, runtime) -> AgentContext:
         sender = str(self.thread.id)
@@ -230,7 +232,7 @@ async def _start(request: Request) -> tuple[Principal, AgentThread, str, str | N
 
 async def run_wait(request: Request) -> JSONResponse:
     principal, thread, text, choice = await _start(request)
-    run = _Run(request, principal, thread, text, choice)
+    run = _Run(principal, thread, text, choice)
     runtime = request.app.state.runtime
     async with _one_run_at_a_time(request, str(thread.id)):
         graph = await runtime.agent_graph()
@@ -253,7 +255,7 @@ def _event(name: str, data: object) -> str:
 
 async def run_stream(request: Request) -> StreamingResponse:
     principal, thread, text, choice = await _start(request)
-    run = _Run(request, principal, thread, text, choice)
+    run = _Run(principal, thread, text, choice)
     runtime = request.app.state.runtime
 
     async def events() -> AsyncIterator[str]:
@@ -307,8 +309,7 @@ async def history(request: Request) -> JSONResponse:
     except ValueError:
         raise ApiError(422, "INVALID_LIMIT", "limit must be a number from 1 to 100.") from None
     graph = await runtime.agent_graph()
-    config = {"configurable": {
-        "thread_id": memory_thread(principal.company_id, Channel.api, str(thread.id))}}
+    config = _config(principal, thread)
     states = []
     async for snapshot in graph.aget_state_history(config, limit=limit):
         states.append({
