@@ -4,8 +4,10 @@
 pieces and a confidence each. Products are found by their catalog aliases (exact, longest
 first) and by fuzzy matching for typos (rapidfuzz); a generic name shared by several sizes is
 narrowed by a size in the message, or left ambiguous with its candidates. Quantities are digits
-or English/Hindi number words; units are cases, pieces or dozens. Lines below 0.8 confidence are
-for the LLM or a clarifying question; nothing here guesses.
+or English/Hindi number words; units are cases, pieces or dozens. Spoken English (a transcribed
+voice note) is read too: "twenty four", "a hundred", sizes said as "two fifty gram" or "one
+twenty five ml", "half a case". Lines below 0.8 confidence are for the LLM or a clarifying
+question; nothing here guesses.
 """
 
 import re
@@ -18,10 +20,8 @@ from tools.devanagari import to_latin
 
 CONFIDENT = 0.8
 
+# Hindi number words, read as words; English ones are digits by then (`SPOKEN_NUMBERS`).
 NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
-    "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100,
     "ek": 1, "do": 2, "teen": 3, "tin": 3, "char": 4, "chaar": 4, "paanch": 5, "panch": 5,
     "paach": 5, "chhe": 6, "che": 6, "chheh": 6, "saat": 7, "sat": 7, "aath": 8, "ath": 8,
     "nau": 9, "das": 10, "dus": 10, "gyarah": 11, "gyara": 11, "barah": 12, "bara": 12,
@@ -29,6 +29,28 @@ NUMBER_WORDS = {
     "unnis": 19, "bees": 20, "bis": 20, "pachees": 25, "pachis": 25, "tees": 30,
     "chalis": 40, "pachas": 50, "sau": 100,
 }
+# English number words as speech is transcribed; `normalise` writes them as digits.
+SPOKEN_NUMBERS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90, "hundred": 100,
+}
+_SPOKEN_WORD = "|".join(sorted(SPOKEN_NUMBERS, key=len, reverse=True))
+# "twenty four", "a hundred and fifty", "two point two five"; an "and" between two numbers
+# ("five and three") still separates two items.
+SPOKEN_RUN = re.compile(
+    rf"\b(?:an?\s+(?=hundred\b))?(?:{_SPOKEN_WORD})"
+    rf"(?:(?:(?<=hundred)\s+and)?\s+(?:point\s+)?(?:{_SPOKEN_WORD}))*\b"
+)
+# "half kg", "aadha kilo", "quarter litre": a pack size, not half a case.
+FRACTION_SIZE = re.compile(
+    r"\b(half|aadha|adha|aadhi|adhi|quarter|pav|paav)\s+(?:a\s+)?"
+    r"(kgs|kg|kilos|kilo|kilograms|kilogram|ltrs|ltr|litres|litre|liters|liter)\b"
+)
+# "the ten rupees one", "the small one": "one" is the pack, not a count.
+THE_ONE = re.compile(r"\b((?:the|that|this)\s+(?:[\w']+\s+){0,3}?)one\b(?=\s*(?:[,.;!?]|$))")
 # Number words that are also ordinary words: numbers only next to a unit or a product.
 WEAK_NUMBERS = {"do", "tin", "sat", "ath", "che", "bis", "bara"}
 CASE_UNITS = {"case", "cases", "cs", "ctn", "ctns", "carton", "cartons", "peti", "petti",
@@ -36,7 +58,7 @@ CASE_UNITS = {"case", "cases", "cs", "ctn", "ctns", "carton", "cartons", "peti",
 PIECE_UNITS = {"pc", "pcs", "piece", "pieces", "pkt", "pkts", "packet", "packets", "pack",
                "packs", "nos", "no", "bottle", "bottles", "btl", "sachet", "sachets", "bar",
                "bars", "box", "boxes", "tin", "tins", "jar", "jars", "pouch", "pouches", "unit",
-               "units", "tube", "tubes", "can", "cans"}
+               "units", "tube", "tubes", "can", "cans", "bag", "bags", "strip", "strips"}
 DOZEN_UNITS = {"dozen", "dozens", "dz", "doz", "darjan", "darjen", "darzan"}
 HALF_WORDS = {"half", "aadha", "adha", "aadhi", "adhi"}
 ALL_UNITS = CASE_UNITS | PIECE_UNITS | DOZEN_UNITS
@@ -60,14 +82,20 @@ FILLER = {
     "haan", "han", "likh", "likho", "likhiye", "lijiye", "lo", "lena", "pathva", "pathwa",
     "pathvaa", "dya", "dyaa", "dyave", "mala", "amhala", "udya", "sakali", "saheb", "saab",
     "rakh", "rakhna",
+    # speech: hesitations, and pack descriptions that only repeat the size ("the small bottle")
+    "uh", "um", "umm", "uhh", "uhm", "hmm", "erm", "ah", "yeah", "actually", "small", "big",
+    "large", "kindly",
 }
 SIZE = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(kgs|kg|kilo|grams|gram|gms|gm|g|ltrs|ltr|litres|litre|liters|liter|"
-    r"lt|l|mls|ml)(?![a-z])"
+    r"(\d+(?:\.\d+)?)\s*(kgs|kg|kilograms|kilogram|kilos|kilo|grams|gram|gms|gm|g|ltrs|ltr|"
+    r"litres|litre|liters|liter|lt|l|millilitres|millilitre|milliliters|milliliter|mls|ml)"
+    r"(?![a-z])"
 )
-SIZE_UNIT = {"kgs": "kg", "kilo": "kg", "grams": "g", "gram": "g", "gms": "g", "gm": "g",
-             "ltrs": "l", "ltr": "l", "litres": "l", "litre": "l", "liters": "l", "liter": "l",
-             "lt": "l", "mls": "ml"}
+SIZE_UNIT = {"kgs": "kg", "kilograms": "kg", "kilogram": "kg", "kilos": "kg", "kilo": "kg",
+             "grams": "g", "gram": "g", "gms": "g", "gm": "g", "ltrs": "l", "ltr": "l",
+             "litres": "l", "litre": "l", "liters": "l", "liter": "l", "lt": "l",
+             "millilitres": "ml", "millilitre": "ml", "milliliters": "ml", "milliliter": "ml",
+             "mls": "ml"}
 GLUED_UNIT = re.compile(
     r"(?<![\d.])(\d+)(cs|case|cases|ctn|ctns|pcs|pc|pkt|pkts|box|dozen|doz|dz|peti|nos|no|c)"
     r"(?![a-z])"
@@ -134,7 +162,10 @@ def normalise(text: str) -> str:
     """Lower case, Latin letters, sizes and prices written one way ("250 gm" -> "250g",
     "rs 20" -> "20rs"), units split from numbers, list numbering dropped."""
     text = to_latin(LIST_MARKER.sub(" ", text)).lower().replace("’", "'").replace("&", " and ")
-    text = re.sub(r"(?<=[a-z])-(?=[a-z0-9])", " ", text)  # parle-g -> parle g
+    text = re.sub(r"(?<=[a-z0-9])-(?=[a-z0-9])", " ", text)  # parle-g -> parle g, 10-rupee
+    text = FRACTION_SIZE.sub(_fraction_size, text)
+    text = THE_ONE.sub(r"\1", text)
+    text = SPOKEN_RUN.sub(lambda m: _spoken_number(m.group(0).split()), text)
     text = re.sub(r"(?<=[a-z])(?=\d)", " ", text)  # parleg250 -> parleg 250
     text = PRICE.sub(lambda m: f" {m.group(1) or m.group(2)}rs ", text)
     text = re.sub(r"\s[-–—]+\s", " , ", text)  # "coke 5 cs - sprite 2 cs"
@@ -144,6 +175,53 @@ def normalise(text: str) -> str:
     text = re.sub(r"[^\w\s.,;:+&/\n]", " ", text)
     text = re.sub(r"(?<!\d)\.|\.(?!\d)", " . ", text)
     return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def _fraction_size(match: re.Match) -> str:
+    """"half kg" -> "500g", "quarter litre" -> "250ml"."""
+    amount = 250 if match.group(1) in {"quarter", "pav", "paav"} else 500
+    return f"{amount}{'g' if match.group(2).startswith('k') else 'ml'}"
+
+
+def _spoken_number(words: list[str]) -> str:
+    """A run of English number words as the digits it says: "twenty four" -> "24", "five
+    hundred" -> "500", "a hundred" -> "100", "two point two five" -> "2.25". Sizes are said in
+    pairs, "two fifty" -> "250" and "one twenty five" -> "125"; a count before them stays
+    apart ("two seven fifty" -> "2 750")."""
+    numbers: list[int] = []
+    decimals: dict[int, str] = {}  # index of a number -> the digits said after "point"
+    after_point = False
+    for word in words:
+        if word in {"a", "an", "and"}:  # "a hundred and ten"
+            continue
+        if word == "point":
+            after_point = True
+            continue
+        value = SPOKEN_NUMBERS[word]
+        last = numbers[-1] if numbers else None
+        if after_point and value < 10:
+            decimals[len(numbers) - 1] = decimals.get(len(numbers) - 1, "") + str(value)
+            continue
+        after_point = False
+        if last is not None and value == 100 and 0 < last < 10:
+            numbers[-1] = last * 100  # five hundred
+        elif last is not None and last % 100 == 0 and value < 100:
+            numbers[-1] = last + value  # hundred (and) twenty
+        elif last is not None and last % 10 == 0 and last % 100 >= 20 and 0 < value < 10:
+            numbers[-1] = last + value  # twenty four, hundred twenty five
+        else:
+            numbers.append(value)
+    said: list[str] = []
+    index = len(numbers) - 1
+    while index >= 0:  # pairs from the right: "two seven fifty" is 2 of 750
+        number, before = numbers[index], numbers[index - 1] if index else 0
+        if 10 <= number < 100 and 0 < before < 10 and not {index, index - 1} & set(decimals):
+            said.append(str(before * 100 + number))
+            index -= 2
+        else:
+            said.append(f"{number}.{decimals[index]}" if index in decimals else str(number))
+            index -= 1
+    return " ".join(reversed(said))
 
 
 def _number(value: str) -> str:
@@ -176,18 +254,33 @@ class OrderParser:
         self.longest = max((len(k) for k in self.by_alias), default=1)
         self.alias_texts = [" ".join(key) for key in self.by_alias]
         self.sizes = {sku: normalise_size(item.pack_size) for sku, item in self.items.items()}
+        # "twenty five star" is 20 Five Star, not 25 "star": names that start with a number word
+        # are written as digits before a count can swallow their number.
+        numbered = sorted(
+            {name.lower() for item in catalog for name in (item.name, *item.aliases)
+             if re.split(r"[\s-]+", name.lower().strip())[0] in SPOKEN_NUMBERS},
+            key=len, reverse=True,
+        )
+        spellings = (r"[\s-]+".join(map(re.escape, name.split())) for name in numbered)
+        self.numbered = re.compile(
+            "|".join(rf"(?<!\w){spelling}(?!\w)" for spelling in spellings), re.IGNORECASE
+        ) if numbered else None
 
     def parse(self, text: str) -> ParsedOrder:
         order = ParsedOrder()
+        if self.numbered is not None:
+            text = self.numbered.sub(lambda m: normalise(m.group(0)), text)
         text = normalise(text)
         if self.joined is not None:
             text = self.joined.sub(lambda m: m.group(0).replace(" ", "_"), text)
         segments: list[list[str]] = []
         for segment in SEPARATORS.split(f" {text} "):
             tokens = [t for t in segment.replace(".", " ").split() if t]
-            quantity_only = quantities(tokens) and not any(self._wordy(t) for t in tokens)
+            described = quantities(tokens) or any(_descriptor(t) for t in tokens)
+            quantity_only = described and not any(self._wordy(t) for t in tokens)
             if segments and quantity_only and not self._mentions(tokens):
-                segments[-1] += tokens  # "parle g 250 - 2 cs": the quantity of the last one
+                # "parle g 250 - 2 cs", "Parle-G, 250 grams.": the quantity or size of the last one
+                segments[-1] += tokens
             elif tokens:
                 segments.append(tokens)
         for tokens in segments:
@@ -213,20 +306,38 @@ class OrderParser:
             before = tokens[ends[index - 1] if index else 0 : start]
             after = tokens[end : starts[index + 1] if index + 1 < len(starts) else len(tokens)]
             own = before + after if len(mentions) == 1 else before if prefix else after
+            if not quantities(own) and self._number_in_name(tokens[start:], end - start, skus):
+                end -= 1
+                own = [tokens[end], *own]
             own = self._bare_sizes(own, skus)
             found = quantities(own)
             if not found and before and before[-1] in ARTICLES:  # "a large coke"
                 found = [(1, "piece")]
-            descriptors = [t for t in own if SIZE.fullmatch(t) or PRICE_TOKEN.fullmatch(t)]
+            descriptors = [t for t in own if _descriptor(t)]
             order.lines.append(self._line(tokens[start:end], skus, score, found, descriptors))
     def _bare_sizes(self, tokens: list[str], skus: list[str]) -> list[str]:
         """"sprite 750 2 cs": a bare number that is a candidate's pack size, beside another
-        number, is the size ("750ml"), not a second quantity."""
+        number, is the size ("750ml"), not a second quantity. A number before a unit is the
+        quantity ("2 peti coke 750", though 2L is a coke too), unless it follows another bare
+        number ("2 750 cases" may be either way round)."""
         if len([t for t in tokens if t.isdigit() or t in NUMBER_WORDS]) < 2:
             return tokens
         sizes = {re.match(r"[\d.]+", self.sizes[sku]).group(0): self.sizes[sku]
                  for sku in skus if re.match(r"[\d.]+", self.sizes[sku])}
-        return [sizes.get(t, t) if t.isdigit() else t for t in tokens]
+        read = []
+        for index, token in enumerate(tokens):
+            after = tokens[index + 1] if index + 1 < len(tokens) else ""
+            counted = after in ALL_UNITS and not (index and tokens[index - 1].isdigit())
+            read.append(sizes.get(token, token) if token.isdigit() and not counted else token)
+        return read
+
+    def _number_in_name(self, tokens: list[str], end: int, skus: list[str]) -> bool:
+        """"boroline 20 nos": the name (here the SKU code BOROLINE20) ends in a number that
+        names nothing the rest of it does not, and a unit follows it: the number is the
+        quantity."""
+        name, following = tokens[:end], tokens[end] if end < len(tokens) else ""
+        return (len(name) > 1 and name[-1].isdigit() and following in ALL_UNITS
+                and set(self.by_alias.get(tuple(name[:-1]), ())) == set(skus))
 
     def _wordy(self, token: str) -> bool:
         return (
@@ -335,6 +446,11 @@ class OrderParser:
         return skus
 
 
+def _descriptor(token: str) -> bool:
+    """A pack size or price point: "250g", "20rs"."""
+    return bool(SIZE.fullmatch(token) or PRICE_TOKEN.fullmatch(token))
+
+
 def _merge_adjacent(mentions: list[tuple]) -> list[tuple]:
     """"50 50" + "maska chaska" side by side name one product: join mentions that touch and
     share a candidate."""
@@ -355,19 +471,27 @@ def quantities(tokens: list[str]) -> list[tuple[int | None, str]]:
     for index, token in enumerate(tokens):
         following = tokens[index + 1] if index + 1 < len(tokens) else ""
         previous = tokens[index - 1] if index else ""
-        if token in HALF_WORDS and following in CASE_UNITS:
-            found.append((None, "case"))
+        if token in HALF_WORDS:  # "half case", "half a case", "half a dozen"
+            unit = following
+            if following in ARTICLES and index + 2 < len(tokens):
+                unit = tokens[index + 2]
+            if unit in CASE_UNITS:
+                found.append((None, "case"))
+            elif unit in DOZEN_UNITS:
+                found.append((6, "piece"))
             continue
         if token.isascii() and token.isdigit():  # not "²" or "①", which int() refuses
             number = int(token)
             if number == 0:  # "0 case": no quantity to order
                 continue
-        elif token in ARTICLES and following in ALL_UNITS:  # "a case of coke"
-            number = 1
+        elif token in ARTICLES and following in ALL_UNITS and previous not in HALF_WORDS:
+            number = 1  # "a case of coke"
         elif token in NUMBER_WORDS and (token not in WEAK_NUMBERS or following in ALL_UNITS):
             number = NUMBER_WORDS[token]
         else:
             continue
+        if _descriptor(following) and index + 2 < len(tokens):  # "2 750ml cases"
+            following = tokens[index + 2]
         unit = following if following in ALL_UNITS else previous if previous in ALL_UNITS else ""
         if unit in DOZEN_UNITS:
             found.append((number * 12, "piece"))
