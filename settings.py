@@ -80,6 +80,48 @@ class Settings(BaseSettings):
     queue_name: str = Field("opensales:queue", description="arq queue (Redis key) for jobs.")
     max_message_chars: int = Field(4096, description="Longer inbound texts are cut, with a note.")
 
+    public_url: str | None = Field(
+        None, description="The public https base URL providers call (behind a proxy): Twilio "
+        "signs the URL it called, so signatures are checked against this; default: the URL "
+        "the request arrived on."
+    )
+    twilio_account_sid: str | None = Field(None, description="Twilio account SID (sending SMS).")
+    twilio_auth_token: str | None = Field(
+        None, description="Twilio auth token: every SMS/voice webhook must carry its "
+        "X-Twilio-Signature."
+    )
+    twilio_phone_number: str | None = Field(
+        None, description="Our Twilio number (E.164); SMS and calls to it belong to the only "
+        "company unless a company's settings name their own sms_phone_number_id."
+    )
+    sms_max_segments: int = Field(
+        4, description="Longest SMS reply in segments (160 GSM-7 / 70 UCS-2 characters each)."
+    )
+    voice_fallback_number: str | None = Field(
+        None, description="Where a caller is put through when they ask for a person and their "
+        "store has no rep with a phone (E.164)."
+    )
+    voice_mode: Literal["gather", "stream"] = Field(
+        "gather", description="Phone calls: gather (TwiML speech/DTMF menus) or stream "
+        "(Media Streams websocket: our STT, supervisor and TTS, with barge-in)."
+    )
+
+    stt_model: str = Field(
+        "tiny.en", description="Speech-to-text: tiny.en (bundled), base (multilingual, bundled "
+        "in two parts) or the folder of any CTranslate2 Whisper model."
+    )
+    stt_threads: int | None = Field(None, description="CPU threads for STT; default: all cores.")
+    tts_voice: str | None = Field(
+        None, description="A Piper voice (.onnx with its .onnx.json beside it); default: the "
+        "bundled joe (en_US)."
+    )
+    max_voice_note_s: float = Field(
+        120.0, description="Longer voice notes are cut to this many seconds, with a note."
+    )
+    max_media_bytes: int = Field(
+        16 << 20, description="Largest voice note or photo fetched from a provider."
+    )
+
     embedding_model: str | None = Field(
         None, description="Folder of a sentence-transformers model; default: the bundled MiniLM."
     )
