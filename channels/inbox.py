@@ -6,6 +6,7 @@ sent to; statuses of our outbound messages (sent, delivered, read, failed) are r
 """
 
 import logging
+import re
 import time
 import uuid
 
@@ -13,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from channels.messages import InboundMessage
+from channels.messages import Button, InboundMessage
 from db.engine import company_session, system_session
 from db.models import Company, Direction, Message
 
@@ -85,3 +86,23 @@ def record_status(engine: Engine, company_id: uuid.UUID, channel: str, provider_
         row.error = error
         session.commit()
         return True
+
+
+OPTION = re.compile(r"\s*(\d{1,2})\s*[.)]?\s*")
+
+
+def option_chosen(engine: Engine, company_id: uuid.UUID, channel: str, our_number: str,
+                  sender: str, text: str) -> Button | None:
+    """The option a bare number ("2", "2.") picks among those of our last message to this
+    sender: SMS and phone calls have no buttons, so options are numbered there."""
+    if not (match := OPTION.fullmatch(text)):
+        return None
+    with company_session(company_id, engine) as session:
+        last = session.exec(select(Message).where(
+            Message.channel == channel, Message.direction == Direction.outbound,
+            Message.sender == our_number, Message.recipient == sender,
+            Message.status != "failed",  # never reached them
+        ).order_by(Message.created_at.desc())).first()
+    buttons = last.payload.get("buttons", []) if last is not None else []
+    number = int(match.group(1))
+    return Button(**buttons[number - 1]) if 1 <= number <= len(buttons) else None

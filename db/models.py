@@ -382,7 +382,18 @@ class AgentThread(CompanyRecord, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
 
 
+class OptOut(CompanyRecord, table=True):
+    """A number that texted STOP to a company's SMS number: nothing is sent to it until it texts
+    START (which soft-deletes this row; a later STOP brings the row back)."""
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("company_id", "channel", "phone"),)
+
+    channel: Channel = Field(sa_type=String(16))
+    phone: str = Field(sa_type=String(64))  # E.164
+
+
 TENANT_TABLES: tuple[type[CompanyRecord], ...] = (
     Rep, Store, Product, StockLevel, Transaction, TransactionItem, Task, Incentive, Visit,
-    Prediction, OrderEB2B, User, Message, BeatPlan, Promotion, Conversation, AgentThread,
+    Prediction, OrderEB2B, User, Message, BeatPlan, Promotion, Conversation, AgentThread, OptOut,
 )
