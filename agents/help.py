@@ -1,11 +1,15 @@
 """Greetings, "what can you do", things outside the business, and what a role may not reach."""
 
+import re
+
 from agents.context import AgentContext, ChatState
 from agents.router import ALLOWED
 from channels.messages import Button
 from db.models import Role
 from llm.breaker import State
-from memory.profile import recall
+from memory.profile import recall, remember
+
+VOICE_SWITCH = re.compile(r"^\W*/?voice(?:\s+repl(?:y|ies))?\s+(on|off)\W*$", re.IGNORECASE)
 
 WHAT = {
     "order": ("Order", "order: \"2 cs Parle-G 250g, 1 ctn Coke\", \"where is my order\""),
@@ -34,6 +38,12 @@ def _llm_note(ctx: AgentContext) -> str:
 
 
 async def answer(ctx: AgentContext, state: ChatState) -> dict:
+    if switch := VOICE_SWITCH.match(state.get("text", "")):
+        spoken = switch.group(1).lower() == "on"
+        await remember(ctx.store, ctx.company_id, ctx.sender.key, voice_replies=spoken)
+        ctx.say("OK: I will answer your voice notes with a voice note too." if spoken else
+                "OK: I will answer your voice notes in text.")
+        return {"active": None}
     lines, buttons = _menu(ctx.sender.role)
     if state.get("route", {}).get("intent") == "other":
         ctx.say("Sorry, I can only help with your business here. I can help with:\n" + lines,
@@ -48,6 +58,9 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         greeting = f"Namaste{name}! I can help with:"
     usual = facts.get("usual_order")
     usual_line = f"\nYour usual order: {', '.join(usual)}." if usual else ""
+    if ctx.sender.role == Role.retailer:
+        usual_line += ("\nYou can also send a voice note or a photo of your list "
+                       "(\"voice on\" for spoken replies).")
     ctx.say(f"{greeting}\n{lines}{usual_line}{_llm_note(ctx)}", buttons=buttons[:3])
     return {"active": None}
 

@@ -37,6 +37,7 @@ COMMANDS: dict[str, Intent] = {
     "/order": "order", "/promo": "promo", "/schemes": "promo", "/analytics": "analytics",
     "/report": "analytics", "/coach": "coach", "/practice": "coach", "/tasks": "tasks",
     "/help": "help", "menu": "help", "help": "help", "/start": "help",
+    "voice": "help", "/voice": "help",  # "voice on" / "voice off": spoken replies to voice notes
 }
 LOW_CONFIDENCE = 0.5
 

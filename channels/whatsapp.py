@@ -91,7 +91,8 @@ routes = [
 
 class WhatsAppSender:
     """Sends through the Cloud API with pywa: text, reply buttons (up to 3), a list (more
-    options), images, and templates (outside the 24-hour customer-service window)."""
+    options), images, voice notes, and templates (outside the 24-hour customer-service
+    window)."""
 
     channel = "whatsapp"
 
@@ -105,6 +106,8 @@ class WhatsAppSender:
         from pywa.types import Button, Section, SectionList, SectionRow
 
         number = to.lstrip("+")
+        if message.audio:  # a spoken reply goes first, then its text (with any buttons)
+            await self.client.send_audio(to=number, audio=message.audio, mime_type="audio/ogg")
         if message.template:
             from pywa.types.templates import BodyText, TemplateLanguage
 

@@ -19,12 +19,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from agents.context import AgentContext, Person
+from channels.media import MediaFetcher
 from channels.messages import OutboundMessage
 from channels.outbox import Sender, log_outbound
 from db.engine import company_session
 from db.models import Conversation, Direction, Message, Role, Store
+from jobs.media import MediaText, media_text
 from llm.service import LLMService
 from memory.conversations import ConversationMemory, open_memory, thread_id
+from memory.profile import recall
 from settings import Settings
 from tools.identity import who
 
@@ -35,12 +38,10 @@ UNKNOWN_SENDER = (
     "representative to add your number, and then message us again."
 )
 SORRY = "Sorry, something went wrong with that message. Please send your order again."
-EXAMPLE = "Please type your order, e.g. \"2 cs Parle-G 250g\"."
-NOT_YET = {
-    "audio": f"I can't listen to voice notes yet. {EXAMPLE}",
-    "image": f"I can't read photos yet. {EXAMPLE}",
+NOT_READ = {
     "location": "Thanks for the location.",
-    "unsupported": "I can only read text messages for now. Please type your order.",
+    "unsupported": "I can read text, voice notes and photos of order lists. Please type your "
+                   "order, e.g. \"2 cs Parle-G 250g\".",
 }
 
 
@@ -61,6 +62,7 @@ class Runtime:
     engine: Engine
     senders: dict[str, Sender]
     llm: LLMService | None = None
+    media: dict[str, MediaFetcher] = field(default_factory=dict)  # per channel
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     redis: object | None = None  # redis.asyncio.Redis when configured: locks across processes
     memory: ConversationMemory | None = None  # opened on first use, in the running event loop
@@ -190,10 +192,16 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
     replies: list[OutboundMessage] = []
     for unit in _units(messages):
         kind = unit[0].kind
-        if kind not in ("text", "button"):
-            replies.append(OutboundMessage(text=NOT_YET.get(kind, NOT_YET["unsupported"])))
+        heard = None
+        if kind in ("audio", "image"):
+            heard = await _understood_media(runtime, session, channel, unit[0])
+            if heard.problem:
+                replies.append(OutboundMessage(text=heard.problem))
+                continue
+        elif kind not in ("text", "button"):
+            replies.append(OutboundMessage(text=NOT_READ.get(kind, NOT_READ["unsupported"])))
             continue
-        text = "\n".join(message.body for message in unit)
+        text = heard.text if heard else "\n".join(message.body for message in unit)
         limit = runtime.settings.max_message_chars
         if len(text) > limit:
             replies.append(OutboundMessage(text=(
@@ -204,6 +212,11 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
         ctx.replies, ctx.source_message_id = [], unit[0].id
         try:
             await graph.ainvoke({"text": text, "choice": choice}, config, context=ctx)
+            if heard is not None:
+                ctx.replies = _said_back(heard, ctx.replies)
+            if kind == "audio" and (await recall(ctx.store, user.company_id,
+                                                 str(user.id))).get("voice_replies"):
+                ctx.replies = [await _spoken(runtime.settings, reply) for reply in ctx.replies]
             replies += ctx.replies
             # Commit each turn: no row lock may be held across the next turn's awaits, or
             # another conversation's job on this event loop could block on it, and the loop.
@@ -218,6 +231,38 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
             session.commit()
             replies.append(OutboundMessage(text=SORRY))
     return replies
+
+
+async def _understood_media(runtime: Runtime, session, channel: str,
+                            message: Message) -> MediaText:
+    """The voice note's transcript or the photo's text, kept on the message (what we heard is
+    part of the record), committed before the graph's awaits."""
+    heard = await media_text(runtime.settings, runtime.media.get(channel), session, message)
+    message.payload = {**message.payload, "understood": heard.text, "problem": heard.problem}
+    session.commit()
+    return heard
+
+
+def _said_back(heard: MediaText, replies: list[OutboundMessage]) -> list[OutboundMessage]:
+    """The answer starts with what was heard or read, so a wrong transcript is seen at once."""
+    first = "\n".join([heard.heard, *heard.notes])
+    if not replies:
+        return [OutboundMessage(text=first)]
+    head = replies[0]
+    return [head.model_copy(update={"text": f"{first}\n{head.text}".strip()}), *replies[1:]]
+
+
+async def _spoken(settings: Settings, reply: OutboundMessage) -> OutboundMessage:
+    """The reply with a voice note of its text (for users who asked for spoken replies)."""
+    if not reply.text or reply.template:
+        return reply
+    from speech.audio import encode_ogg_opus
+    from speech.tts import get_tts
+
+    tts = await asyncio.to_thread(get_tts, settings)
+    samples = await asyncio.to_thread(tts.synthesize, reply.text)
+    audio = await asyncio.to_thread(encode_ogg_opus, samples, tts.sample_rate)
+    return reply.model_copy(update={"audio": audio})
 
 
 def _window_open(last: Message) -> bool:

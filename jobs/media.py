@@ -1,0 +1,117 @@
+"""A voice note or photo into the text the agents read, and what to tell the sender about it.
+
+A voice note is decoded (at most `max_voice_note_s`), transcribed with the company's product
+names as hotwords, and answered like typed text, the reply starting with what was heard. A
+photo is read by OCR and answered the same way. Anything that yields no words (corrupt audio,
+silence, music, a photo of a cat, a file too large) gets a clear message instead, never a
+guess. The work runs in worker threads: the event loop keeps answering others.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from agents.order import catalog_parser
+from channels.media import MediaFetcher, MediaUnavailable
+from db.models import Message, Product, TransactionItem
+from db.scope import CompanySession
+from settings import Settings
+from speech.audio import UnreadableAudio, decode
+from speech.orders import listen_for_order
+from speech.stt import get_stt, spoken_names
+
+log = logging.getLogger("opensales.media")
+
+TYPE_INSTEAD = "Please send it again, or type your order, e.g. \"2 cs Parle-G 250g\"."
+
+
+@dataclass
+class MediaText:
+    text: str = ""  # what the agents read
+    heard: str = ""  # said back before the agents' answer
+    notes: list[str] = field(default_factory=list)  # e.g. the voice note was cut
+    problem: str | None = None  # said instead of an answer: nothing usable came out
+
+
+_hotwords: dict[object, tuple[float, str]] = {}
+HOTWORDS_TTL_S = 600
+
+
+def hotwords(session: CompanySession) -> str:
+    """What Whisper should expect to hear: the company's product names, best sellers first,
+    then its brands (read at most every 10 minutes: counting order lines is not free)."""
+    cached = _hotwords.get(session.company_id)
+    if cached and time.monotonic() - cached[0] < HOTWORDS_TTL_S:
+        return cached[1]
+    lines = func.count(TransactionItem.id)
+    products = session.exec(
+        select(Product.name, Product.brand, lines)
+        .join(TransactionItem, TransactionItem.product_id == Product.id, isouter=True)
+        .where(Product.is_active).group_by(Product.id, Product.name, Product.brand)
+        .order_by(lines.desc(), Product.name)
+    ).all()
+    words = spoken_names([name for name, _, _ in products], [brand for _, brand, _ in products])
+    _hotwords[session.company_id] = (time.monotonic(), words)
+    return words
+
+
+async def media_text(settings: Settings, fetcher: MediaFetcher | None, session: CompanySession,
+                     message: Message) -> MediaText:
+    if fetcher is None or not message.payload.get("message", {}).get("media_id"):
+        return MediaText(problem=f"I could not open that file. {TYPE_INSTEAD}")
+    try:
+        media = await fetcher.fetch(message.payload["message"]["media_id"],
+                                    settings.max_media_bytes)
+    except MediaUnavailable as exc:
+        log.warning("media of message %s unavailable: %s", message.id, exc)
+        return MediaText(problem=f"I could not download that file ({exc}). {TYPE_INSTEAD}")
+    if message.kind == "audio":
+        return await _voice_note(settings, session, media.data)
+    return await _photo(settings, media.data, message.body)
+
+
+async def _voice_note(settings: Settings, session: CompanySession, data: bytes) -> MediaText:
+    try:
+        audio = await asyncio.to_thread(decode, data, max_seconds=settings.max_voice_note_s)
+    except UnreadableAudio as exc:
+        return MediaText(problem=f"I could not play that voice note: {exc}. {TYPE_INSTEAD}")
+    stt = await asyncio.to_thread(get_stt, settings)
+    transcript = await asyncio.to_thread(listen_for_order, stt, audio.samples,
+                                         catalog_parser(session), hotwords(session))
+    if not transcript.text:
+        return MediaText(problem=(
+            "I could not make out any words in that voice note: it sounded like silence or "
+            f"background noise. Please speak close to the phone. {TYPE_INSTEAD}"))
+    notes = []
+    if audio.truncated:
+        notes.append(f"Your voice note was long: I listened to its first "
+                     f"{_duration(settings.max_voice_note_s)}.")
+    return MediaText(text=transcript.text, heard=f"I heard: \"{transcript.text}\"", notes=notes)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute{'s' if minutes > 1 else ''}"
+    return f"{seconds:g} seconds"
+
+
+async def _photo(settings: Settings, data: bytes, caption: str) -> MediaText:
+    from vision.ocr import ImageTooLarge, UnreadableImage, read_image
+
+    try:
+        result = await asyncio.to_thread(read_image, data, settings.max_media_bytes)
+    except (ImageTooLarge, UnreadableImage) as exc:
+        return MediaText(problem=f"I could not read that photo: {exc}. {TYPE_INSTEAD}")
+    if not result.lines:
+        return MediaText(problem=(
+            "I could not find any writing in that photo. Please send a clear, well-lit photo "
+            f"of your order list or of the product's pack. {TYPE_INSTEAD}"))
+    text = "\n".join(filter(None, [caption, result.text]))
+    shown = "; ".join(result.lines)
+    shown = shown if len(shown) <= 300 else shown[:297] + "..."
+    return MediaText(text=text, heard=f"I read: \"{shown}\"")
