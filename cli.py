@@ -179,6 +179,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from evals.bench_llm import main as bench
     elif args.what == "webhook":
         from evals.bench_webhook import main as bench
+    elif args.what == "ivr":
+        from evals.ivr import main as bench
     else:
         from evals.bench_rag import main as bench
     return bench(args)
@@ -193,9 +195,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from evals.sql import main as evaluate
     else:
         if args.catalog is None or args.cases is None:
-            print("error: eval orders needs --catalog and --cases", file=sys.stderr)
+            print(f"error: eval {args.what} needs --catalog and --cases", file=sys.stderr)
             return 2
-        from evals.orders import main as evaluate
+        if args.what == "voice":
+            from evals.voice import main as evaluate
+        elif args.what == "photos":
+            from evals.photos import main as evaluate
+        else:
+            from evals.orders import main as evaluate
     return evaluate(args)
 
 
@@ -274,10 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     index.set_defaults(func=cmd_index)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures (evals/)")
-    bench.add_argument("what", choices=["llm", "rag", "webhook"])
+    bench.add_argument("what", choices=["llm", "rag", "webhook", "ivr"])
     bench.add_argument("--model", help="bundled model name or GGUF path (llm)")
     bench.add_argument("--runs", type=int, default=10, help="requests per measurement (llm)")
-    bench.add_argument("--cases", type=Path, help="labelled queries, JSON lines (rag)")
+    bench.add_argument("--cases", type=Path, help="labelled queries, JSON lines (rag; ivr: "
+                       "default evals/data/voice_orders.jsonl)")
+    bench.add_argument("--calls", type=int, default=10, help="simulated phone calls (ivr)")
+    bench.add_argument("--no-llm", action="store_true", help="the fast path alone (ivr)")
     bench.add_argument("--processes", type=int, default=2, help="server processes (webhook)")
     bench.add_argument("--seconds", type=float, default=10, help="load duration (webhook)")
     bench.add_argument("--concurrency", type=int, default=16, help="open requests (webhook)")
@@ -288,10 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     evaluate = commands.add_parser("eval", help="labelled evaluations that print figures")
-    evaluate.add_argument("what", choices=["orders", "food-ordering", "intents", "sql"])
-    evaluate.add_argument("--catalog", type=Path,
-                          help="catalog CSV, import format (orders; intents: default the demo's)")
-    evaluate.add_argument("--cases", type=Path, help="labelled cases, JSON lines (orders, sql; "
+    evaluate.add_argument("what", choices=["orders", "voice", "photos", "food-ordering",
+                                           "intents", "sql"])
+    evaluate.add_argument("--catalog", type=Path, help="catalog CSV, import format (orders, "
+                          "voice, photos; intents: default the demo's)")
+    evaluate.add_argument("--cases", type=Path, help="labelled cases, JSON lines (orders, voice, "
+                          "photos, sql; "
                           "intents: default evals/data/intents_test.jsonl)")
     evaluate.add_argument("--db", help="database URL to question (sql; default: ours)")
     evaluate.add_argument("--company", help="company slug whose rows are read (sql, our schema; "

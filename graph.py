@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 
 from agents import analytics, coach, help, order_turn, promo, tasks
 from agents.context import INTENTS, AgentContext, ChatState
-from agents.order import NO, YES
+from agents.order import yes_or_no
 from agents.router import ALLOWED, GREETING, LOW_CONFIDENCE, by_rules, route
 from db.models import Role
 from memory.profile import language_of, remember
@@ -34,8 +34,8 @@ AGENTS: dict[str, Agent] = {
     "clarify": help.clarify,
 }
 # A button's id starts with the name of the agent that made it.
-BUTTON_OWNERS = {"pick": "order", "sub": "order", "coach": "coach", "analytics": "analytics",
-                 "promo": "promo", "tasks": "tasks"}
+BUTTON_OWNERS = {"pick": "order", "sub": "order", "confirm": "order", "coach": "coach",
+                 "analytics": "analytics", "promo": "promo", "tasks": "tasks"}
 
 
 async def supervisor(state: ChatState, runtime: Runtime[AgentContext]) -> dict:
@@ -80,7 +80,8 @@ def _waiting(ctx: AgentContext, state: ChatState) -> str | None:
     """The agent waiting for this sender's answer: the order agent's question (kept with the
     orders) or another agent's, kept in the graph state."""
     pending = ctx.conversation.state
-    if ctx.sender.role == "retailer" and any(k in pending for k in ("question", "substitute")):
+    waiting_order = any(key in pending for key in ("question", "substitute", "confirm"))
+    if ctx.sender.role == "retailer" and waiting_order:
         return "order"
     if state.get("active") == "coach" and not coach.still_playing(state.get("coach", {})):
         return None  # a role-play left unanswered for long is over
@@ -89,7 +90,7 @@ def _waiting(ctx: AgentContext, state: ChatState) -> str | None:
 
 def _leaves(text: str, role: Role, waiting: str) -> bool:
     """A command, a greeting or a clear other intent leaves the waiting agent."""
-    if waiting == "order" and text.strip().lower() in YES | NO:
+    if waiting == "order" and yes_or_no(text) is not None:
         return False  # "ok", "haan", "no": the answer to the order agent's offer
     if GREETING.match(text.strip()):
         return waiting != "coach"  # "ok" can be a role-play answer

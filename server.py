@@ -4,6 +4,7 @@
 """
 
 import asyncio
+import importlib
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -19,10 +20,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from channels import agent_api, console, whatsapp
+from channels import agent_api, console, sms, voice, voice_stream, whatsapp
 from channels.auth import Authenticator
+from channels.media import TwilioMedia, WhatsAppMedia
 from channels.outbox import SimulatedSender
 from channels.ratelimit import RateLimiter
+from channels.voice import LiveCalls
 from db.engine import create_db_engine
 from errors import ApiError
 from jobs.conversation import Runtime
@@ -116,12 +119,16 @@ async def healthz(_request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: the database answers, and Redis when one is configured."""
+    """Readiness: the database answers, Redis when one is configured, and the speech models
+    are loaded when phone calls are (a call cannot wait for them)."""
     state = request.app.state
     timeout = state.settings.readiness_timeout_s
     checks = {"database": await _check(asyncio.to_thread(_ping_database, state.engine), timeout)}
     if state.redis is not None:
         checks["redis"] = await _check(state.redis.ping(), timeout)
+    if state.settings.twilio_auth_token:
+        warming = state.voice_warming
+        checks["voice"] = "ok" if warming.done() and not warming.cancelled() else "warming up"
     ready = all(result == "ok" for result in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
@@ -157,9 +164,20 @@ def build_runtime(settings: Settings, redis: Redis | None = None) -> Runtime:
                                                       settings.whatsapp_token)
     else:  # no Cloud API credentials: replies are kept, not sent (development, tests)
         senders["whatsapp"] = SimulatedSender("whatsapp")
+    engine = create_db_engine(settings.sqlalchemy_url)
+    if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_phone_number:
+        senders["sms"] = sms.TwilioSMSSender(settings, engine)
+    else:  # no Twilio credentials: replies are kept, not sent
+        senders["sms"] = SimulatedSender("sms")
+    senders["voice"] = LiveCalls()  # replies go to the caller's live call
+    media = {}
+    if settings.whatsapp_token:
+        media["whatsapp"] = WhatsAppMedia(settings.whatsapp_token)
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        media["sms"] = TwilioMedia(settings.twilio_account_sid, settings.twilio_auth_token)
     llm = build_llm(settings) if settings.llm_backend != "off" else None
-    return Runtime(settings=settings, engine=create_db_engine(settings.sqlalchemy_url),
-                   senders=senders, llm=llm, redis=redis)
+    return Runtime(settings=settings, engine=engine,
+                   senders=senders, llm=llm, redis=redis, media=media)
 
 
 def build_queue(runtime: Runtime) -> ArqQueue | InProcessQueue:
@@ -197,6 +215,30 @@ async def warm_prompts(runtime: Runtime) -> None:
         log.exception("warming the prompts failed")
 
 
+def warm_speech(runtime: Runtime) -> None:
+    """Load Whisper and Piper and run each once: a caller should not wait for a model."""
+    import numpy as np
+
+    from speech.stt import get_stt
+    from speech.tts import get_tts
+
+    try:
+        get_tts(runtime.settings).synthesize("Namaste.")
+        get_stt(runtime.settings).transcribe(np.zeros(16000, dtype=np.float32), vad=False)
+    except Exception:  # a model that will not load shows up on the first call
+        log.exception("warming the speech models failed")
+
+
+async def warm_voice(runtime: Runtime) -> None:
+    """Phone calls cannot wait: models, the agents' modules (imported in a worker thread, not
+    on the event loop that carries every call's audio) and conversation memory, made ready."""
+    if not runtime.settings.twilio_auth_token:
+        return
+    await asyncio.to_thread(warm_speech, runtime)
+    await asyncio.to_thread(importlib.import_module, "graph")
+    await runtime.agent_graph()
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
 
@@ -220,10 +262,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.run_locks = WeakValueDictionary()  # a thread's lock lives while in use
         sweeper = asyncio.create_task(sweep_forever(app.state.runtime, app.state.queue))
         warming = asyncio.create_task(warm_prompts(app.state.runtime))
+        voice_warming = app.state.voice_warming = asyncio.create_task(
+            warm_voice(app.state.runtime))
         try:
             yield
         finally:
             warming.cancel()
+            voice_warming.cancel()
             sweeper.cancel()
             await app.state.queue.close()
             await app.state.runtime.close()
@@ -237,6 +282,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         *whatsapp.routes,
+        *sms.routes,
+        *voice.routes,
+        *voice_stream.routes,
         *console.routes,
         *agent_api.routes,
     ]

@@ -49,6 +49,9 @@ REPEAT_WORDS = re.compile(r"\b(repeat|same as last|last order|pichla order|pichh
 CANCEL_ORDER = re.compile(r"\bcancel\b.*?(?:order\s*(?:no\.?|number)?\s*#?|#)\s*(\d{3,})")
 YES = {"yes", "y", "haan", "han", "ha", "ok", "okay", "theek", "thik", "done", "confirm", "ji"}
 NO = {"no", "nahi", "nahin", "na", "mat", "skip"}
+AGREEING = {"please", "place", "it", "the", "order", "go", "ahead", "confirm", "thanks",
+            "thank", "you", "sure", "that's", "right", "correct", "fine", "ji", "don't", "dont",
+            "cancel", "sir", "bhai", "bhaiya", "haan", "yes", "ok", "okay"}
 ADD = re.compile(r"^\s*(add|aur|also|plus|\+)\b", re.IGNORECASE)
 REMOVE = re.compile(r"^\s*(remove|hatao|hata do|cancel|delete|minus|mat bhejo)\b\s*(.*)$",
                     re.IGNORECASE)
@@ -66,6 +69,15 @@ class Turn:
     parser: OrderParser
     llm: LLMService | None
     source_message_id: Any  # the first message of the batch: one order per source message
+
+
+def yes_or_no(text: str) -> bool | None:
+    """"Yes.", "yes, please place it", "no thanks" as said or as a speech recogniser writes
+    them; None for anything more ("no, 2 cases of Maggi" is a new order)."""
+    words = re.sub(r"[^\w\s']", " ", text.lower()).split()
+    if not words or words[0] not in YES | NO or not set(words[1:]) <= AGREEING:
+        return None
+    return words[0] in YES
 
 
 def catalog_parser(session: CompanySession) -> OrderParser:
@@ -112,6 +124,8 @@ async def handle(turn: Turn, text: str, choice_id: str | None) -> list[OutboundM
     lowered = text.strip().lower()
     if choice_id:
         return await _on_choice(turn, choice_id)
+    if state.get("confirm") and (answer := yes_or_no(lowered)) is not None:
+        return await _on_choice(turn, "confirm:yes" if answer else "confirm:no")
     if state.get("substitute") and lowered in YES | NO:
         accept = lowered in YES and state["substitute"]["sku"] is not None
         return await _on_choice(turn, "sub:yes" if accept else "sub:no")
@@ -223,6 +237,11 @@ async def _on_choice(turn: Turn, choice: str) -> list[OutboundMessage]:
             return [_ask(turn, items, chosen)]
         chosen.pieces = chosen.quantity * (item.units_per_case if chosen.unit == "case" else 1)
         return [await _act(turn, [*items, chosen])]
+    if choice.startswith("confirm:") and state.get("confirm"):
+        if choice == "confirm:no" or not items:
+            turn.conversation.state = {}
+            return [OutboundMessage(text="OK, I have not placed it. Please say your order again.")]
+        return [await _act(turn, items, confirmed=True)]
     if choice.startswith("sub:") and state.get("substitute"):
         missing = line_from(state["substitute"]["line"])
         replacement = state["substitute"]["sku"]
@@ -267,7 +286,7 @@ def _substitute(turn: Turn, line: ParsedLine) -> CatalogItem | None:
     return min(options, key=lambda item: abs(item.price_paise - wanted.price_paise), default=None)
 
 
-async def _act(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
+async def _act(turn: Turn, lines: list[ParsedLine], confirmed: bool = False) -> OutboundMessage:
     lines = _merge_same(lines)
     for line in lines:
         if not line.pieces or line.pieces > MAX_PIECES_PER_LINE:
@@ -296,7 +315,22 @@ async def _act(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
                 buttons=[Button(id="sub:yes", title=short_title(substitute, "Yes, ")),
                          Button(id="sub:no", title="No, skip it")],
             )
+    if turn.channel == Channel.voice and not confirmed:
+        return _read_back(turn, lines)
     return _create_order(turn, lines)
+
+
+def _read_back(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
+    """On a phone call nothing is seen: the order is read back and placed only on "yes"."""
+    turn.conversation.state = {"items": [line_state(line) for line in lines], "confirm": True}
+    total = sum(turn.parser.items[line.sku].price_paise * (line.pieces or 0) for line in lines)
+    heard = ", ".join(describe(turn.parser, line) for line in lines)
+    return OutboundMessage(
+        text=f"I heard {heard}. That is about {rupees(total)}. Shall I place the order? "
+             "Say yes or press 1; say no or press 2.",
+        buttons=[Button(id="confirm:yes", title="Yes, place it"),
+                 Button(id="confirm:no", title="No")],
+    )
 
 
 def _merge_same(lines: list[ParsedLine]) -> list[ParsedLine]:

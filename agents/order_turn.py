@@ -31,7 +31,7 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         ctx.session.commit()  # the order, before awaiting the store
         await remember(ctx.store, ctx.company_id, ctx.sender.key,
                        usual_order=usual)
-    waiting = any(key in ctx.conversation.state for key in ("question", "substitute"))
+    waiting = any(key in ctx.conversation.state for key in ("question", "substitute", "confirm"))
     return {"active": "order" if waiting else None}
 
 

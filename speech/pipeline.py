@@ -185,7 +185,8 @@ class Speaker:
             samples = await asyncio.to_thread(self.tts.synthesize, sentence)
             narrow = Resampler(self.tts.sample_rate, PHONE_RATE)
             phone = np.concatenate([narrow.push(samples), narrow.flush()])
-            mulaw = pcm_to_mulaw(phone)
+            whole = -len(phone) % FRAME_SAMPLES  # silence to a whole 20 ms frame
+            mulaw = pcm_to_mulaw(np.concatenate([phone, np.zeros(whole, dtype=np.int16)]))
             for start in range(0, len(mulaw), FRAME_SAMPLES):
                 yield OutAudio(mulaw[start:start + FRAME_SAMPLES])
             self._marks += 1

@@ -6,6 +6,7 @@ into the data folder); any other value is the folder of a CTranslate2 Whisper mo
 loads once per process and is shared; one transcription runs at a time per model.
 """
 
+import logging
 import os
 import shutil
 import threading
@@ -18,10 +19,13 @@ import numpy as np
 from settings import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a folder path never needs the hub; never ask it
+logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # a line per clip otherwise
 
 # Whisper's own guess that a segment holds no speech, above which we drop the segment
 # (music, hum, a pocket recording) instead of passing on what it hallucinated.
 NO_SPEECH_ABOVE = 0.6
+RETRY_TEMPERATURES = (0.0, 0.2, 0.4)
+MAX_NEW_TOKENS = 200  # with a full hotword prompt, Whisper's 448-token window has this left
 HOTWORDS_CHARS = 700  # about 200 tokens: Whisper keeps at most 223 prompt tokens
 
 
@@ -113,6 +117,10 @@ class SpeechToText:
                 samples, language="en" if self.english_only else language, beam_size=1,
                 vad_filter=vad, hotwords=hotwords or None,
                 condition_on_previous_text=False, without_timestamps=True,
+                # bounded work: a looping decode is retried twice, not five times, and no
+                # segment says more than a fast talker could in it
+                temperature=RETRY_TEMPERATURES,
+                max_new_tokens=min(MAX_NEW_TOKENS, int(10 * min(duration, 30)) + 20),
             )
             kept = [s for s in segments if s.no_speech_prob <= NO_SPEECH_ABOVE]
         text = " ".join(segment.text.strip() for segment in kept).strip()

@@ -25,6 +25,8 @@ class VadSettings:
     min_speech_ms: int = 200  # shorter bursts (a click, a cough) are not a turn
     margin_db: float = 12.0  # above the noise floor
     floor_db: float = -50.0  # never quieter than this counts as speech
+    calibrate_ms: int = 200  # the first frames only measure the line's noise
+    loudest_floor_db: float = -40.0  # a noisier start is taken as speech, not as the floor
 
 
 def level_db(frame: np.ndarray) -> float:
@@ -48,16 +50,26 @@ class TurnDetector:
         self._speech_ms = 0
         self._turn: list[np.ndarray] = []
         self._lead: list[np.ndarray] = []  # the frames just before speech was noticed
+        self._calibrating = self.settings.calibrate_ms // self.settings.frame_ms
+        self._levels: list[float] = []
 
     def push(self, frame: np.ndarray) -> list[Event]:
         s = self.settings
         level = level_db(frame)
+        if self._calibrating > 0:  # a call opens on the line's own noise: that is the floor
+            self._calibrating -= 1
+            self._levels.append(level)
+            self._lead.append(frame)
+            # a caller talking from the first moment must not become the floor
+            self.noise_db = min(float(np.median(self._levels)), s.loudest_floor_db)
+            return []
         loud = level > max(self.noise_db + s.margin_db, s.floor_db)
         if not loud:  # the floor follows quiet frames quickly, loud ones never
             self.noise_db += (level - self.noise_db) * (0.05 if level > self.noise_db else 0.2)
         events: list[Event] = []
         if not self.speaking:
-            self._lead = (self._lead + [frame])[-(s.start_ms // s.frame_ms + 5):]
+            keep = (s.calibrate_ms + s.start_ms) // s.frame_ms + 5
+            self._lead = (self._lead + [frame])[-keep:]
             self._loud_ms = self._loud_ms + s.frame_ms if loud else 0
             if self._loud_ms >= s.start_ms:
                 self.speaking, self._quiet_ms = True, 0

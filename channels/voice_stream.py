@@ -1,0 +1,240 @@
+"""A phone call over Twilio Media Streams: our own speech recognition, supervisor and voice.
+
+Twilio connects the call (TwiML `<Connect><Stream>` from `/voice/incoming`) to this websocket
+and sends the caller's audio as 20 ms μ-law frames. Voice activity detection ends the caller's
+turn; the turn is transcribed, stored and answered by the supervisor like any message, and the
+answer is spoken back sentence by sentence, each followed by a mark. When the caller talks over
+the answer (barge-in) we send `clear`, which empties Twilio's buffer, and listen.
+
+The upgrade request must carry a valid `X-Twilio-Signature`, and the start event the token
+`/voice/incoming` gave this call. A hang-up or a dropped socket stops the speaking at once; a
+turn already being answered is finished and stored (its reply is logged as undelivered).
+"""
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+
+from prometheus_client import Histogram
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from agents.order import catalog_parser
+from channels.twilio_signature import check_twilio_signature
+from channels.voice import Caller, find_caller, spoken, stream_token, take_turn
+from db.engine import company_session
+from errors import ApiError
+from jobs.conversation import Runtime
+from jobs.media import hotwords
+from speech.pipeline import (
+    AudioIn,
+    Clear,
+    DtmfIn,
+    MarkPlayed,
+    OutMark,
+    ProtocolError,
+    Speaker,
+    SpeechStarted,
+    Start,
+    Stop,
+    Transcriber,
+    TurnAudio,
+    TurnTaking,
+    TwilioDecoder,
+    TwilioEncoder,
+)
+from speech.stt import get_stt
+from speech.tts import get_tts
+
+log = logging.getLogger("opensales.voice")
+
+TURN_SECONDS = Histogram(
+    "opensales_voice_turn_seconds", "End of the caller's speech to our first audio frame",
+    buckets=(0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 5, 10),
+)
+NOT_HEARD = "Sorry, I did not catch that. Please say it again."
+START_TIMEOUT_S = 10
+
+
+class Call:
+    """One live call: the processors, what is being said, and what is still playing."""
+
+    def __init__(self, runtime: Runtime, websocket: WebSocket, start: Start, caller: Caller,
+                 speaker: Speaker, transcriber: Transcriber) -> None:
+        self.runtime, self.websocket, self.caller = runtime, websocket, caller
+        self.call_sid = start.call_sid
+        self.encoder = TwilioEncoder(start.stream_sid)
+        self.turns = TurnTaking()
+        self.speaker, self.transcriber = speaker, transcriber
+        self.speaking: asyncio.Task | None = None
+        self.answering: set[asyncio.Task] = set()
+        self.unplayed: set[str] = set()  # marks sent, not yet echoed: audio still playing
+        self.turn_lock = asyncio.Lock()  # turns are answered in order
+        self.count = 0
+        self.ended = False
+
+    def playing(self) -> bool:
+        return bool(self.unplayed) or (self.speaking is not None and not self.speaking.done())
+
+    async def send(self, frame) -> None:
+        await self.websocket.send_json(self.encoder.encode(frame))
+
+    def say(self, text: str, heard_at: float | None = None) -> None:
+        self.stop_speaking()
+        if self.ended:
+            return
+        self.speaking = asyncio.create_task(self._say(text, heard_at))
+
+    async def _say(self, text: str, heard_at: float | None) -> None:
+        async for frame in self.speaker.process(text):
+            if heard_at is not None:
+                TURN_SECONDS.observe(time.perf_counter() - heard_at)
+                log.info("call %s: first audio %.2fs after the turn ended", self.call_sid,
+                         time.perf_counter() - heard_at)
+                heard_at = None
+            if isinstance(frame, OutMark):
+                self.unplayed.add(frame.name)
+            await self.send(frame)
+
+    def stop_speaking(self) -> None:
+        if self.speaking is not None and not self.speaking.done():
+            self.speaking.cancel()
+
+    async def barge_in(self) -> None:
+        """The caller talks over us: stop making audio and drop what Twilio still holds."""
+        self.stop_speaking()
+        self.unplayed.clear()
+        await self.send(Clear())
+
+    def answer(self, audio: TurnAudio | None = None, digit: str | None = None) -> None:
+        heard_at = time.perf_counter()
+        task = asyncio.create_task(self._answer(audio, digit, heard_at))
+        self.answering.add(task)
+        task.add_done_callback(self.answering.discard)
+
+    async def _answer(self, audio: TurnAudio | None, digit: str | None,
+                      heard_at: float) -> None:
+        try:
+            await self._answer_turn(audio, digit, heard_at)
+        except Exception:  # the caller hears an apology; the stored turn is answered later
+            log.exception("call %s: a turn failed", self.call_sid)
+            self.say("Sorry, something went wrong. Please say that again.")
+
+    async def _answer_turn(self, audio: TurnAudio | None, digit: str | None,
+                           heard_at: float) -> None:
+        async with self.turn_lock:
+            text = ""
+            if audio is not None:
+                text = (await self.transcriber.process(audio)).text
+                if not text:
+                    self.say(NOT_HEARD, heard_at)
+                    return
+            heard = time.perf_counter()
+            self.count += 1
+            replies = await take_turn(self.runtime, self.caller,
+                                      f"{self.call_sid}:{self.count}", text, digit)
+            log.info("call %s turn %d: heard %r in %.2fs, answered in %.2fs", self.call_sid,
+                     self.count, text, heard - heard_at, time.perf_counter() - heard)
+            if replies:
+                self.say(spoken(replies), heard_at)
+
+    async def hang_up(self) -> None:
+        """The call is over: stop speaking now; turns being answered finish and are stored."""
+        self.ended = True
+        self.stop_speaking()
+        if self.answering:
+            await asyncio.gather(*self.answering, return_exceptions=True)
+
+
+async def _start(websocket: WebSocket, decoder: TwilioDecoder) -> Start | None:
+    """Twilio sends `connected`, then `start` with the call and our custom parameters."""
+    async with asyncio.timeout(START_TIMEOUT_S):
+        while True:
+            frame = decoder.decode(await websocket.receive_json())
+            if isinstance(frame, Start):
+                return frame
+            if isinstance(frame, Stop):
+                return None
+
+
+async def stream(websocket: WebSocket) -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    try:
+        check_twilio_signature(runtime.settings, websocket.url, websocket.headers, {})
+    except ApiError as exc:
+        log.warning("media stream refused: %s", exc.message)
+        await websocket.close(code=1008, reason=exc.code)
+        return
+    await websocket.accept()
+    decoder = TwilioDecoder()
+    try:
+        start = await _start(websocket, decoder)
+    except (TimeoutError, ProtocolError, WebSocketDisconnect, ValueError) as exc:
+        log.warning("media stream closed before its start: %r", exc)
+        with contextlib.suppress(Exception):
+            await websocket.close(code=1008)
+        return
+    caller = _caller(runtime, start) if start else None
+    if caller is None:
+        await websocket.close(code=1008, reason="UNKNOWN_CALL")
+        return
+    speaker, transcriber = await asyncio.to_thread(_processors, runtime, caller)
+    call = Call(runtime, websocket, start, caller, speaker, transcriber)
+    first = caller.name.split()[:1]
+    call.say(f"Namaste {first[0] if first else ''}. Please say your order, or ask where your "
+             "order is.")
+    try:
+        while True:
+            try:
+                frame = decoder.decode(await websocket.receive_json())
+            except ProtocolError as exc:
+                log.warning("call %s: %s", call.call_sid, exc)
+                continue
+            if isinstance(frame, AudioIn):
+                for event in call.turns.process(frame):
+                    if isinstance(event, SpeechStarted) and call.playing():
+                        await call.barge_in()
+                    elif isinstance(event, TurnAudio):
+                        call.answer(audio=event)
+            elif isinstance(frame, DtmfIn):
+                if call.playing():
+                    await call.barge_in()
+                call.answer(digit=frame.digit)
+            elif isinstance(frame, MarkPlayed):
+                call.unplayed.discard(frame.name)
+            elif isinstance(frame, Stop):
+                break
+    except (WebSocketDisconnect, ValueError) as exc:  # dropped, or not JSON
+        log.info("call %s: the stream ended (%r)", call.call_sid, exc)
+    finally:
+        for turn in call.turns.flush():  # hung up right after speaking: still answered
+            call.answer(audio=turn)
+        await call.hang_up()
+        with contextlib.suppress(Exception):
+            await websocket.close()
+
+
+def _processors(runtime: Runtime, caller: Caller) -> tuple[Speaker, Transcriber]:
+    """The voice and the ears of a call: models (shared, loaded once) and the company's
+    catalogue. Made in a worker thread: the event loop keeps taking every call's audio."""
+    with company_session(caller.company_id, runtime.engine) as session:
+        words, parser = hotwords(session), catalog_parser(session)
+    return (Speaker(get_tts(runtime.settings)),
+            Transcriber(get_stt(runtime.settings), parser, words))
+
+
+def _caller(runtime: Runtime, start: Start) -> Caller | None:
+    """The caller `/voice/incoming` vouched for (its token), still a registered user."""
+    params = start.parameters
+    caller_phone, our_number = params.get("from", ""), params.get("to", "")
+    expected = stream_token(runtime.settings.twilio_auth_token or "", start.call_sid,
+                            caller_phone, our_number)
+    if not hmac.compare_digest(expected, params.get("token", "")):
+        log.warning("media stream %s: bad call token", start.call_sid)
+        return None
+    return find_caller(runtime, caller_phone, our_number)
+
+
+routes = [WebSocketRoute("/voice/stream", stream, name="voice_stream")]
