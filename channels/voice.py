@@ -195,17 +195,20 @@ async def incoming(request: Request) -> Response:
         return _twiml(response)
     if runtime.settings.voice_mode == "stream":
         return _twiml(_connect_stream(request, runtime, caller, form.get("CallSid", "")))
-    attempt = int(request.query_params.get("attempt", "1") or 1)
+    attempt = int(request.query_params.get("attempt", "1") or 1)  # menus unanswered
+    visit = int(request.query_params.get("n", "0") or 0)  # menus answered: numbers the turns
     if attempt > 3:
         response.say("We did not hear a choice. " + GOODBYE, language=LANGUAGE)
         response.hangup()
         return _twiml(response)
-    gather = _gather(_url(request, "voice_menu"), "order, status, rep")
+    gather = _gather(_url(request, "voice_menu", n=visit), "order, status, rep")
     first = caller.name.split()[:1]
-    greeting = GREETING.format(name=first[0] if first else "") if attempt == 1 else ""
+    greeting = GREETING.format(name=first[0] if first else "") if attempt == visit + 1 == 1 \
+        else ""
     gather.say(greeting + MENU, language=LANGUAGE)
     response.append(gather)
-    response.redirect(_url(request, "voice_incoming", attempt=attempt + 1), method="POST")
+    response.redirect(_url(request, "voice_incoming", attempt=attempt + 1, n=visit),
+                      method="POST")
     return _twiml(response)
 
 
@@ -241,6 +244,7 @@ async def menu(request: Request) -> Response:
         response.say(UNKNOWN_CALLER, language=LANGUAGE)
         response.hangup()
         return _twiml(response)
+    visit = int(request.query_params.get("n", "0") or 0)
     said = (form.get("Digits") or form.get("SpeechResult") or "").strip().lower()
     if said.startswith("1") or ("order" in said and "status" not in said):
         gather = _gather(_url(request, "voice_turn", n=1), _hints(runtime, caller), digits=None)
@@ -248,10 +252,10 @@ async def menu(request: Request) -> Response:
         response.append(gather)
         response.redirect(_url(request, "voice_turn", n=1, again=1), method="POST")
     elif said.startswith("2") or any(w in said for w in ("status", "where", "deliver")):
-        replies = await take_turn(runtime, caller, f"{form.get('CallSid')}:status",
+        replies = await take_turn(runtime, caller, f"{form.get('CallSid')}:menu:{visit}",
                                   "where is my order")
-        response.say(spoken(replies) or "I could not find your order.", language=LANGUAGE)
-        response.redirect(_url(request, "voice_incoming", attempt=2), method="POST")
+        response.say(spoken(replies) or "Sorry, please ask again.", language=LANGUAGE)
+        response.redirect(_url(request, "voice_incoming", n=visit + 1), method="POST")
     elif said.startswith("3") or any(w in said for w in ("rep", "person", "talk", "human")):
         number = _rep_number(runtime, caller)
         if number:
@@ -264,7 +268,7 @@ async def menu(request: Request) -> Response:
         response.hangup()
     else:
         response.say("Sorry, I did not get that.", language=LANGUAGE)
-        response.redirect(_url(request, "voice_incoming", attempt=2), method="POST")
+        response.redirect(_url(request, "voice_incoming", n=visit + 1), method="POST")
     return _twiml(response)
 
 

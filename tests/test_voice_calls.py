@@ -116,7 +116,7 @@ def test_an_order_by_phone_is_read_back_and_placed_on_1(shop):
     phone, store = store_phone(client, company_id, 0)
     greeting = call(client, "/voice/incoming", phone)
     gather = greeting.find("Gather")
-    assert gather.get("action") == f"{PUBLIC}/voice/menu" and "speech" in gather.get("input")
+    assert gather.get("action") == f"{PUBLIC}/voice/menu?n=0" and "speech" in gather.get("input")
     assert "place an order" in said(greeting)
 
     asked = call(client, "/voice/menu", phone, Digits="1").find("Gather")
@@ -147,6 +147,8 @@ def test_no_by_voice_places_nothing_and_status_and_rep(shop):
 
     status = said(call(client, "/voice/menu", phone, call_sid="CA2", SpeechResult="status"))
     assert "order" in status.lower()
+    again = said(call(client, "/voice/menu?n=1", phone, call_sid="CA2", Digits="2"))
+    assert again == status  # asked twice in one call, answered twice
 
     dialled = call(client, "/voice/menu", phone, call_sid="CA2", Digits="3")
     with company_session(company_id, client.app.state.engine) as session:
