@@ -100,9 +100,11 @@ def find_caller(runtime: Runtime, caller: str, our_number: str) -> Caller | None
 
 
 async def take_turn(runtime: Runtime, caller: Caller, turn_id: str, text: str,
-                    digit: str | None = None) -> list[OutboundMessage]:
+                    digit: str | None = None, streamed: bool = False) -> list[OutboundMessage]:
     """Store what the caller said (once per turn id), answer it through the supervisor, and
-    return the replies for this call. A replayed turn returns no replies."""
+    return the replies for this call. A replayed turn returns no replies. A webhook's turn
+    holds the line open while it is answered; a streamed call holds it for the whole call,
+    so a reply made after the caller hung up is logged as undelivered."""
     button = option_chosen(runtime.engine, caller.company_id, CHANNEL, caller.our_number,
                            caller.phone, digit) if digit else None
     now = datetime.now(UTC)
@@ -115,7 +117,7 @@ async def take_turn(runtime: Runtime, caller: Caller, turn_id: str, text: str,
     if store_inbound(runtime.engine, caller.company_id, message, {"turn": turn_id}) is None:
         return []
     calls: LiveCalls = runtime.senders[CHANNEL]
-    queue = calls.open(caller.phone)
+    queue = calls.calls.get(caller.phone) if streamed else calls.open(caller.phone)
     try:
         for _ in range(50):  # another process holds the conversation: it is brief
             try:
@@ -124,9 +126,10 @@ async def take_turn(runtime: Runtime, caller: Caller, turn_id: str, text: str,
             except Busy:
                 await asyncio.sleep(0.2)
     finally:
-        calls.close(caller.phone)
+        if not streamed:
+            calls.close(caller.phone)
     replies = []
-    while not queue.empty():
+    while queue is not None and not queue.empty():
         replies.append(queue.get_nowait())
     return replies
 

@@ -134,7 +134,8 @@ class Call:
             heard = time.perf_counter()
             self.count += 1
             replies = await take_turn(self.runtime, self.caller,
-                                      f"{self.call_sid}:{self.count}", text, digit)
+                                      f"{self.call_sid}:{self.count}", text, digit,
+                                      streamed=True)
             log.info("call %s turn %d: heard %r in %.2fs, answered in %.2fs", self.call_sid,
                      self.count, text, heard - heard_at, time.perf_counter() - heard)
             if replies:
@@ -144,6 +145,7 @@ class Call:
         """The call is over: stop speaking now; turns being answered finish and are stored."""
         self.ended = True
         self.stop_speaking()
+        self.runtime.senders["voice"].close(self.caller.phone)  # later replies: undelivered
         if self.answering:
             await asyncio.gather(*self.answering, return_exceptions=True)
 
@@ -182,6 +184,7 @@ async def stream(websocket: WebSocket) -> None:
         return
     speaker, transcriber = await asyncio.to_thread(_processors, runtime, caller)
     call = Call(runtime, websocket, start, caller, speaker, transcriber)
+    runtime.senders["voice"].open(caller.phone)  # the call is live: replies come to it
     first = caller.name.split()[:1]
     call.say(f"Namaste {first[0] if first else ''}. Please say your order, or ask where your "
              "order is.")

@@ -293,4 +293,5 @@ def test_a_hang_up_mid_turn_loses_nothing(tmp_path):
         engine.dispose()
     assert "Maggi" in inbound[0].body
     [reply] = [m for m in turns if m.direction == "outbound"]
-    assert "Shall I place the order?" in reply.body  # answered, though nobody heard it
+    assert "Shall I place the order?" in reply.body  # answered, and logged as not heard
+    assert reply.status == "failed" and "has ended" in reply.error

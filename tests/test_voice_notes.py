@@ -121,3 +121,32 @@ def test_voice_replies_when_asked_for(shop, voice):
     assert answer.audio is not None and answer.text.startswith('I heard: "')
     spoken = decode(answer.audio)
     assert spoken.duration_s > 1 and np.abs(spoken.samples).max() > 0.1
+
+
+def send_photo(client, media, phone, data: bytes, media_id: str, caption: str = "") -> None:
+    media.items[media_id] = Media(data, "image/jpeg")
+    body = webhook(phone, "image", {"id": media_id, "mime_type": "image/jpeg",
+                                    "caption": caption})
+    assert client.post("/whatsapp/webhook", content=body, headers=signed(body)).status_code == 200
+
+
+def test_a_photo_of_an_order_list_is_read_and_ordered(shop):
+    from tests.test_ocr import cat, encoded, order_list
+
+    client, company_id, media = shop
+    phone = retailer(client, company_id, 7)
+    photo = encoded(order_list(["Parle G 250g - 2 cs", "Coke 750ml - 1 cs"]), "JPEG",
+                    quality=85)
+    send_photo(client, media, phone, photo, "media.list")
+    reply = replies(client, phone, 1, timeout=60)[-1].text
+    read, _, answer = reply.partition("\n")
+    assert read.startswith('I read: "') and "Parle" in read
+    assert answer.startswith("Order #") and "2 cs Parle-G 250g, 1 cs Coca-Cola 750ml" in answer
+
+    phone = retailer(client, company_id, 8)
+    send_photo(client, media, phone, encoded(cat(), "JPEG"), "media.cat")
+    assert replies(client, phone, 1, timeout=60)[-1].text.startswith(
+        "I could not find any writing in that photo")
+    send_photo(client, media, phone, b"\xff\xd8" + b"\x00" * (17 << 20), "media.huge")
+    assert "I could not download that file (it is over the 16 MB limit)" in \
+        replies(client, phone, 2, timeout=60)[-1].text
