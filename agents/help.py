@@ -1,15 +1,11 @@
 """Greetings, "what can you do", things outside the business, and what a role may not reach."""
 
-import re
-
 from agents.context import AgentContext, ChatState
-from agents.router import ALLOWED
+from agents.router import ALLOWED, VOICE_SWITCH
 from channels.messages import Button
 from db.models import Role
 from llm.breaker import State
 from memory.profile import recall, remember
-
-VOICE_SWITCH = re.compile(r"^\W*/?voice(?:\s+repl(?:y|ies))?\s+(on|off)\W*$", re.IGNORECASE)
 
 WHAT = {
     "order": ("Order", "order: \"2 cs Parle-G 250g, 1 ctn Coke\", \"where is my order\""),

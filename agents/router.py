@@ -37,8 +37,9 @@ COMMANDS: dict[str, Intent] = {
     "/order": "order", "/promo": "promo", "/schemes": "promo", "/analytics": "analytics",
     "/report": "analytics", "/coach": "coach", "/practice": "coach", "/tasks": "tasks",
     "/help": "help", "menu": "help", "help": "help", "/start": "help",
-    "voice": "help", "/voice": "help",  # "voice on" / "voice off": spoken replies to voice notes
 }
+# "voice on" / "voice off": spoken replies to voice notes, a setting the help agent keeps
+VOICE_SWITCH = re.compile(r"^\W*/?voice(?:\s+repl(?:y|ies))?\s+(on|off)\W*$", re.IGNORECASE)
 LOW_CONFIDENCE = 0.5
 
 
@@ -117,7 +118,7 @@ def by_rules(text: str, role: Role, parser: OrderParser | None) -> Decision | No
     command = COMMANDS.get(stripped.lower().split(" ", 1)[0]) if stripped else None
     if command is not None:
         return Decision(command, "command", 1.0)
-    if not stripped or GREETING.match(stripped):
+    if not stripped or GREETING.match(stripped) or VOICE_SWITCH.match(stripped):
         return Decision("help", "rule", 1.0)
     if ABOUT_US.search(stripped):
         return Decision("help", "rule", 0.9)
