@@ -101,12 +101,13 @@ def _duration(seconds: float) -> str:
 
 
 async def _photo(settings: Settings, data: bytes, caption: str) -> MediaText:
-    from vision.ocr import ImageTooLarge, UnreadableImage, read_image
+    from vision.ocr import ImageError, read_image
 
     try:
         result = await asyncio.to_thread(read_image, data, settings.max_media_bytes)
-    except (ImageTooLarge, UnreadableImage) as exc:
-        return MediaText(problem=f"I could not read that photo: {exc}. {TYPE_INSTEAD}")
+    except ImageError as exc:  # its message is written for the retailer
+        return MediaText(problem=f"{exc} You can also type your order, e.g. \"2 cs Parle-G "
+                                 "250g\".")
     if not result.lines:
         return MediaText(problem=(
             "I could not find any writing in that photo. Please send a clear, well-lit photo "
