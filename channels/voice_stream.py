@@ -28,6 +28,7 @@ from db.engine import company_session
 from errors import ApiError
 from jobs.conversation import Runtime
 from jobs.media import hotwords
+from speech.audio import STT_RATE
 from speech.pipeline import (
     AudioIn,
     Clear,
@@ -55,6 +56,7 @@ TURN_SECONDS = Histogram(
     buckets=(0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 5, 10),
 )
 NOT_HEARD = "Sorry, I did not catch that. Please say it again."
+FRAME_16K = STT_RATE // 50
 START_TIMEOUT_S = 10
 
 
@@ -74,6 +76,7 @@ class Call:
         self.turn_lock = asyncio.Lock()  # turns are answered in order
         self.count = 0
         self.ended = False
+        self.early: tuple[asyncio.Task, int] | None = None  # begun at a pause, and its length
 
     def playing(self) -> bool:
         return bool(self.unplayed) or (self.speaking is not None and not self.speaking.done())
@@ -108,26 +111,41 @@ class Call:
         self.unplayed.clear()
         await self.send(Clear())
 
+    def listen_early(self, audio: TurnAudio) -> None:
+        """The caller paused: transcribe what they said so far now. If the pause turns out to
+        end the turn (nothing more is said), the answer starts that much sooner."""
+        self.early = (asyncio.create_task(self.transcriber.process(audio)), len(audio.samples))
+
     def answer(self, audio: TurnAudio | None = None, digit: str | None = None) -> None:
         heard_at = time.perf_counter()
-        task = asyncio.create_task(self._answer(audio, digit, heard_at))
+        early, self.early = self.early, None
+        vad = self.turns.detector.settings
+        quiet_after_pause = STT_RATE * (vad.end_ms - vad.pause_ms) // 1000 + 2 * FRAME_16K
+        if audio is not None and early is not None and \
+                len(audio.samples) - early[1] <= quiet_after_pause:
+            hearing = early[0]  # nothing was said after the pause: the early transcript stands
+        elif audio is not None:
+            hearing = asyncio.create_task(self.transcriber.process(audio))
+        else:
+            hearing = None
+        task = asyncio.create_task(self._answer(hearing, digit, heard_at))
         self.answering.add(task)
         task.add_done_callback(self.answering.discard)
 
-    async def _answer(self, audio: TurnAudio | None, digit: str | None,
+    async def _answer(self, hearing: asyncio.Task | None, digit: str | None,
                       heard_at: float) -> None:
         try:
-            await self._answer_turn(audio, digit, heard_at)
+            await self._answer_turn(hearing, digit, heard_at)
         except Exception:  # the caller hears an apology; the stored turn is answered later
             log.exception("call %s: a turn failed", self.call_sid)
             self.say("Sorry, something went wrong. Please say that again.")
 
-    async def _answer_turn(self, audio: TurnAudio | None, digit: str | None,
+    async def _answer_turn(self, hearing: asyncio.Task | None, digit: str | None,
                            heard_at: float) -> None:
         async with self.turn_lock:
             text = ""
-            if audio is not None:
-                text = (await self.transcriber.process(audio)).text
+            if hearing is not None:
+                text = (await hearing).text
                 if not text:
                     self.say(NOT_HEARD, heard_at)
                     return
@@ -199,6 +217,8 @@ async def stream(websocket: WebSocket) -> None:
                 for event in call.turns.process(frame):
                     if isinstance(event, SpeechStarted) and call.playing():
                         await call.barge_in()
+                    elif isinstance(event, TurnAudio) and not event.final:
+                        call.listen_early(event)
                     elif isinstance(event, TurnAudio):
                         call.answer(audio=event)
             elif isinstance(frame, DtmfIn):

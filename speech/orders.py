@@ -5,8 +5,9 @@ Two things a small Whisper gets wrong in orders, fixed here:
   "10 rubies", "free cases"): `tidy` rewrites the confusions that cannot be meant literally
   next to a number.
 - Product names outside its vocabulary ("Spanta" for Fanta): the prompt holds only ~200 tokens
-  of hotwords, not a whole catalogue. When the first transcript does not read as a clean
-  order, the catalogue names nearest to it become the hotwords of a second pass.
+  of hotwords, not a whole catalogue. When the first transcript reads as an order with words
+  it cannot place, the catalogue names nearest to it become the hotwords of a second pass
+  (not for "yes", "where is my order": nothing there to place).
 """
 
 import re
@@ -66,7 +67,8 @@ def listen_for_order(stt: SpeechToText, samples: np.ndarray, parser: OrderParser
     """Transcribe an order; a second pass, primed with the names nearest to the first
     transcript, when the first does not read as a clean order. Blocking (a worker thread)."""
     first = _tidied(stt.transcribe(samples, hotwords, vad=vad))
-    if not first.text or parser.parse(first.text).confident:
+    parsed = parser.parse(first.text)
+    if parsed.confident or not (parsed.unknown or parsed.lines):  # an order, or not one at all
         return first
     primed = spoken_names(nearest_names(first.text, short_names(parser)), [])
     second = _tidied(stt.transcribe(samples, primed, vad=vad))

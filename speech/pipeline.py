@@ -1,7 +1,8 @@
 """The small processors of a live phone call, each testable alone (after Pipecat's frames).
 
     Twilio JSON ─ TwilioDecoder ─> AudioIn / DtmfIn / MarkPlayed / Stop
-    AudioIn ─ TurnTaking ─> SpeechStarted (barge-in) / TurnAudio (16 kHz, the caller's turn)
+    AudioIn ─ TurnTaking ─> SpeechStarted (barge-in) / TurnAudio (16 kHz: on a pause, early;
+                            at the turn's end, final)
     TurnAudio ─ Transcriber ─> Transcript
     text ─ Speaker ─> OutAudio (20 ms μ-law frames) + OutMark, sentence by sentence
     OutAudio / OutMark / Clear ─ TwilioEncoder ─> Twilio JSON
@@ -61,6 +62,7 @@ class SpeechStarted:
 @dataclass(frozen=True)
 class TurnAudio:
     samples: np.ndarray  # float32 at 16 kHz
+    final: bool = True  # False: the caller paused; the turn may go on (transcribe early)
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,17 @@ class TurnTaking:
         for event in events:
             if event is Event.started:
                 out.append(SpeechStarted())
+            elif event is Event.paused:
+                out.append(TurnAudio(_wide(self.detector.turn_so_far()), final=False))
             else:
-                turn = self.detector.take_turn()
-                wide = Resampler(PHONE_RATE, STT_RATE)
-                out.append(TurnAudio(to_float(np.concatenate([wide.push(turn), wide.flush()]))))
+                out.append(TurnAudio(_wide(self.detector.take_turn())))
         return out
+
+
+def _wide(turn: np.ndarray) -> np.ndarray:
+    """8 kHz int16 → what Whisper takes: 16 kHz float."""
+    wide = Resampler(PHONE_RATE, STT_RATE)
+    return to_float(np.concatenate([wide.push(turn), wide.flush()]))
 
 
 class Transcriber:

@@ -14,6 +14,7 @@ import numpy as np
 
 class Event(StrEnum):
     started = "started"  # the caller began to speak
+    paused = "paused"  # quiet for a while: the turn may be over (transcribe it early)
     ended = "ended"  # the caller's turn is over
 
 
@@ -21,7 +22,8 @@ class Event(StrEnum):
 class VadSettings:
     frame_ms: int = 20
     start_ms: int = 60  # loud this long: speech (barge-in latency is about this)
-    end_ms: int = 500  # quiet this long after speech: the turn is over
+    pause_ms: int = 200  # quiet this long: transcription may start, speculatively
+    end_ms: int = 450  # quiet this long after speech: the turn is over
     min_speech_ms: int = 200  # shorter bursts (a click, a cough) are not a turn
     margin_db: float = 12.0  # above the noise floor
     floor_db: float = -50.0  # never quieter than this counts as speech
@@ -83,6 +85,8 @@ class TurnDetector:
             self._speech_ms += s.frame_ms
         else:
             self._quiet_ms += s.frame_ms
+            if self._quiet_ms == s.pause_ms and self._speech_ms >= s.min_speech_ms:
+                events.append(Event.paused)
         if self._quiet_ms >= s.end_ms:
             self.speaking, self._loud_ms = False, 0
             if self._speech_ms >= s.min_speech_ms:
@@ -106,6 +110,10 @@ class TurnDetector:
         """The samples of the turn that just ended (and forget them)."""
         turn, self._turn = self._turn, []
         return np.concatenate(turn) if turn else np.zeros(0, dtype=np.int16)
+
+    def turn_so_far(self) -> np.ndarray:
+        """The samples of the turn being spoken (kept)."""
+        return np.concatenate(self._turn) if self._turn else np.zeros(0, dtype=np.int16)
 
     def reset(self) -> None:
         self.speaking, self._loud_ms, self._quiet_ms, self._speech_ms = False, 0, 0, 0
