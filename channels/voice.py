@@ -167,6 +167,14 @@ def _twiml(response: VoiceResponse) -> Response:
     return Response(str(response), media_type="text/xml")
 
 
+def _stranger() -> Response:
+    """A number that is not one of the company's users hears why, and the call ends."""
+    response = VoiceResponse()
+    response.say(UNKNOWN_CALLER, language=LANGUAGE)
+    response.hangup()
+    return _twiml(response)
+
+
 def _url(request: Request, name: str, **query) -> str:
     """A URL Twilio can call: on the public base when one is set (behind a proxy)."""
     settings = request.app.state.runtime.settings
@@ -191,11 +199,9 @@ async def incoming(request: Request) -> Response:
     form = await _form(request)
     runtime = request.app.state.runtime
     caller = find_caller(runtime, form.get("From", ""), form.get("To", ""))
-    response = VoiceResponse()
     if caller is None:
-        response.say(UNKNOWN_CALLER, language=LANGUAGE)
-        response.hangup()
-        return _twiml(response)
+        return _stranger()
+    response = VoiceResponse()
     if runtime.settings.voice_mode == "stream":
         return _twiml(_connect_stream(request, runtime, caller, form.get("CallSid", "")))
     attempt = int(request.query_params.get("attempt", "1") or 1)  # menus unanswered
@@ -242,11 +248,9 @@ async def menu(request: Request) -> Response:
     form = await _form(request)
     runtime = request.app.state.runtime
     caller = find_caller(runtime, form.get("From", ""), form.get("To", ""))
-    response = VoiceResponse()
     if caller is None:
-        response.say(UNKNOWN_CALLER, language=LANGUAGE)
-        response.hangup()
-        return _twiml(response)
+        return _stranger()
+    response = VoiceResponse()
     visit = int(request.query_params.get("n", "0") or 0)
     said = (form.get("Digits") or form.get("SpeechResult") or "").strip().lower()
     if said.startswith("1") or ("order" in said and "status" not in said):
@@ -290,11 +294,9 @@ async def turn(request: Request) -> Response:
     form = await _form(request)
     runtime = request.app.state.runtime
     caller = find_caller(runtime, form.get("From", ""), form.get("To", ""))
-    response = VoiceResponse()
     if caller is None:
-        response.say(UNKNOWN_CALLER, language=LANGUAGE)
-        response.hangup()
-        return _twiml(response)
+        return _stranger()
+    response = VoiceResponse()
     step = int(request.query_params.get("n", "1") or 1)
     speech, digit = form.get("SpeechResult", "").strip(), form.get("Digits", "").strip()
     hints = _hints(runtime, caller)

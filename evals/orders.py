@@ -105,7 +105,9 @@ async def run(cases: list[dict], parser: OrderParser, llm, show_failures: int | 
     return 0
 
 
-def main(args) -> int:
+def catalog_eval(args, run) -> int:
+    """The shared frame of the catalog evals (orders, voice, photos): the cases and the catalog
+    from `args`, the LLM unless `--no-llm`, then `run(cases, parser, llm)`."""
     cases = [json.loads(line) for line in args.cases.read_text().splitlines() if line.strip()]
     llm = None
     if not args.no_llm:
@@ -115,7 +117,12 @@ def main(args) -> int:
     with tempfile.TemporaryDirectory() as folder:
         parser = load_parser(args.catalog, Path(folder))
     try:
-        return asyncio.run(run(cases, parser, llm, getattr(args, "show_failures", None)))
+        return asyncio.run(run(cases, parser, llm))
     finally:
         if llm is not None:
             asyncio.run(llm.close())
+
+
+def main(args) -> int:
+    failures = getattr(args, "show_failures", None)
+    return catalog_eval(args, lambda cases, parser, llm: run(cases, parser, llm, failures))

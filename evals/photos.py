@@ -9,12 +9,9 @@ the OCR models do not read (Devanagari). Prints the failed cases, item and exact
 accuracy, the OCR character error rate against the drawn text and latency percentiles.
 """
 
-import asyncio
 import io
-import json
 import random
 import re
-import tempfile
 import time
 import zlib
 from collections import Counter
@@ -27,7 +24,7 @@ from tqdm import tqdm
 
 from agents.order_reading import read_order
 from evals.bench_llm import percentile
-from evals.orders import expected_items, load_parser
+from evals.orders import catalog_eval, expected_items
 from tools.order_parser import OrderParser
 from vision.ocr import read_image
 
@@ -169,16 +166,4 @@ async def run(cases: list[dict], parser: OrderParser, llm) -> int:
 
 
 def main(args) -> int:
-    cases = [json.loads(line) for line in args.cases.read_text().splitlines() if line.strip()]
-    llm = None
-    if not args.no_llm:
-        from llm.service import get_llm
-
-        llm = get_llm()
-    with tempfile.TemporaryDirectory() as folder:
-        parser = load_parser(args.catalog, Path(folder))
-    try:
-        return asyncio.run(run(cases, parser, llm))
-    finally:
-        if llm is not None:
-            asyncio.run(llm.close())
+    return catalog_eval(args, run)

@@ -13,12 +13,9 @@ time to the order reply, less the reply's own database work).
 """
 
 import asyncio
-import json
 import re
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -26,7 +23,7 @@ from tqdm import tqdm
 from agents.order_reading import read_order
 from evals.bench_llm import percentile
 from evals.ivr import telephone
-from evals.orders import expected_items, load_parser
+from evals.orders import catalog_eval, expected_items
 from settings import get_settings
 from speech.audio import (
     PHONE_RATE,
@@ -94,6 +91,7 @@ class Tally:
 
 
 async def run(cases: list[dict], parser, llm) -> int:
+    cases = [case for case in cases if not case.get("clarify")]  # nothing to hear wrong
     settings = get_settings()
     tts, stt = get_tts(settings), get_stt(settings)
     hints = spoken_names(short_names(parser), [])
@@ -135,17 +133,4 @@ def _got(reading) -> Counter:
 
 
 def main(args) -> int:
-    cases = [json.loads(line) for line in args.cases.read_text().splitlines() if line.strip()]
-    cases = [case for case in cases if not case.get("clarify")]
-    llm = None
-    if not args.no_llm:
-        from llm.service import get_llm
-
-        llm = get_llm()
-    with tempfile.TemporaryDirectory() as folder:
-        parser = load_parser(args.catalog, Path(folder))
-    try:
-        return asyncio.run(run(cases, parser, llm))
-    finally:
-        if llm is not None:
-            asyncio.run(llm.close())
+    return catalog_eval(args, run)

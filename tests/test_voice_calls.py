@@ -15,10 +15,8 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from twilio.request_validator import RequestValidator
 
-from db.demo import load_demo
 from db.engine import company_session, create_db_engine
-from db.migrate import upgrade
-from db.models import Message, OrderEB2B, Rep, StockLevel, Store
+from db.models import Message, OrderEB2B, Rep, Store
 from evals.ivr import SimulatedTwilio, demo_shop, served, telephone
 from server import create_app
 from settings import Settings
@@ -31,14 +29,7 @@ OUR_NUMBER = "+15550001111"
 
 
 def make_shop(folder, **settings) -> tuple[TestClient, object]:
-    engine = create_db_engine(f"sqlite:///{folder / 'opensales.db'}")
-    upgrade(engine)
-    company_id = load_demo(engine, stores=12, days=14, progress=False).company_id
-    with company_session(company_id, engine) as session:
-        for level in session.exec(select(StockLevel).where(StockLevel.quantity > 0)):
-            level.quantity = 5000
-        session.commit()
-    engine.dispose()
+    company_id, _ = demo_shop(folder)
     config = Settings(_env_file=None, data_dir=folder, twilio_auth_token=TOKEN,
                       public_url=PUBLIC, twilio_phone_number=OUR_NUMBER, llm_backend="off",
                       **settings)

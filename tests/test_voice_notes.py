@@ -10,10 +10,9 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from channels.media import HeldMedia, Media
-from db.demo import load_demo
-from db.engine import company_session, create_db_engine
-from db.migrate import upgrade
-from db.models import Message, StockLevel, Store
+from db.engine import company_session
+from db.models import Message, Store
+from evals.ivr import demo_shop
 from server import create_app
 from settings import Settings
 from speech.audio import decode, encode_ogg_opus, encode_wav
@@ -24,14 +23,7 @@ from tests.test_whatsapp_pipeline import SECRET, replies, signed, webhook
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     folder = tmp_path_factory.mktemp("voice-shop")
-    engine = create_db_engine(f"sqlite:///{folder / 'opensales.db'}")
-    upgrade(engine)
-    company_id = load_demo(engine, stores=12, days=14, progress=False).company_id
-    with company_session(company_id, engine) as session:
-        for level in session.exec(select(StockLevel).where(StockLevel.quantity > 0)):
-            level.quantity = 5000
-        session.commit()
-    engine.dispose()
+    company_id, _ = demo_shop(folder)
     settings = Settings(_env_file=None, data_dir=folder, whatsapp_app_secret=SECRET,
                         llm_backend="off", burst_window_s=0.1, max_voice_note_s=8)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
