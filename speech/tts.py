@@ -54,14 +54,16 @@ class TextToSpeech:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
 
-def sentences(text: str, longest: int = 60) -> list[str]:
+def sentences(text: str, longest: int = 60, first_words: int = 4) -> list[str]:
     """A reply split where a listener would hear a pause, so each part can play while the
-    next is synthesised; a long sentence is split at its commas and colons too, so the first
-    words are heard sooner."""
+    next is synthesised; a long sentence is split at its commas and colons too, and a long
+    first part after its first few words, so the first words are heard sooner."""
     parts: list[str] = []
     for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
         clauses = re.split(r"(?<=[,:;])\s+", sentence) if len(sentence) > longest else [sentence]
         parts += [clause.strip() for clause in clauses if speakable(clause)]
+    if parts and len(words := parts[0].split()) > first_words + 2:
+        parts[:1] = [" ".join(words[:first_words]), " ".join(words[first_words:])]
     return parts
 
 

@@ -23,7 +23,7 @@ class VadSettings:
     frame_ms: int = 20
     start_ms: int = 60  # loud this long: speech (barge-in latency is about this)
     pause_ms: int = 200  # quiet this long: transcription may start, speculatively
-    end_ms: int = 450  # quiet this long after speech: the turn is over
+    end_ms: int = 400  # quiet this long after speech: the turn is over
     min_speech_ms: int = 200  # shorter bursts (a click, a cough) are not a turn
     margin_db: float = 12.0  # above the noise floor
     floor_db: float = -50.0  # never quieter than this counts as speech
