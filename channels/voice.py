@@ -159,8 +159,11 @@ def spoken(replies: list[OutboundMessage]) -> str:
 # --- TwiML mode --------------------------------------------------------------------------
 
 
-async def _form(request: Request) -> dict[str, str]:
-    return await signed_form(request, MAX_FORM)
+async def _signed_call(request: Request) -> tuple[dict[str, str], Caller | None]:
+    """A voice webhook's signed form, and the registered user calling (None: a stranger)."""
+    form = await signed_form(request, MAX_FORM)
+    caller = find_caller(request.app.state.runtime, form.get("From", ""), form.get("To", ""))
+    return form, caller
 
 
 def _twiml(response: VoiceResponse) -> Response:
@@ -196,14 +199,13 @@ def _hints(runtime: Runtime, caller: Caller) -> str:
 
 async def incoming(request: Request) -> Response:
     """A call starts: greet and offer the menu, or connect the stream."""
-    form = await _form(request)
-    runtime = request.app.state.runtime
-    caller = find_caller(runtime, form.get("From", ""), form.get("To", ""))
+    form, caller = await _signed_call(request)
     if caller is None:
         return _stranger()
-    response = VoiceResponse()
+    runtime = request.app.state.runtime
     if runtime.settings.voice_mode == "stream":
         return _twiml(_connect_stream(request, runtime, caller, form.get("CallSid", "")))
+    response = VoiceResponse()
     attempt = int(request.query_params.get("attempt", "1") or 1)  # menus unanswered
     visit = int(request.query_params.get("n", "0") or 0)  # menus answered: numbers the turns
     if attempt > 3:
@@ -245,11 +247,10 @@ def stream_token(secret: str, call_sid: str, caller: str, our_number: str) -> st
 
 
 async def menu(request: Request) -> Response:
-    form = await _form(request)
-    runtime = request.app.state.runtime
-    caller = find_caller(runtime, form.get("From", ""), form.get("To", ""))
+    form, caller = await _signed_call(request)
     if caller is None:
         return _stranger()
+    runtime = request.app.state.runtime
     response = VoiceResponse()
     visit = int(request.query_params.get("n", "0") or 0)
     said = (form.get("Digits") or form.get("SpeechResult") or "").strip().lower()
@@ -291,11 +292,10 @@ def _rep_number(runtime: Runtime, caller: Caller) -> str | None:
 
 async def turn(request: Request) -> Response:
     """The caller said their order (or answered a question about it)."""
-    form = await _form(request)
-    runtime = request.app.state.runtime
-    caller = find_caller(runtime, form.get("From", ""), form.get("To", ""))
+    form, caller = await _signed_call(request)
     if caller is None:
         return _stranger()
+    runtime = request.app.state.runtime
     response = VoiceResponse()
     step = int(request.query_params.get("n", "1") or 1)
     speech, digit = form.get("SpeechResult", "").strip(), form.get("Digits", "").strip()

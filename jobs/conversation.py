@@ -194,7 +194,7 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
         kind = unit[0].kind
         heard = None
         if kind in ("audio", "image"):
-            heard = await _understood_media(runtime, session, channel, unit[0])
+            heard = await _understood_media(runtime, ctx, unit[0])
             if heard.problem:
                 replies.append(OutboundMessage(text=heard.problem))
                 continue
@@ -233,13 +233,14 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
     return replies
 
 
-async def _understood_media(runtime: Runtime, session, channel: str,
+async def _understood_media(runtime: Runtime, ctx: AgentContext,
                             message: Message) -> MediaText:
     """The voice note's transcript or the photo's text, kept on the message (what we heard is
     part of the record), committed before the graph's awaits."""
-    heard = await media_text(runtime.settings, runtime.media.get(channel), session, message)
+    heard = await media_text(runtime.settings, runtime.media.get(ctx.channel), ctx.session,
+                             message, ctx.parser)
     message.payload = {**message.payload, "understood": heard.text, "problem": heard.problem}
-    session.commit()
+    ctx.session.commit()
     return heard
 
 

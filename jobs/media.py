@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import func
 from sqlmodel import select
 
-from agents.order import catalog_parser
 from channels.media import MediaFetcher, MediaUnavailable
 from db.models import Message, Product, TransactionItem
 from db.scope import CompanySession
@@ -23,6 +22,7 @@ from settings import Settings
 from speech.audio import UnreadableAudio, decode
 from speech.orders import listen_for_order
 from speech.stt import get_stt, spoken_names
+from tools.order_parser import OrderParser
 
 log = logging.getLogger("opensales.media")
 
@@ -60,7 +60,7 @@ def hotwords(session: CompanySession) -> str:
 
 
 async def media_text(settings: Settings, fetcher: MediaFetcher | None, session: CompanySession,
-                     message: Message) -> MediaText:
+                     message: Message, parser: OrderParser) -> MediaText:
     if fetcher is None or not message.payload.get("message", {}).get("media_id"):
         return MediaText(problem=f"I could not open that file. {TYPE_INSTEAD}")
     try:
@@ -70,18 +70,19 @@ async def media_text(settings: Settings, fetcher: MediaFetcher | None, session: 
         log.warning("media of message %s unavailable: %s", message.id, exc)
         return MediaText(problem=f"I could not download that file ({exc}). {TYPE_INSTEAD}")
     if message.kind == "audio":
-        return await _voice_note(settings, session, media.data)
+        return await _voice_note(settings, session, parser, media.data)
     return await _photo(settings, media.data, message.body)
 
 
-async def _voice_note(settings: Settings, session: CompanySession, data: bytes) -> MediaText:
+async def _voice_note(settings: Settings, session: CompanySession, parser: OrderParser,
+                      data: bytes) -> MediaText:
     try:
         audio = await asyncio.to_thread(decode, data, max_seconds=settings.max_voice_note_s)
     except UnreadableAudio as exc:
         return MediaText(problem=f"I could not play that voice note: {exc}. {TYPE_INSTEAD}")
     stt = await asyncio.to_thread(get_stt, settings)
-    transcript = await asyncio.to_thread(listen_for_order, stt, audio.samples,
-                                         catalog_parser(session), hotwords(session))
+    transcript = await asyncio.to_thread(listen_for_order, stt, audio.samples, parser,
+                                         hotwords(session))
     if not transcript.text:
         return MediaText(problem=(
             "I could not make out any words in that voice note: it sounded like silence or "
