@@ -5,13 +5,19 @@ BIN := $(VENV)/bin
 # STORES=N loads a demo of N stores; RESET=1 replaces a demo made with other parameters.
 STORES ?=
 RESET ?=
+# llama-cpp-python is compiled for this CPU (-march=native) but without llama.cpp's AMX kernels:
+# they crash in some virtual machines (a segfault in ggml_backend_amx_mul_mat, seen on Sapphire
+# Rapids here). pip reuses a cached wheel whatever the flags: `pip cache remove llama_cpp_python`
+# before changing them.
+LLAMA_CFLAGS ?= $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 
 .PHONY: run test install services browser lint clean
 
 $(BIN)/opensales: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" CMAKE_ARGS="-DLLAVA_BUILD=OFF" \
+		$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 install: $(BIN)/opensales
@@ -25,6 +31,7 @@ run: install
 ## The whole suite against real PostgreSQL and Redis (started here if they are down)
 test: install services browser
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 services:
@@ -36,6 +43,7 @@ browser:
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
