@@ -39,8 +39,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         result = load_demo(
-            get_engine(), stores=args.stores, seed=args.seed, days=args.days, end=args.end,
-            reset=args.reset, progress=not args.quiet,
+            get_engine(),
+            stores=args.stores,
+            seed=args.seed,
+            days=args.days,
+            end=args.end,
+            reset=args.reset,
+            progress=not args.quiet,
         )
     except DemoExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -61,8 +66,14 @@ def cmd_company_add(args: argparse.Namespace) -> int:
         tenant = Tenant(name=args.name, slug=slug)
         session.add(tenant)
         session.flush()
-        company = Company(tenant_id=tenant.id, name=args.name, slug=slug, city=args.city,
-                          timezone=args.timezone, settings={"phone_region": args.phone_region})
+        company = Company(
+            tenant_id=tenant.id,
+            name=args.name,
+            slug=slug,
+            city=args.city,
+            timezone=args.timezone,
+            settings={"phone_region": args.phone_region},
+        )
         session.add(company)
         session.commit()
         print(f"Created company {slug} ({company.id})")
@@ -126,8 +137,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     )
 
     settings = get_settings()
-    print(f"configured: OPENSALES_LLM_BACKEND={settings.llm_backend} "
-          f"OPENSALES_LLM_MODEL={settings.llm_model}")
+    print(
+        f"configured: OPENSALES_LLM_BACKEND={settings.llm_backend} "
+        f"OPENSALES_LLM_MODEL={settings.llm_model}"
+    )
     for model in BUNDLED.values():
         path = settings.models_dir / model.filename
         if not installed(model):
@@ -142,8 +155,10 @@ def cmd_models(args: argparse.Namespace) -> int:
                 state = f"error: {exc}"
         else:
             state = "installed, not assembled yet (opensales models --assemble)"
-        print(f"{model.name}\n  path:   {path}\n  size:   {model.size / 2**20:,.0f} MiB"
-              f"\n  sha256: {model.sha256}\n  state:  {state}")
+        print(
+            f"{model.name}\n  path:   {path}\n  size:   {model.size / 2**20:,.0f} MiB"
+            f"\n  sha256: {model.sha256}\n  state:  {state}"
+        )
     return 0
 
 
@@ -168,9 +183,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     for collection, documents in plan.items():
         started = time.perf_counter()
         report = memory.sync(collection, documents)
-        print(f"{collection}: {len(documents)} documents ({report.added} added, "
-              f"{report.updated} updated, {report.removed} removed, {report.unchanged} "
-              f"unchanged) in {time.perf_counter() - started:.1f}s")
+        print(
+            f"{collection}: {len(documents)} documents ({report.added} added, "
+            f"{report.updated} updated, {report.removed} removed, {report.unchanged} "
+            f"unchanged) in {time.perf_counter() - started:.1f}s"
+        )
     return 0
 
 
@@ -209,8 +226,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_worker(_args: argparse.Namespace) -> int:
     settings = get_settings()
     if not settings.redis_url:
-        print("error: opensales worker needs OPENSALES_REDIS_URL; without Redis the server "
-              "answers conversations in its own process", file=sys.stderr)
+        print(
+            "error: opensales worker needs OPENSALES_REDIS_URL; without Redis the server "
+            "answers conversations in its own process",
+            file=sys.stderr,
+        )
         return 2
     from arq.worker import run_worker
 
@@ -225,8 +245,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     uvicorn.run(
-        "server:create_app", factory=True, host=args.host or settings.host,
-        port=args.port or settings.port, log_level=settings.log_level,
+        "server:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level=settings.log_level,
     )
     return 0
 
@@ -246,8 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--stores", type=int, help="number of stores (default 500)")
     demo.add_argument("--seed", type=int, help="random seed (default 42)")
     demo.add_argument("--days", type=int, help="days of history (default 180)")
-    demo.add_argument("--end", type=date.fromisoformat,
-                      help="last day of history, YYYY-MM-DD (default yesterday)")
+    demo.add_argument(
+        "--end", type=date.fromisoformat, help="last day of history, YYYY-MM-DD (default yesterday)"
+    )
     demo.add_argument("--reset", action="store_true", help="replace demo data made differently")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
@@ -270,48 +294,70 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_import)
 
     models = commands.add_parser("models", help="show the bundled LLMs: paths, sizes, hashes")
-    models.add_argument("--assemble", action="store_true",
-                        help="join and verify every installed bundled model now")
+    models.add_argument(
+        "--assemble", action="store_true", help="join and verify every installed bundled model now"
+    )
     models.set_defaults(func=cmd_models)
 
     index = commands.add_parser("index", help="build the retrieval memory (incremental)")
     index.add_argument("--company", help="company slug (default: the only company)")
-    index.add_argument("--playbooks", type=Path, action="append", default=[],
-                       help="another folder of Markdown playbooks (repeatable)")
+    index.add_argument(
+        "--playbooks",
+        type=Path,
+        action="append",
+        default=[],
+        help="another folder of Markdown playbooks (repeatable)",
+    )
     index.set_defaults(func=cmd_index)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures (evals/)")
     bench.add_argument("what", choices=["llm", "rag", "webhook", "ivr"])
     bench.add_argument("--model", help="bundled model name or GGUF path (llm)")
     bench.add_argument("--runs", type=int, default=10, help="requests per measurement (llm)")
-    bench.add_argument("--cases", type=Path, help="labelled queries, JSON lines (rag; ivr: "
-                       "default evals/data/voice_orders.jsonl)")
+    bench.add_argument(
+        "--cases",
+        type=Path,
+        help="labelled queries, JSON lines (rag; ivr: default evals/data/voice_orders.jsonl)",
+    )
     bench.add_argument("--calls", type=int, default=10, help="simulated phone calls (ivr)")
     bench.add_argument("--no-llm", action="store_true", help="the fast path alone (ivr)")
     bench.add_argument("--processes", type=int, default=2, help="server processes (webhook)")
     bench.add_argument("--seconds", type=float, default=10, help="load duration (webhook)")
     bench.add_argument("--concurrency", type=int, default=16, help="open requests (webhook)")
-    bench.add_argument("--rate", type=float, help="deliveries per second (webhook; default: "
-                       "as fast as they go)")
+    bench.add_argument(
+        "--rate", type=float, help="deliveries per second (webhook; default: as fast as they go)"
+    )
     bench.add_argument("--postgres-url", help="server to make the bench database on (webhook)")
     bench.add_argument("--redis-url", help="Redis for the queue (webhook)")
     bench.set_defaults(func=cmd_bench)
 
     evaluate = commands.add_parser("eval", help="labelled evaluations that print figures")
-    evaluate.add_argument("what", choices=["orders", "voice", "photos", "food-ordering",
-                                           "intents", "sql"])
-    evaluate.add_argument("--catalog", type=Path, help="catalog CSV, import format (orders, "
-                          "voice, photos; intents: default the demo's)")
-    evaluate.add_argument("--cases", type=Path, help="labelled cases, JSON lines (orders, voice, "
-                          "photos, sql; "
-                          "intents: default evals/data/intents_test.jsonl)")
+    evaluate.add_argument(
+        "what", choices=["orders", "voice", "photos", "food-ordering", "intents", "sql"]
+    )
+    evaluate.add_argument(
+        "--catalog",
+        type=Path,
+        help="catalog CSV, import format (orders, voice, photos; intents: default the demo's)",
+    )
+    evaluate.add_argument(
+        "--cases",
+        type=Path,
+        help="labelled cases, JSON lines (orders, voice, "
+        "photos, sql; "
+        "intents: default evals/data/intents_test.jsonl)",
+    )
     evaluate.add_argument("--db", help="database URL to question (sql; default: ours)")
-    evaluate.add_argument("--company", help="company slug whose rows are read (sql, our schema; "
-                          "default: the only company)")
-    evaluate.add_argument("--no-templates", action="store_true",
-                          help="send every question to the LLM (sql)")
-    evaluate.add_argument("--data", type=Path,
-                          help="FoodOrdering folder (default ../shared/data/food-ordering)")
+    evaluate.add_argument(
+        "--company",
+        help="company slug whose rows are read (sql, our schema; default: the only company)",
+    )
+    evaluate.add_argument(
+        "--no-templates", action="store_true", help="send every question to the LLM (sql)"
+    )
+    evaluate.add_argument(
+        "--data", type=Path, help="FoodOrdering folder (default ../shared/data/food-ordering)"
+    )
     evaluate.add_argument("--no-llm", action="store_true", help="the fast path alone")
     evaluate.set_defaults(func=cmd_eval)
 

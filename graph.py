@@ -34,8 +34,15 @@ AGENTS: dict[str, Agent] = {
     "clarify": help.clarify,
 }
 # A button's id starts with the name of the agent that made it.
-BUTTON_OWNERS = {"pick": "order", "sub": "order", "confirm": "order", "coach": "coach",
-                 "analytics": "analytics", "promo": "promo", "tasks": "tasks"}
+BUTTON_OWNERS = {
+    "pick": "order",
+    "sub": "order",
+    "confirm": "order",
+    "coach": "coach",
+    "analytics": "analytics",
+    "promo": "promo",
+    "tasks": "tasks",
+}
 
 
 async def supervisor(state: ChatState, runtime: Runtime[AgentContext]) -> dict:
@@ -44,14 +51,22 @@ async def supervisor(state: ChatState, runtime: Runtime[AgentContext]) -> dict:
     role = ctx.sender.role
     decision = None
     if choice:
-        decision = {"intent": _button_owner(choice), "source": "button", "confidence": 1.0,
-                    "seconds": 0.0}
+        decision = {
+            "intent": _button_owner(choice),
+            "source": "button",
+            "confidence": 1.0,
+            "seconds": 0.0,
+        }
     elif (waiting := _waiting(ctx, state)) and not _leaves(text, role, waiting):
         decision = {"intent": waiting, "source": "pending", "confidence": 1.0, "seconds": 0.0}
     if decision is None:
         found = await route(text, role, ctx.parser, ctx.llm)
-        decision = {"intent": found.intent, "source": found.source,
-                    "confidence": found.confidence, "seconds": found.seconds}
+        decision = {
+            "intent": found.intent,
+            "source": found.source,
+            "confidence": found.confidence,
+            "seconds": found.seconds,
+        }
     intent = decision["intent"]
     if intent == "other":
         agent = "help"
@@ -63,8 +78,10 @@ async def supervisor(state: ChatState, runtime: Runtime[AgentContext]) -> dict:
         agent = intent
     if text and (language := language_of(text)):
         await remember(ctx.store, ctx.company_id, ctx.sender.key, language=language)
-    return {"route": {**decision, "agent": agent},
-            "history": [{"role": "user", "text": text or f"[{choice}]"}]}
+    return {
+        "route": {**decision, "agent": agent},
+        "history": [{"role": "user", "text": text or f"[{choice}]"}],
+    }
 
 
 def _button_owner(choice: str) -> str:
@@ -99,8 +116,11 @@ def _leaves(text: str, role: Role, waiting: str) -> bool:
         return False
     if decision.source == "command":
         return True
-    return waiting != "coach" and decision.intent not in (waiting, "help") \
+    return (
+        waiting != "coach"
+        and decision.intent not in (waiting, "help")
         and decision.intent in ALLOWED[role]
+    )
 
 
 def _node(name: str) -> Callable:
@@ -113,8 +133,9 @@ def _node(name: str) -> Callable:
         # What the agent wrote is committed before LangGraph awaits the checkpoint: a write
         # transaction held across an await blocks every other conversation on this loop.
         ctx.session.commit()
-        said = [{"role": "assistant", "text": reply.text or "[image]"}
-                for reply in ctx.replies[before:]]
+        said = [
+            {"role": "assistant", "text": reply.text or "[image]"} for reply in ctx.replies[before:]
+        ]
         return {**update, "history": said}
 
     run.__name__ = name

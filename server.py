@@ -160,8 +160,9 @@ def build_runtime(settings: Settings, redis: Redis | None = None) -> Runtime:
     """The engine, senders and LLM that jobs use; one per process."""
     senders = {"console": SimulatedSender("console")}
     if settings.whatsapp_token and settings.whatsapp_phone_number_id:
-        senders["whatsapp"] = whatsapp.WhatsAppSender(settings.whatsapp_phone_number_id,
-                                                      settings.whatsapp_token)
+        senders["whatsapp"] = whatsapp.WhatsAppSender(
+            settings.whatsapp_phone_number_id, settings.whatsapp_token
+        )
     else:  # no Cloud API credentials: replies are kept, not sent (development, tests)
         senders["whatsapp"] = SimulatedSender("whatsapp")
     engine = create_db_engine(settings.sqlalchemy_url)
@@ -176,14 +177,16 @@ def build_runtime(settings: Settings, redis: Redis | None = None) -> Runtime:
     if settings.twilio_account_sid and settings.twilio_auth_token:
         media["sms"] = TwilioMedia(settings.twilio_account_sid, settings.twilio_auth_token)
     llm = build_llm(settings) if settings.llm_backend != "off" else None
-    return Runtime(settings=settings, engine=engine,
-                   senders=senders, llm=llm, redis=redis, media=media)
+    return Runtime(
+        settings=settings, engine=engine, senders=senders, llm=llm, redis=redis, media=media
+    )
 
 
 def build_queue(runtime: Runtime) -> ArqQueue | InProcessQueue:
     if runtime.settings.redis_url:
-        return ArqQueue(runtime.settings.redis_url, runtime.settings.burst_window_s,
-                        runtime.settings.queue_name)
+        return ArqQueue(
+            runtime.settings.redis_url, runtime.settings.burst_window_s, runtime.settings.queue_name
+        )
     return InProcessQueue(runtime)
 
 
@@ -262,8 +265,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.run_locks = WeakValueDictionary()  # a thread's lock lives while in use
         sweeper = asyncio.create_task(sweep_forever(app.state.runtime, app.state.queue))
         warming = asyncio.create_task(warm_prompts(app.state.runtime))
-        voice_warming = app.state.voice_warming = asyncio.create_task(
-            warm_voice(app.state.runtime))
+        voice_warming = app.state.voice_warming = asyncio.create_task(warm_voice(app.state.runtime))
         try:
             yield
         finally:

@@ -26,8 +26,9 @@ class Settings(BaseSettings):
     readiness_timeout_s: float = Field(2.0, description="Per-dependency timeout for /readyz.")
 
     llm_backend: Literal["local", "remote", "off"] = Field(
-        "local", description="local: llama.cpp in this process; remote: an OpenAI-compatible "
-        "URL; off: the deterministic paths alone."
+        "local",
+        description="local: llama.cpp in this process; remote: an OpenAI-compatible "
+        "URL; off: the deterministic paths alone.",
     )
     llm_model: str = Field(
         "qwen2.5-coder-1.5b",
@@ -62,12 +63,14 @@ class Settings(BaseSettings):
     )
     whatsapp_token: str | None = Field(None, description="Graph API token for sending.")
     whatsapp_phone_number_id: str | None = Field(
-        None, description="The business number's id; messages to it belong to the only company "
-        "unless a company's settings name its own whatsapp_phone_number_id."
+        None,
+        description="The business number's id; messages to it belong to the only company "
+        "unless a company's settings name its own whatsapp_phone_number_id.",
     )
     whatsapp_template: str = Field(
-        "order_update", description="Approved template (one body parameter) for replies sent "
-        "more than 24 h after the customer's last message."
+        "order_update",
+        description="Approved template (one body parameter) for replies sent "
+        "more than 24 h after the customer's last message.",
     )
     whatsapp_template_language: str = Field("en", description="Its language code.")
     burst_window_s: float = Field(
@@ -81,39 +84,45 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(4096, description="Longer inbound texts are cut, with a note.")
 
     public_url: str | None = Field(
-        None, description="The public https base URL providers call (behind a proxy): Twilio "
+        None,
+        description="The public https base URL providers call (behind a proxy): Twilio "
         "signs the URL it called, so signatures are checked against this; default: the URL "
-        "the request arrived on."
+        "the request arrived on.",
     )
     twilio_account_sid: str | None = Field(None, description="Twilio account SID (sending SMS).")
     twilio_auth_token: str | None = Field(
-        None, description="Twilio auth token: every SMS/voice webhook must carry its "
-        "X-Twilio-Signature."
+        None,
+        description="Twilio auth token: every SMS/voice webhook must carry its X-Twilio-Signature.",
     )
     twilio_phone_number: str | None = Field(
-        None, description="Our Twilio number (E.164); SMS and calls to it belong to the only "
-        "company unless a company's settings name their own sms_phone_number_id."
+        None,
+        description="Our Twilio number (E.164); SMS and calls to it belong to the only "
+        "company unless a company's settings name their own sms_phone_number_id.",
     )
     sms_max_segments: int = Field(
         4, description="Longest SMS reply in segments (160 GSM-7 / 70 UCS-2 characters each)."
     )
     voice_fallback_number: str | None = Field(
-        None, description="Where a caller is put through when they ask for a person and their "
-        "store has no rep with a phone (E.164)."
+        None,
+        description="Where a caller is put through when they ask for a person and their "
+        "store has no rep with a phone (E.164).",
     )
     voice_mode: Literal["gather", "stream"] = Field(
-        "gather", description="Phone calls: gather (TwiML speech/DTMF menus) or stream "
-        "(Media Streams websocket: our STT, supervisor and TTS, with barge-in)."
+        "gather",
+        description="Phone calls: gather (TwiML speech/DTMF menus) or stream "
+        "(Media Streams websocket: our STT, supervisor and TTS, with barge-in).",
     )
 
     stt_model: str = Field(
-        "tiny.en", description="Speech-to-text: tiny.en (bundled), base (multilingual, bundled "
-        "in two parts) or the folder of any CTranslate2 Whisper model."
+        "tiny.en",
+        description="Speech-to-text: tiny.en (bundled), base (multilingual, bundled "
+        "in two parts) or the folder of any CTranslate2 Whisper model.",
     )
     stt_threads: int | None = Field(None, description="CPU threads for STT; default: all cores.")
     tts_voice: str | None = Field(
-        None, description="A Piper voice (.onnx with its .onnx.json beside it); default: the "
-        "bundled joe (en_US)."
+        None,
+        description="A Piper voice (.onnx with its .onnx.json beside it); default: the "
+        "bundled joe (en_US).",
     )
     max_voice_note_s: float = Field(
         120.0, description="Longer voice notes are cut to this many seconds, with a note."
@@ -130,8 +139,9 @@ class Settings(BaseSettings):
         None, description="HS256 secret for agent-API tokens (development)."
     )
     auth_jwks_url: str | None = Field(
-        None, description="JWKS URL for RS256 agent-API tokens, e.g. Keycloak's "
-        "https://kc/realms/R/protocol/openid-connect/certs."
+        None,
+        description="JWKS URL for RS256 agent-API tokens, e.g. Keycloak's "
+        "https://kc/realms/R/protocol/openid-connect/certs.",
     )
     auth_issuer: str | None = Field(None, description="Required `iss` of tokens, when set.")
     auth_audience: str | None = Field(None, description="Required `aud` of tokens, when set.")

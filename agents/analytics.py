@@ -88,8 +88,9 @@ def _example_vectors():
     return embedder, np.array(embedder([e["question"] for e in examples()]))
 
 
-def similar_examples(question: str, dialect: str, count: int = EXAMPLES_SHOWN,
-                     leave_out_same: bool = False) -> list[dict]:
+def similar_examples(
+    question: str, dialect: str, count: int = EXAMPLES_SHOWN, leave_out_same: bool = False
+) -> list[dict]:
     """The worked examples whose questions mean the most nearly the same (MiniLM cosine)."""
     embedder, vectors = _example_vectors()
     scores = vectors @ np.array(embedder([question])[0])
@@ -115,17 +116,29 @@ def system_prompt(policies: dict[str, TablePolicy], dialect: str) -> str:
     return render("analytics_sql", dialect=dialect, tables=list(policies.values()))
 
 
-def question_prompt(question: str, policies: dict[str, TablePolicy], dialect: str,
-                    leave_out_same: bool = False) -> str:
+def question_prompt(
+    question: str, policies: dict[str, TablePolicy], dialect: str, leave_out_same: bool = False
+) -> str:
     """The question, after the closest worked examples (for our schema)."""
-    shown = similar_examples(question, dialect, leave_out_same=leave_out_same) \
-        if policies is OURS else []
+    shown = (
+        similar_examples(question, dialect, leave_out_same=leave_out_same)
+        if policies is OURS
+        else []
+    )
     return render("analytics_question", examples=shown, question=question[:500])
 
 
-async def ask(question: str, engine: Engine, company_id: uuid.UUID | None,
-              llm: LLMService | None, *, timeout_s: float = 5.0, max_rows: int = 500,
-              templates: bool = True, leave_out_same: bool = False) -> Answer:
+async def ask(
+    question: str,
+    engine: Engine,
+    company_id: uuid.UUID | None,
+    llm: LLMService | None,
+    *,
+    timeout_s: float = 5.0,
+    max_rows: int = 500,
+    templates: bool = True,
+    leave_out_same: bool = False,
+) -> Answer:
     """Answer `question` from the database: a template when one fits, else the LLM's SQL."""
     started = time.perf_counter()
     dialect = engine.dialect.name
@@ -139,10 +152,13 @@ async def ask(question: str, engine: Engine, company_id: uuid.UUID | None,
     elif llm is None:
         answer.error_code, answer.error = "LLM_DOWN", "free-form questions are off here"
     else:
-        asked = await asyncio.to_thread(question_prompt, question, policies, dialect,
-                                        leave_out_same)  # embeds: off the event loop
-        messages = [{"role": "system", "content": system_prompt(policies, dialect)},
-                    {"role": "user", "content": asked}]
+        asked = await asyncio.to_thread(
+            question_prompt, question, policies, dialect, leave_out_same
+        )  # embeds: off the event loop
+        messages = [
+            {"role": "system", "content": system_prompt(policies, dialect)},
+            {"role": "user", "content": asked},
+        ]
         answer.sql, answer.source = await _write_sql(llm, messages, answer), "llm"
         if not answer.sql and not answer.error_code:
             answer.error_code = "NO_SQL"
@@ -150,16 +166,30 @@ async def ask(question: str, engine: Engine, company_id: uuid.UUID | None,
         if answer.sql and answer.source == "llm" and not period_of(question.lower())[1]:
             answer.notes.append("No period given: I used the last 30 days where it mattered.")
     if answer.sql:
-        await _run(answer, engine, company_id, policies, dialect, llm, timeout_s, max_rows,
-                   messages=None if template else messages)
+        await _run(
+            answer,
+            engine,
+            company_id,
+            policies,
+            dialect,
+            llm,
+            timeout_s,
+            max_rows,
+            messages=None if template else messages,
+        )
     answer.seconds = time.perf_counter() - started
     return answer
 
 
 async def _write_sql(llm: LLMService, messages: list[dict], answer: Answer) -> str:
     try:
-        reply = await llm.complete_json(messages, SqlAnswer, max_tokens=SQL_MAX_TOKENS,
-                                        timeout_s=SQL_TIMEOUT_S, slow_s=SQL_TIMEOUT_S)
+        reply = await llm.complete_json(
+            messages,
+            SqlAnswer,
+            max_tokens=SQL_MAX_TOKENS,
+            timeout_s=SQL_TIMEOUT_S,
+            slow_s=SQL_TIMEOUT_S,
+        )
     except LLMUnavailable:
         answer.error_code, answer.error = "LLM_DOWN", "my language model is down for a moment"
         return ""
@@ -169,21 +199,32 @@ async def _write_sql(llm: LLMService, messages: list[dict], answer: Answer) -> s
     return reply.sql.strip().rstrip(";").strip()
 
 
-async def _run(answer: Answer, engine: Engine, company_id: uuid.UUID | None,
-               policies: dict[str, TablePolicy], dialect: str, llm: LLMService | None,
-               timeout_s: float, max_rows: int, messages: list[dict] | None) -> None:
+async def _run(
+    answer: Answer,
+    engine: Engine,
+    company_id: uuid.UUID | None,
+    policies: dict[str, TablePolicy],
+    dialect: str,
+    llm: LLMService | None,
+    timeout_s: float,
+    max_rows: int,
+    messages: list[dict] | None,
+) -> None:
     """Guard and run the SQL; on a rejection or a database error, one repair by the LLM."""
     for attempt in range(2):
         try:
             guarded = guard(answer.sql, policies, dialect, read=dialect)
             answer.result = await asyncio.to_thread(
-                run_readonly, engine, guarded.sql, company_id, timeout_s, max_rows)
+                run_readonly, engine, guarded.sql, company_id, timeout_s, max_rows
+            )
             answer.error = answer.error_code = ""
             return
         except SqlTimeout:
             answer.error_code = "TIMEOUT"
-            answer.error = (f"the query took longer than {timeout_s:g} s; ask for a shorter "
-                            "period or a narrower question")
+            answer.error = (
+                f"the query took longer than {timeout_s:g} s; ask for a shorter "
+                "period or a narrower question"
+            )
             return
         except SqlRejected as exc:
             answer.error_code, answer.error = "REJECTED", exc.message
@@ -195,8 +236,11 @@ async def _run(answer: Answer, engine: Engine, company_id: uuid.UUID | None,
             return
         repair = messages + [
             {"role": "assistant", "content": json.dumps({"sql": answer.sql})},
-            {"role": "user", "content": f"That query failed: {problem[:300]}\nWrite a corrected "
-                                        "query that answers the same question."},
+            {
+                "role": "user",
+                "content": f"That query failed: {problem[:300]}\nWrite a corrected "
+                "query that answers the same question.",
+            },
         ]
         fixed = await _write_sql(llm, repair, answer)
         if not fixed:
@@ -205,6 +249,7 @@ async def _run(answer: Answer, engine: Engine, company_id: uuid.UUID | None,
 
 
 # -- the reply -------------------------------------------------------------------------------
+
 
 def _number(value) -> float | None:
     if isinstance(value, bool):
@@ -260,8 +305,10 @@ def explain(answer: Answer) -> str:
     if kind == "empty":
         return "No rows match that question."
     if kind == "figures":
-        return "; ".join(f"{column.replace('_', ' ')}: {_text(value)}"
-                         for column, value in zip(result.columns, result.rows[0], strict=True))
+        return "; ".join(
+            f"{column.replace('_', ' ')}: {_text(value)}"
+            for column, value in zip(result.columns, result.rows[0], strict=True)
+        )
     value = _value_column(result)
     name = result.columns[value].replace("_", " ")
     numbers = [_number(row[value]) or 0.0 for row in result.rows]
@@ -269,18 +316,25 @@ def explain(answer: Answer) -> str:
         first, last = numbers[0], numbers[-1]
         peak = max(range(len(numbers)), key=numbers.__getitem__)
         change = f" ({(last - first) / first * 100:+.0f}%)" if first else ""
-        return (f"{name} went from {_text(result.rows[0][value])} on {_text(result.rows[0][0])}"
-                f" to {_text(result.rows[-1][value])} on {_text(result.rows[-1][0])}{change}; "
-                f"the highest was {_text(result.rows[peak][value])} on "
-                f"{_text(result.rows[peak][0])}.")
+        return (
+            f"{name} went from {_text(result.rows[0][value])} on {_text(result.rows[0][0])}"
+            f" to {_text(result.rows[-1][value])} on {_text(result.rows[-1][0])}{change}; "
+            f"the highest was {_text(result.rows[peak][value])} on "
+            f"{_text(result.rows[peak][0])}."
+        )
     if kind == "ranking":
         total = sum(numbers)
         additive = not RATIO.search(result.columns[value])  # shares of rates mean nothing
-        share = f", {numbers[0] / total * 100:.0f}% of the {len(numbers)} shown" \
-            if total and additive else ""
-        return (f"{_text(result.rows[0][0])} is first with {name} {_text(result.rows[0][value])}"
-                f"{share}; {_text(result.rows[-1][0])} is last of these with "
-                f"{_text(result.rows[-1][value])}.")
+        share = (
+            f", {numbers[0] / total * 100:.0f}% of the {len(numbers)} shown"
+            if total and additive
+            else ""
+        )
+        return (
+            f"{_text(result.rows[0][0])} is first with {name} {_text(result.rows[0][value])}"
+            f"{share}; {_text(result.rows[-1][0])} is last of these with "
+            f"{_text(result.rows[-1][value])}."
+        )
     return f"{len(result.rows)} rows."
 
 
@@ -288,8 +342,9 @@ def table_text(result: QueryResult) -> str:
     header = " | ".join(column.replace("_", " ") for column in result.columns)
     rows = [" | ".join(_text(value) for value in row) for row in result.rows[:SHOWN_ROWS]]
     more = len(result.rows) - SHOWN_ROWS
-    tail = [f"…and {more} more rows" + (" (capped)" if result.truncated else "")] \
-        if more > 0 else []
+    tail = (
+        [f"…and {more} more rows" + (" (capped)" if result.truncated else "")] if more > 0 else []
+    )
     return "\n".join([header, *rows, *tail])
 
 
@@ -298,71 +353,108 @@ def follow_ups(answer: Answer) -> list[tuple[str, str]]:
     question = answer.question.rstrip("?. ")
     kind = shape(answer.result) if answer.result else "empty"
     if kind == "ranking":
-        return [("Same, week before", f"{question}, for the 7 days before last week"),
-                ("Bottom 5 instead", f"{question}, but the bottom 5"),
-                ("Weekly trend", "Weekly sales trend for the last 8 weeks")]
+        return [
+            ("Same, week before", f"{question}, for the 7 days before last week"),
+            ("Bottom 5 instead", f"{question}, but the bottom 5"),
+            ("Weekly trend", "Weekly sales trend for the last 8 weeks"),
+        ]
     if kind == "trend":
-        return [("Top stores", "Top 10 stores by sales last 30 days"),
-                ("By category", "Sales by category last 30 days"),
-                ("Compare last month", "Sales by category last month")]
-    return [("Top stores", "Top 10 stores by sales last week"),
-            ("Sales trend", "Daily sales trend for the last 14 days"),
-            ("Stores not ordering", "Stores that have not ordered in 14 days")]
+        return [
+            ("Top stores", "Top 10 stores by sales last 30 days"),
+            ("By category", "Sales by category last 30 days"),
+            ("Compare last month", "Sales by category last month"),
+        ]
+    return [
+        ("Top stores", "Top 10 stores by sales last week"),
+        ("Sales trend", "Daily sales trend for the last 14 days"),
+        ("Stores not ordering", "Stores that have not ordered in 14 days"),
+    ]
 
 
 def replies(answer: Answer) -> list[OutboundMessage]:
     """The figures, the explanation, the follow-ups, and a chart for a trend or a ranking."""
     if answer.result is None:
-        return [OutboundMessage(text=_failure_text(answer), buttons=[
-            Button(id=f"analytics:{q}", title=t) for t, q in follow_ups(answer)])]
+        return [
+            OutboundMessage(
+                text=_failure_text(answer),
+                buttons=[Button(id=f"analytics:{q}", title=t) for t, q in follow_ups(answer)],
+            )
+        ]
     result = answer.result
     notes = "\n".join(answer.notes)
     capped = f"\n(Only the first {len(result.rows)} rows were read.)" if result.truncated else ""
-    text = (f"{explain(answer)}{capped}\n\n{table_text(result)}"
-            + (f"\n\n{notes}" if notes else ""))
+    text = f"{explain(answer)}{capped}\n\n{table_text(result)}" + (f"\n\n{notes}" if notes else "")
     buttons = [Button(id=f"analytics:{q[:240]}", title=t) for t, q in follow_ups(answer)]
     messages = [OutboundMessage(text=text, buttons=buttons, options_title="Ask next")]
     kind = shape(result)
     if kind in ("trend", "ranking") and len(result.rows) >= 2:
         value = _value_column(result)
-        chart = render_chart(kind, [_text(row[0]) for row in result.rows],
-                             [_number(row[value]) or 0.0 for row in result.rows],
-                             answer.question, result.columns[value].replace("_", " "))
+        chart = render_chart(
+            kind,
+            [_text(row[0]) for row in result.rows],
+            [_number(row[value]) or 0.0 for row in result.rows],
+            answer.question,
+            result.columns[value].replace("_", " "),
+        )
         messages.insert(0, OutboundMessage(image=chart, image_caption=answer.question[:1000]))
     return messages
 
 
 def _failure_text(answer: Answer) -> str:
     if answer.error_code == "LLM_DOWN":
-        return (f"I can't answer free-form questions right now ({answer.error}). These work "
-                "without it: \"top 5 stores last week\", \"sales yesterday\", \"sales trend "
-                "this month\", \"strike rate by rep last week\", \"stores not ordering for 14 "
-                "days\".")
+        return (
+            f"I can't answer free-form questions right now ({answer.error}). These work "
+            'without it: "top 5 stores last week", "sales yesterday", "sales trend '
+            'this month", "strike rate by rep last week", "stores not ordering for 14 '
+            'days".'
+        )
     if answer.error_code == "TIMEOUT":
         return f"That took too long: {answer.error}."
     if answer.error_code == "NO_SQL":
-        return ("I couldn't answer that from the sales data. I can answer questions about "
-                "sales, stores, products, reps, visits, stock, schemes and tasks.")
+        return (
+            "I couldn't answer that from the sales data. I can answer questions about "
+            "sales, stores, products, reps, visits, stock, schemes and tasks."
+        )
     return f"I couldn't answer that: {answer.error}. Try asking it another way."
 
 
 # -- the graph node --------------------------------------------------------------------------
 
+
 async def answer(ctx: AgentContext, state: ChatState) -> dict:
     choice = state.get("choice") or ""
     if choice.startswith("menu:"):
-        ctx.say("Ask me about your sales, e.g.:\n" + "\n".join(f"• {q}" for q in STARTERS),
-                buttons=[Button(id=f"analytics:{q}", title=q[:20]) for q in STARTERS])
+        ctx.say(
+            "Ask me about your sales, e.g.:\n" + "\n".join(f"• {q}" for q in STARTERS),
+            buttons=[Button(id=f"analytics:{q}", title=q[:20]) for q in STARTERS],
+        )
         return {"active": None}
-    question = choice.removeprefix("analytics:") if choice.startswith("analytics:") \
+    question = (
+        choice.removeprefix("analytics:")
+        if choice.startswith("analytics:")
         else state.get("text", "")
+    )
     if not DATA_WORDS.search(question):
-        ctx.say("Which figures do you need, and for which period? For example:",
-                buttons=[Button(id=f"analytics:{q}", title=q[:20]) for q in STARTERS])
+        ctx.say(
+            "Which figures do you need, and for which period? For example:",
+            buttons=[Button(id=f"analytics:{q}", title=q[:20]) for q in STARTERS],
+        )
         return {"active": None}
-    found = await ask(question, ctx.engine, ctx.company_id, ctx.llm,
-                      timeout_s=ctx.settings.analytics_timeout_s,
-                      max_rows=ctx.settings.analytics_max_rows)
+    found = await ask(
+        question,
+        ctx.engine,
+        ctx.company_id,
+        ctx.llm,
+        timeout_s=ctx.settings.analytics_timeout_s,
+        max_rows=ctx.settings.analytics_max_rows,
+    )
     ctx.replies.extend(await asyncio.to_thread(replies, found))  # the chart is drawn off the loop
-    return {"active": None, "analytics": {"question": question, "sql": found.sql,
-                                          "source": found.source, "error": found.error_code}}
+    return {
+        "active": None,
+        "analytics": {
+            "question": question,
+            "sql": found.sql,
+            "source": found.source,
+            "error": found.error_code,
+        },
+    }

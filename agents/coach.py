@@ -27,12 +27,12 @@ STOP = re.compile(r"^\W*(stop|exit|quit|end|bas|band karo|cancel)\W*$", re.IGNOR
 RUBRIC = ("acknowledge", "probe", "answer", "close")
 KEYWORDS = {
     "acknowledge": r"\b(samajh|understand|sahi|right|true|agree|maanta|sorry|haan|correct|"
-                   r"valid|fair|i hear|theek)\b",
+    r"valid|fair|i hear|theek)\b",
     "probe": r"\?|\b(kaun ?sa|which|kitna|how many|how much|kyun|why|kya|what)\b",
     "answer": r"\d|%|\b(scheme|margin|offer|discount|free|rotation|display|credit|delivery|"
-              r"fast|bikta|nikal|demand|customer)\b",
+    r"fast|bikta|nikal|demand|customer)\b",
     "close": r"\b(order|case|cases|le lijiye|lijiye|rakh|try|trial|bhej|book|confirm|"
-             r"carton|ctn|pcs|pieces)\b",
+    r"carton|ctn|pcs|pieces)\b",
 }
 
 
@@ -60,8 +60,11 @@ def scenarios() -> tuple[Scenario, ...]:
         said = re.search(r'^Retailer: "(.+)"$', document.text, re.MULTILINE)
         example = re.search(r'Say: "(.+?)"', document.text)
         section = document.metadata["section"]
-        found.append(Scenario(section, said.group(1) if said else section,
-                              example.group(1) if example else ""))
+        found.append(
+            Scenario(
+                section, said.group(1) if said else section, example.group(1) if example else ""
+            )
+        )
     return tuple(found)
 
 
@@ -70,7 +73,7 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     text = state.get("text", "")
     played = state.get("coach", {})
     if choice == "coach:stop" or (played.get("scenario") and STOP.match(text)):
-        ctx.say(f"Good practice. {_summary(played)} Say \"coach me\" any time for another round.")
+        ctx.say(f'Good practice. {_summary(played)} Say "coach me" any time for another round.')
         return {"active": None, "coach": {**played, "scenario": None}}
     if played.get("scenario") and not choice and state.get("route", {}).get("source") == "pending":
         return await _score(ctx, played, text)
@@ -81,17 +84,24 @@ def _start(ctx: AgentContext, played: dict) -> dict:
     all_scenarios = scenarios()
     number = played.get("rounds", 0) % len(all_scenarios)
     scenario = all_scenarios[number]
-    ctx.say(f"Role-play: {scenario.title}. I am the retailer; answer as you would in the "
-            f"store (say \"stop\" to end).\n\nRetailer: \"{scenario.retailer_says}\"")
-    return {"active": "coach", "coach": {**played, "scenario": scenario.title,
-                                         "asked_at": datetime.now(UTC).isoformat()}}
+    ctx.say(
+        f"Role-play: {scenario.title}. I am the retailer; answer as you would in the "
+        f'store (say "stop" to end).\n\nRetailer: "{scenario.retailer_says}"'
+    )
+    return {
+        "active": "coach",
+        "coach": {**played, "scenario": scenario.title, "asked_at": datetime.now(UTC).isoformat()},
+    }
 
 
 def still_playing(played: dict) -> bool:
     """A role-play waits for its answer for ANSWER_WITHIN; after that the rep has moved on."""
     asked = played.get("asked_at")
-    return bool(played.get("scenario")) and asked is not None and \
-        datetime.now(UTC) - datetime.fromisoformat(asked) < ANSWER_WITHIN
+    return (
+        bool(played.get("scenario"))
+        and asked is not None
+        and datetime.now(UTC) - datetime.fromisoformat(asked) < ANSWER_WITHIN
+    )
 
 
 async def _score(ctx: AgentContext, played: dict, reply: str) -> dict:
@@ -101,13 +111,19 @@ async def _score(ctx: AgentContext, played: dict, reply: str) -> dict:
     score = await _llm_score(ctx, scenario, reply) or keyword_score(reply)
     total = sum(getattr(score, part) for part in RUBRIC)
     parts = ", ".join(f"{part} {getattr(score, part)}/2" for part in RUBRIC)
-    example = f"\nThe playbook says: \"{scenario.example}\"" if scenario.example else ""
+    example = f'\nThe playbook says: "{scenario.example}"' if scenario.example else ""
     rounds, points = played.get("rounds", 0) + 1, played.get("points", 0) + total
-    ctx.say(f"Score {total}/8 ({parts}).\nTip: {score.tip}{example}",
-            buttons=[Button(id="coach:next", title="Next objection"),
-                     Button(id="coach:stop", title="Stop")])
-    return {"active": None,
-            "coach": {"scenario": None, "rounds": rounds, "points": points, "last": total}}
+    ctx.say(
+        f"Score {total}/8 ({parts}).\nTip: {score.tip}{example}",
+        buttons=[
+            Button(id="coach:next", title="Next objection"),
+            Button(id="coach:stop", title="Stop"),
+        ],
+    )
+    return {
+        "active": None,
+        "coach": {"scenario": None, "rounds": rounds, "points": points, "last": total},
+    }
 
 
 async def _llm_score(ctx: AgentContext, scenario: Scenario, reply: str) -> Score | None:
@@ -115,10 +131,13 @@ async def _llm_score(ctx: AgentContext, scenario: Scenario, reply: str) -> Score
         return None
     messages = [
         {"role": "system", "content": render("coach_score")},
-        {"role": "user", "content": (
-            f"Objection: {scenario.title}. Retailer said: \"{scenario.retailer_says}\"\n"
-            f"Rep answered: \"{reply[:600]}\""
-        )},
+        {
+            "role": "user",
+            "content": (
+                f'Objection: {scenario.title}. Retailer said: "{scenario.retailer_says}"\n'
+                f'Rep answered: "{reply[:600]}"'
+            ),
+        },
     ]
     try:
         return await ctx.llm.complete_json(messages, Score, max_tokens=120)
@@ -128,8 +147,9 @@ async def _llm_score(ctx: AgentContext, scenario: Scenario, reply: str) -> Score
 
 def keyword_score(reply: str) -> Score:
     """The rubric by keywords: each step found once scores 1, twice or more 2."""
-    counts = {part: len(re.findall(pattern, reply, re.IGNORECASE))
-              for part, pattern in KEYWORDS.items()}
+    counts = {
+        part: len(re.findall(pattern, reply, re.IGNORECASE)) for part, pattern in KEYWORDS.items()
+    }
     scores = {part: min(2, count) for part, count in counts.items()}
     weakest = min(RUBRIC, key=lambda part: scores[part])
     tips = {

@@ -8,11 +8,11 @@ from llm.breaker import State
 from memory.profile import recall, remember
 
 WHAT = {
-    "order": ("Order", "order: \"2 cs Parle-G 250g, 1 ctn Coke\", \"where is my order\""),
-    "promo": ("Schemes", "schemes: \"any scheme on Surf Excel?\""),
-    "analytics": ("Sales report", "sales questions: \"top 5 stores last week\""),
-    "coach": ("Practise a pitch", "coaching: \"coach me\" for an objection role-play"),
-    "tasks": ("Today's tasks", "your day: \"my tasks today\", \"done 2\""),
+    "order": ("Order", 'order: "2 cs Parle-G 250g, 1 ctn Coke", "where is my order"'),
+    "promo": ("Schemes", 'schemes: "any scheme on Surf Excel?"'),
+    "analytics": ("Sales report", 'sales questions: "top 5 stores last week"'),
+    "coach": ("Practise a pitch", 'coaching: "coach me" for an objection role-play'),
+    "tasks": ("Today's tasks", 'your day: "my tasks today", "done 2"'),
 }
 
 
@@ -28,8 +28,10 @@ def _llm_note(ctx: AgentContext) -> str:
     if ctx.llm is None:
         return "\n(Free-form questions are off on this server; the examples above work.)"
     if ctx.llm.breaker.state is State.open:
-        return ("\n(My language model is down for a moment: orders, schemes, tasks and the "
-                "usual reports still work; free-form questions may not.)")
+        return (
+            "\n(My language model is down for a moment: orders, schemes, tasks and the "
+            "usual reports still work; free-form questions may not.)"
+        )
     return ""
 
 
@@ -37,13 +39,18 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     if switch := VOICE_SWITCH.match(state.get("text", "")):
         spoken = switch.group(1).lower() == "on"
         await remember(ctx.store, ctx.company_id, ctx.sender.key, voice_replies=spoken)
-        ctx.say("OK: I will answer your voice notes with a voice note too." if spoken else
-                "OK: I will answer your voice notes in text.")
+        ctx.say(
+            "OK: I will answer your voice notes with a voice note too."
+            if spoken
+            else "OK: I will answer your voice notes in text."
+        )
         return {"active": None}
     lines, buttons = _menu(ctx.sender.role)
     if state.get("route", {}).get("intent") == "other":
-        ctx.say("Sorry, I can only help with your business here. I can help with:\n" + lines,
-                buttons=buttons[:3])
+        ctx.say(
+            "Sorry, I can only help with your business here. I can help with:\n" + lines,
+            buttons=buttons[:3],
+        )
         return {"active": None}
     first = ctx.sender.name.split()[:1]
     name = f" {first[0]}" if first else ""
@@ -55,8 +62,10 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     usual = facts.get("usual_order")
     usual_line = f"\nYour usual order: {', '.join(usual)}." if usual else ""
     if ctx.sender.role == Role.retailer:
-        usual_line += ("\nYou can also send a voice note or a photo of your list "
-                       "(\"voice on\" for spoken replies).")
+        usual_line += (
+            "\nYou can also send a voice note or a photo of your list "
+            '("voice on" for spoken replies).'
+        )
     ctx.say(f"{greeting}\n{lines}{usual_line}{_llm_note(ctx)}", buttons=buttons[:3])
     return {"active": None}
 

@@ -42,19 +42,50 @@ from tools.order_parser import (
     quantities,
 )
 
-STATUS_WORDS = re.compile(r"\b(where|status|kab|kidhar|kahan|track|pahuncha|aaya nahi|not come|"
-                          r"not received|delivery kab)\b")
-REPEAT_WORDS = re.compile(r"\b(repeat|same as last|last order|pichla order|pichhla order|"
-                          r"wahi order|same order|usual order)\b")
+STATUS_WORDS = re.compile(
+    r"\b(where|status|kab|kidhar|kahan|track|pahuncha|aaya nahi|not come|"
+    r"not received|delivery kab)\b"
+)
+REPEAT_WORDS = re.compile(
+    r"\b(repeat|same as last|last order|pichla order|pichhla order|"
+    r"wahi order|same order|usual order)\b"
+)
 CANCEL_ORDER = re.compile(r"\bcancel\b.*?(?:order\s*(?:no\.?|number)?\s*#?|#)\s*(\d{3,})")
 YES = {"yes", "y", "haan", "han", "ha", "ok", "okay", "theek", "thik", "done", "confirm", "ji"}
 NO = {"no", "nahi", "nahin", "na", "mat", "skip"}
-AGREEING = {"please", "place", "it", "the", "order", "go", "ahead", "confirm", "thanks",
-            "thank", "you", "sure", "that's", "right", "correct", "fine", "ji", "don't", "dont",
-            "cancel", "sir", "bhai", "bhaiya", "haan", "yes", "ok", "okay"}
+AGREEING = {
+    "please",
+    "place",
+    "it",
+    "the",
+    "order",
+    "go",
+    "ahead",
+    "confirm",
+    "thanks",
+    "thank",
+    "you",
+    "sure",
+    "that's",
+    "right",
+    "correct",
+    "fine",
+    "ji",
+    "don't",
+    "dont",
+    "cancel",
+    "sir",
+    "bhai",
+    "bhaiya",
+    "haan",
+    "yes",
+    "ok",
+    "okay",
+}
 ADD = re.compile(r"^\s*(add|aur|also|plus|\+)\b", re.IGNORECASE)
-REMOVE = re.compile(r"^\s*(remove|hatao|hata do|cancel|delete|minus|mat bhejo)\b\s*(.*)$",
-                    re.IGNORECASE)
+REMOVE = re.compile(
+    r"^\s*(remove|hatao|hata do|cancel|delete|minus|mat bhejo)\b\s*(.*)$", re.IGNORECASE
+)
 MAX_PIECES_PER_LINE = 100_000
 
 
@@ -72,7 +103,7 @@ class Turn:
 
 
 def yes_or_no(text: str) -> bool | None:
-    """"Yes.", "yes, please place it", "no thanks" as said or as a speech recogniser writes
+    """ "Yes.", "yes, please place it", "no thanks" as said or as a speech recogniser writes
     them; None for anything more ("no, 2 cases of Maggi" is a new order)."""
     words = re.sub(r"[^\w\s']", " ", text.lower()).split()
     if not words or words[0] not in YES | NO or not set(words[1:]) <= AGREEING:
@@ -86,17 +117,28 @@ def catalog_parser(session: CompanySession) -> OrderParser:
 
 
 def line_state(line: ParsedLine) -> dict:
-    return {"text": line.text, "candidates": line.candidates, "quantity": line.quantity,
-            "unit": line.unit, "pieces": line.pieces}
+    return {
+        "text": line.text,
+        "candidates": line.candidates,
+        "quantity": line.quantity,
+        "unit": line.unit,
+        "pieces": line.pieces,
+    }
 
 
 def line_from(state: dict, sku: str | None = None) -> ParsedLine:
-    return ParsedLine(state["text"], [sku] if sku else state["candidates"], state["quantity"],
-                      state["unit"], state["pieces"], 1.0)
+    return ParsedLine(
+        state["text"],
+        [sku] if sku else state["candidates"],
+        state["quantity"],
+        state["unit"],
+        state["pieces"],
+        1.0,
+    )
 
 
 def describe(parser: OrderParser, line: ParsedLine) -> str:
-    """"2 cs Parle-G 250g" or "12 pcs Lux 100g"."""
+    """ "2 cs Parle-G 250g" or "12 pcs Lux 100g"."""
     item = parser.items[line.sku]
     if line.unit == "case" and line.quantity:
         return f"{line.quantity} cs {item.name}"
@@ -151,15 +193,18 @@ async def handle(turn: Turn, text: str, choice_id: str | None) -> list[OutboundM
 
 
 def _quantity_answer(turn: Turn, text: str) -> list[ParsedLine] | None:
-    """"2" or "3 cs" answering "How many of X?": the order with that quantity. A bare number
+    """ "2" or "3 cs" answering "How many of X?": the order with that quantity. A bare number
     means cases (a distributor sells by the case; the confirmation shows which)."""
     question = turn.conversation.state.get("question")
     if not question or question["quantity"] is not None or len(question["candidates"]) != 1:
         return None
     words = normalise(text).split()
     found = quantities(words)
-    if len(found) != 1 or found[0][0] is None or not all(
-            w.isdigit() or w in ALL_UNITS or w in NUMBER_WORDS for w in words):
+    if (
+        len(found) != 1
+        or found[0][0] is None
+        or not all(w.isdigit() or w in ALL_UNITS or w in NUMBER_WORDS for w in words)
+    ):
         return None
     number, unit = found[0]
     unit = "case" if not any(w in ALL_UNITS for w in words) else unit
@@ -173,23 +218,32 @@ def _quantity_answer(turn: Turn, text: str) -> list[ParsedLine] | None:
     return [*understood, ParsedLine(question["text"], [sku], number, unit, pieces, 1.0)]
 
 
-async def _after_reading(turn: Turn, reading: Reading,
-                         pending: list[ParsedLine]) -> list[OutboundMessage]:
+async def _after_reading(
+    turn: Turn, reading: Reading, pending: list[ParsedLine]
+) -> list[OutboundMessage]:
     lines = pending + reading.lines
     if reading.question is not None:
         return [_ask(turn, lines, reading.question)]
     if reading.unknown:
         turn.conversation.state = {"items": [line_state(line) for line in lines]}
         understood = _understood(turn, lines)
-        return [OutboundMessage(text=(
-            f"{understood}Sorry, I could not find \"{reading.unknown[0]}\" in our catalogue. "
-            "Please send the product name with its size, e.g. \"2 cs Parle-G 250g\"."
-        ))]
+        return [
+            OutboundMessage(
+                text=(
+                    f'{understood}Sorry, I could not find "{reading.unknown[0]}" in our catalogue. '
+                    'Please send the product name with its size, e.g. "2 cs Parle-G 250g".'
+                )
+            )
+        ]
     if not lines:
-        return [OutboundMessage(text=(
-            "Namaste! Send your order as product, size and quantity, for example "
-            "\"2 cs Parle-G 250g, 1 ctn Coke 750ml\". You can also ask \"where is my order\"."
-        ))]
+        return [
+            OutboundMessage(
+                text=(
+                    "Namaste! Send your order as product, size and quantity, for example "
+                    '"2 cs Parle-G 250g, 1 ctn Coke 750ml". You can also ask "where is my order".'
+                )
+            )
+        ]
     return [await _act(turn, lines)]
 
 
@@ -215,10 +269,17 @@ def _ask(turn: Turn, understood: list[ParsedLine], question: ParsedLine) -> Outb
         ask = f"Did you mean {' or '.join(names)}?"
     else:
         ask = f"Did you mean {names[0]}?"
-    buttons = [Button(id=f"pick:{sku}", title=short_title(turn.parser.items[sku]))
-               for sku in question.candidates[:10]] if question.problem != "no quantity" else []
-    return OutboundMessage(text=understood_text + ask, buttons=buttons,
-                           options_title="Choose a product")
+    buttons = (
+        [
+            Button(id=f"pick:{sku}", title=short_title(turn.parser.items[sku]))
+            for sku in question.candidates[:10]
+        ]
+        if question.problem != "no quantity"
+        else []
+    )
+    return OutboundMessage(
+        text=understood_text + ask, buttons=buttons, options_title="Choose a product"
+    )
 
 
 async def _on_choice(turn: Turn, choice: str) -> list[OutboundMessage]:
@@ -248,8 +309,10 @@ async def _on_choice(turn: Turn, choice: str) -> list[OutboundMessage]:
         if choice == "sub:no" or replacement not in turn.parser.items:
             items = [line for line in items if line.sku != missing.sku]
         else:
-            items = [_swapped(turn, line, replacement) if line.sku == missing.sku else line
-                     for line in items]
+            items = [
+                _swapped(turn, line, replacement) if line.sku == missing.sku else line
+                for line in items
+            ]
         if not items:
             turn.conversation.state = {}
             return [OutboundMessage(text="OK, nothing ordered. Send a new order any time.")]
@@ -268,8 +331,9 @@ def _swapped(turn: Turn, line: ParsedLine, sku: str) -> ParsedLine:
 def _stock(turn: Turn, sku: str) -> int:
     product = turn.session.exec(select(Product).where(Product.sku == sku)).one()
     total = turn.session.exec(
-        select(func.coalesce(func.sum(StockLevel.quantity), 0))
-        .where(StockLevel.product_id == product.id)
+        select(func.coalesce(func.sum(StockLevel.quantity), 0)).where(
+            StockLevel.product_id == product.id
+        )
     ).one()
     return int(total)
 
@@ -278,8 +342,10 @@ def _substitute(turn: Turn, line: ParsedLine) -> CatalogItem | None:
     """The in-stock product of the same category nearest in price."""
     wanted = turn.parser.items[line.sku]
     options = [
-        item for item in turn.parser.items.values()
-        if item.category == wanted.category and item.sku != wanted.sku
+        item
+        for item in turn.parser.items.values()
+        if item.category == wanted.category
+        and item.sku != wanted.sku
         and abs(item.price_paise - wanted.price_paise) <= wanted.price_paise * 0.35
         and _stock(turn, item.sku) >= (line.pieces or 1)
     ]
@@ -291,29 +357,40 @@ async def _act(turn: Turn, lines: list[ParsedLine], confirmed: bool = False) -> 
     for line in lines:
         if not line.pieces or line.pieces > MAX_PIECES_PER_LINE:
             turn.conversation.state = {}
-            return OutboundMessage(text=(
-                f"{line.pieces or 0} pieces of {turn.parser.items[line.sku].name} is more than we "
-                "take in one order. Please call your sales rep for bulk orders."
-            ))
+            return OutboundMessage(
+                text=(
+                    f"{line.pieces or 0} pieces of {turn.parser.items[line.sku].name} is more "
+                    "than we take in one order. Please call your sales rep for bulk orders."
+                )
+            )
         available = _stock(turn, line.sku)
         if available < line.pieces:
             substitute = _substitute(turn, line)
             name = turn.parser.items[line.sku].name
-            short = f"{name} is out of stock" if available == 0 else \
-                f"only {available} pcs of {name} are in stock"
+            short = (
+                f"{name} is out of stock"
+                if available == 0
+                else f"only {available} pcs of {name} are in stock"
+            )
             if substitute is None:
-                turn.conversation.state = {"items": [line_state(x) for x in lines],
-                                           "substitute": {"line": line_state(line), "sku": None}}
-                return OutboundMessage(text=f"Sorry, {short}. Shall I send the rest without it?",
-                                       buttons=[Button(id="sub:no", title="Yes, without it")])
+                turn.conversation.state = {
+                    "items": [line_state(x) for x in lines],
+                    "substitute": {"line": line_state(line), "sku": None},
+                }
+                return OutboundMessage(
+                    text=f"Sorry, {short}. Shall I send the rest without it?",
+                    buttons=[Button(id="sub:no", title="Yes, without it")],
+                )
             turn.conversation.state = {
                 "items": [line_state(x) for x in lines],
                 "substitute": {"line": line_state(line), "sku": substitute.sku},
             }
             return OutboundMessage(
                 text=f"Sorry, {short}. Would you like {substitute.name} instead?",
-                buttons=[Button(id="sub:yes", title=short_title(substitute, "Yes, ")),
-                         Button(id="sub:no", title="No, skip it")],
+                buttons=[
+                    Button(id="sub:yes", title=short_title(substitute, "Yes, ")),
+                    Button(id="sub:no", title="No, skip it"),
+                ],
             )
     if turn.channel == Channel.voice and not confirmed:
         return _read_back(turn, lines)
@@ -327,9 +404,11 @@ def _read_back(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
     heard = ", ".join(describe(turn.parser, line) for line in lines)
     return OutboundMessage(
         text=f"I heard {heard}. That is about {rupees(total)}. Shall I place the order? "
-             "Say yes or press 1; say no or press 2.",
-        buttons=[Button(id="confirm:yes", title="Yes, place it"),
-                 Button(id="confirm:no", title="No")],
+        "Say yes or press 1; say no or press 2.",
+        buttons=[
+            Button(id="confirm:yes", title="Yes, place it"),
+            Button(id="confirm:no", title="No"),
+        ],
     )
 
 
@@ -358,39 +437,67 @@ def _delivery(turn: Turn) -> tuple[datetime, str]:
 
 def _create_order(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
     session = turn.session
-    products = {p.sku: p for p in session.exec(
-        select(Product).where(Product.sku.in_([line.sku for line in lines]))
-    )}
-    existing = session.exec(select(OrderEB2B).where(
-        OrderEB2B.source_message_id == turn.source_message_id
-    )).first() if turn.source_message_id else None
+    products = {
+        p.sku: p
+        for p in session.exec(select(Product).where(Product.sku.in_([line.sku for line in lines])))
+    }
+    existing = (
+        session.exec(
+            select(OrderEB2B).where(OrderEB2B.source_message_id == turn.source_message_id)
+        ).first()
+        if turn.source_message_id
+        else None
+    )
     if existing is not None:  # this message was processed before a crash: confirm it again
         turn.conversation.state = {}
         return _confirmation(turn, existing)
     total = sum(products[line.sku].price_paise * line.pieces for line in lines)
     delivery_at, _label = _delivery(turn)
     today = datetime.now(ZoneInfo(session.get(Company, session.company_id).timezone)).date()
-    sale = Transaction(store_id=turn.store.id, transaction_date=today, channel=turn.channel,
-                       total_paise=total, status="confirmed")
+    sale = Transaction(
+        store_id=turn.store.id,
+        transaction_date=today,
+        channel=turn.channel,
+        total_paise=total,
+        status="confirmed",
+    )
     session.add(sale)
     session.flush()
     for line in lines:
         product = products[line.sku]
-        session.add(TransactionItem(transaction_id=sale.id, product_id=product.id,
-                                    quantity=line.pieces, unit_price_paise=product.price_paise,
-                                    line_total_paise=product.price_paise * line.pieces))
+        session.add(
+            TransactionItem(
+                transaction_id=sale.id,
+                product_id=product.id,
+                quantity=line.pieces,
+                unit_price_paise=product.price_paise,
+                line_total_paise=product.price_paise * line.pieces,
+            )
+        )
         _take_stock(turn, product, line.pieces)
     highest = select(func.max(OrderEB2B.order_number)).execution_options(include_deleted=True)
     number = (session.exec(highest).one() or 1000) + 1
     order = OrderEB2B(
-        order_number=number, store_id=turn.store.id, transaction_id=sale.id,
-        channel=turn.channel, status="confirmed", total_paise=total, delivery_by=delivery_at,
+        order_number=number,
+        store_id=turn.store.id,
+        transaction_id=sale.id,
+        channel=turn.channel,
+        status="confirmed",
+        total_paise=total,
+        delivery_by=delivery_at,
         source_message_id=turn.source_message_id,
-        items=[{"sku": line.sku, "name": products[line.sku].name, "quantity": line.pieces,
-                "unit": line.unit, "cases": line.quantity if line.unit == "case" else None,
+        items=[
+            {
+                "sku": line.sku,
+                "name": products[line.sku].name,
+                "quantity": line.pieces,
+                "unit": line.unit,
+                "cases": line.quantity if line.unit == "case" else None,
                 "unit_price_paise": products[line.sku].price_paise,
-                "line_total_paise": products[line.sku].price_paise * line.pieces}
-               for line in lines],
+                "line_total_paise": products[line.sku].price_paise * line.pieces,
+            }
+            for line in lines
+        ],
     )
     session.add(order)
     session.flush()  # a number taken meanwhile by another worker raises; the job is retried
@@ -409,19 +516,24 @@ def _take_stock(turn: Turn, product: Product, pieces: int) -> None:
 
 def _confirmation(turn: Turn, order: OrderEB2B) -> OutboundMessage:
     items = ", ".join(
-        f"{item['cases']} cs {item['name']}" if item.get("cases") else
-        f"{item['quantity']} pcs {item['name']}" for item in order.items
+        f"{item['cases']} cs {item['name']}"
+        if item.get("cases")
+        else f"{item['quantity']} pcs {item['name']}"
+        for item in order.items
     )
     _when, label = _delivery(turn)
-    return OutboundMessage(text=(
-        f"Order #{order.order_number} confirmed: {items}. Total: {rupees(order.total_paise)}. "
-        f"Delivery by {label}."
-    ))
+    return OutboundMessage(
+        text=(
+            f"Order #{order.order_number} confirmed: {items}. Total: {rupees(order.total_paise)}. "
+            f"Delivery by {label}."
+        )
+    )
 
 
 def _orders(turn: Turn) -> list[OrderEB2B]:
     return turn.session.exec(
-        select(OrderEB2B).where(OrderEB2B.store_id == turn.store.id)
+        select(OrderEB2B)
+        .where(OrderEB2B.store_id == turn.store.id)
         .order_by(OrderEB2B.created_at.desc())
     ).all()
 
@@ -440,22 +552,29 @@ def _status(turn: Turn) -> OutboundMessage:
         return OutboundMessage(text="I don't see any order from your store yet.")
     order = orders[0]
     zone = ZoneInfo(turn.session.get(Company, turn.session.company_id).timezone)
-    due = order.delivery_by.astimezone(zone).strftime("%a %d %b, %I %p") \
-        if order.delivery_by else "soon"
+    due = (
+        order.delivery_by.astimezone(zone).strftime("%a %d %b, %I %p")
+        if order.delivery_by
+        else "soon"
+    )
     if order.status == "delivered":
         return OutboundMessage(text=f"Order #{order.order_number} was delivered.")
     if order.status == "cancelled":
         return OutboundMessage(text=f"Order #{order.order_number} was cancelled.")
-    return OutboundMessage(text=(
-        f"Order #{order.order_number} ({rupees(order.total_paise)}) is {order.status}; "
-        f"delivery by {due}."
-    ))
+    return OutboundMessage(
+        text=(
+            f"Order #{order.order_number} ({rupees(order.total_paise)}) is {order.status}; "
+            f"delivery by {due}."
+        )
+    )
 
 
 def _cancel(turn: Turn, number: int) -> OutboundMessage:
-    order = turn.session.exec(select(OrderEB2B).where(
-        OrderEB2B.order_number == number, OrderEB2B.store_id == turn.store.id
-    )).first()
+    order = turn.session.exec(
+        select(OrderEB2B).where(
+            OrderEB2B.order_number == number, OrderEB2B.store_id == turn.store.id
+        )
+    ).first()
     if order is None:
         return OutboundMessage(text=f"I can't find order #{number} for your store.")
     if order.status != "confirmed":
@@ -464,12 +583,12 @@ def _cancel(turn: Turn, number: int) -> OutboundMessage:
     if order.transaction_id:
         sale = turn.session.get(Transaction, order.transaction_id)
         sale.status = "cancelled"
-        for item in turn.session.exec(select(TransactionItem).where(
-            TransactionItem.transaction_id == sale.id
-        )):
-            level = turn.session.exec(select(StockLevel).where(
-                StockLevel.product_id == item.product_id
-            )).first()
+        for item in turn.session.exec(
+            select(TransactionItem).where(TransactionItem.transaction_id == sale.id)
+        ):
+            level = turn.session.exec(
+                select(StockLevel).where(StockLevel.product_id == item.product_id)
+            ).first()
             if level is not None:
                 level.quantity += item.quantity
     turn.conversation.state = {}
@@ -485,8 +604,10 @@ async def _repeat(turn: Turn) -> list[OutboundMessage]:
 
 
 def _order_lines(items: list[dict]) -> list[ParsedLine]:
-    return [ParsedLine(item["name"], [item["sku"]], item["quantity"], "piece", item["quantity"],
-                       1.0) for item in items]
+    return [
+        ParsedLine(item["name"], [item["sku"]], item["quantity"], "piece", item["quantity"], 1.0)
+        for item in items
+    ]
 
 
 async def _replace(turn: Turn, order: OrderEB2B, lines: list[ParsedLine]) -> OutboundMessage:
@@ -498,17 +619,20 @@ async def _replace(turn: Turn, order: OrderEB2B, lines: list[ParsedLine]) -> Out
         available = _stock(turn, line.sku) + returned.get(line.sku, 0)
         if (line.pieces or 0) > available:
             name = turn.parser.items[line.sku].name
-            return OutboundMessage(text=(
-                f"Only {available} pcs of {name} are available, so order #{order.order_number} "
-                "stays as it was."
-            ))
+            return OutboundMessage(
+                text=(
+                    f"Only {available} pcs of {name} are available, so order #{order.order_number} "
+                    "stays as it was."
+                )
+            )
     _cancel(turn, order.order_number)
     if not lines:
         return OutboundMessage(text=f"Order #{order.order_number} is cancelled.")
     reply = await _act(turn, lines)
     if not reply.text.startswith("Order #"):
-        return OutboundMessage(text=f"Order #{order.order_number} is cancelled. {reply.text}",
-                               buttons=reply.buttons)
+        return OutboundMessage(
+            text=f"Order #{order.order_number} is cancelled. {reply.text}", buttons=reply.buttons
+        )
     return OutboundMessage(text=f"{reply.text} (This replaces order #{order.order_number}.)")
 
 

@@ -69,8 +69,9 @@ def _written_numbers(text: str) -> set[int]:
 def _candidates(parser: OrderParser, parsed: ParsedOrder, text: str, limit: int = 8) -> list[str]:
     skus = [sku for line in parsed.lines for sku in line.candidates]
     for phrase in parsed.unknown or [normalise(text)]:
-        for alias, _score, _ in process.extract(phrase, parser.alias_texts,
-                                                scorer=fuzz.partial_ratio, limit=limit):
+        for alias, _score, _ in process.extract(
+            phrase, parser.alias_texts, scorer=fuzz.partial_ratio, limit=limit
+        ):
             skus.extend(parser.by_alias[tuple(alias.split())])
     return list(dict.fromkeys(skus))[:limit]
 
@@ -86,7 +87,8 @@ async def read_order(text: str, parser: OrderParser, llm: LLMService | None) -> 
     open_questions = [line for line in parsed.lines if line.problem in ASK_DIRECTLY]
     if open_questions:  # a careful order-taker asks which size; so do we
         return Reading(
-            [line for line in parsed.lines if line.confidence >= CONFIDENT], open_questions[0],
+            [line for line in parsed.lines if line.confidence >= CONFIDENT],
+            open_questions[0],
             parsed.unknown,
         )
     if llm is None:
@@ -101,7 +103,8 @@ def _fast_path_only(parsed: ParsedOrder) -> Reading:
     unsure = [line for line in parsed.lines if line.confidence < CONFIDENT]
     return Reading(
         [line for line in parsed.lines if line.confidence >= CONFIDENT],
-        unsure[0] if unsure else None, parsed.unknown,
+        unsure[0] if unsure else None,
+        parsed.unknown,
     )
 
 
@@ -133,14 +136,14 @@ def _written_units(text: str) -> set[str]:
     return {unit for _quantity, unit in quantities(normalise(text).split())} or {"piece"}
 
 
-async def _ask_llm(text: str, parser: OrderParser, parsed: ParsedOrder,
-                   llm: LLMService) -> Reading:
+async def _ask_llm(text: str, parser: OrderParser, parsed: ParsedOrder, llm: LLMService) -> Reading:
     skus = _candidates(parser, parsed, text)
     catalog = "\n".join(f"{sku}: {parser.items[sku].name}" for sku in skus)
     most = max(1, len(parsed.lines) + len(parsed.unknown))
     answer = await llm.complete_json(
         [{"role": "system", "content": SYSTEM + catalog}, {"role": "user", "content": text}],
-        _schema(skus, most), max_tokens=40 * most + 20,
+        _schema(skus, most),
+        max_tokens=40 * most + 20,
     )
     written, units = _written_numbers(text), _written_units(text)
     repeated = len({item.sku for item in answer.items}) < len(answer.items)
@@ -148,19 +151,30 @@ async def _ask_llm(text: str, parser: OrderParser, parsed: ParsedOrder,
     for item in answer.items:
         product = parser.items[item.sku]
         trusted = (
-            item.quantity in written and item.unit in units and not answer.unclear
-            and not repeated and _mentioned(parser, item.sku, text)
+            item.quantity in written
+            and item.unit in units
+            and not answer.unclear
+            and not repeated
+            and _mentioned(parser, item.sku, text)
         )
-        lines.append(ParsedLine(
-            text=product.name, candidates=[item.sku], quantity=item.quantity, unit=item.unit,
-            pieces=item.quantity * (product.units_per_case if item.unit == "case" else 1),
-            confidence=0.85 if trusted else 0.5,
-            problem=None if trusted else "unsure",
-        ))
+        lines.append(
+            ParsedLine(
+                text=product.name,
+                candidates=[item.sku],
+                quantity=item.quantity,
+                unit=item.unit,
+                pieces=item.quantity * (product.units_per_case if item.unit == "case" else 1),
+                confidence=0.85 if trusted else 0.5,
+                problem=None if trusted else "unsure",
+            )
+        )
     unsure = [line for line in lines if line.confidence < CONFIDENT]
     if not lines or answer.unclear or unsure:
         question = unsure[0] if unsure else (parsed.lines[0] if parsed.lines else None)
-        return Reading([line for line in lines if line.confidence >= CONFIDENT], question,
-                       parsed.unknown or ([] if lines else [text]), used_llm=True)
+        return Reading(
+            [line for line in lines if line.confidence >= CONFIDENT],
+            question,
+            parsed.unknown or ([] if lines else [text]),
+            used_llm=True,
+        )
     return Reading(lines, used_llm=True)
-

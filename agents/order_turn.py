@@ -13,34 +13,46 @@ from memory.profile import remember
 async def answer(ctx: AgentContext, state: ChatState) -> dict:
     store = ctx.session.get(Store, ctx.sender.store_id) if ctx.sender.store_id else None
     if store is None:
-        ctx.say("Orders here are placed for a store. Ask your distributor to link your number "
-                "to your store, or (for reps) use the visit flow to capture a store's order.")
+        ctx.say(
+            "Orders here are placed for a store. Ask your distributor to link your number "
+            "to your store, or (for reps) use the visit flow to capture a store's order."
+        )
         return {"active": None}
     choice = state.get("choice")
     if choice and choice.startswith("menu:"):
-        ctx.say("Send your order, e.g. \"2 cs Parle-G 250g, 1 ctn Coke 750ml\", or ask "
-                "\"where is my order\".")
+        ctx.say(
+            'Send your order, e.g. "2 cs Parle-G 250g, 1 ctn Coke 750ml", or ask '
+            '"where is my order".'
+        )
         return {"active": None}
-    turn = Turn(session=ctx.session, store=store, channel=ctx.channel,
-                conversation=ctx.conversation, parser=ctx.parser, llm=ctx.llm,
-                source_message_id=ctx.source_message_id)
+    turn = Turn(
+        session=ctx.session,
+        store=store,
+        channel=ctx.channel,
+        conversation=ctx.conversation,
+        parser=ctx.parser,
+        llm=ctx.llm,
+        source_message_id=ctx.source_message_id,
+    )
     last_order = ctx.conversation.state.get("last_order")
     ctx.replies.extend(await handle(turn, state.get("text", ""), choice))
     if ctx.conversation.state.get("last_order", last_order) != last_order:  # a new order
         usual = usual_order(ctx, store.id)
         ctx.session.commit()  # the order, before awaiting the store
-        await remember(ctx.store, ctx.company_id, ctx.sender.key,
-                       usual_order=usual)
+        await remember(ctx.store, ctx.company_id, ctx.sender.key, usual_order=usual)
     waiting = any(key in ctx.conversation.state for key in ("question", "substitute", "confirm"))
     return {"active": "order" if waiting else None}
 
 
-def usual_order(ctx: AgentContext, store_id: uuid.UUID, orders: int = 5,
-                items: int = 5) -> list[str]:
+def usual_order(
+    ctx: AgentContext, store_id: uuid.UUID, orders: int = 5, items: int = 5
+) -> list[str]:
     """The products a store orders most often over its last few orders, by name."""
     recent = ctx.session.exec(
-        select(OrderEB2B).where(OrderEB2B.store_id == store_id)
-        .order_by(OrderEB2B.created_at.desc()).limit(orders)
+        select(OrderEB2B)
+        .where(OrderEB2B.store_id == store_id)
+        .order_by(OrderEB2B.created_at.desc())
+        .limit(orders)
     ).all()
     counts: dict[str, int] = {}
     for order in recent:

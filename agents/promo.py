@@ -17,17 +17,66 @@ from llm.breaker import LLMUnavailable
 from llm.client import LLMError
 from prompts import render
 
-DRAFT = re.compile(r"\b(draft|design|propose|plan|create|suggest|make|banao|bana do)\b",
-                   re.IGNORECASE)
+DRAFT = re.compile(
+    r"\b(draft|design|propose|plan|create|suggest|make|banao|bana do)\b", re.IGNORECASE
+)
 MANAGERS = (Role.manager, Role.admin)
 WORD = re.compile(r"[\w&-]+")
-SUBJECT = re.compile(r"\b(?:on|for)\s+([\w\s-]{2,40}?)\s*(?:[?.!]|$)|"
-                     r"([\w\s-]{2,40}?)\s+(?:pe|par|per)\b")
-ASKING = {"any", "scheme", "schemes", "offer", "offers", "discount", "discounts", "promo",
-          "promotion", "promotions", "deal", "deals", "on", "for", "koi", "kya", "hai", "pe",
-          "par", "me", "mein", "abhi", "chal", "raha", "rahi", "running", "current", "is",
-          "there", "what", "which", "the", "new", "naya", "nayi", "skim", "yojana", "free",
-          "are", "do", "you", "have", "of", "in", "this", "week", "month", "today", "aaj"}
+SUBJECT = re.compile(
+    r"\b(?:on|for)\s+([\w\s-]{2,40}?)\s*(?:[?.!]|$)|"
+    r"([\w\s-]{2,40}?)\s+(?:pe|par|per)\b"
+)
+ASKING = {
+    "any",
+    "scheme",
+    "schemes",
+    "offer",
+    "offers",
+    "discount",
+    "discounts",
+    "promo",
+    "promotion",
+    "promotions",
+    "deal",
+    "deals",
+    "on",
+    "for",
+    "koi",
+    "kya",
+    "hai",
+    "pe",
+    "par",
+    "me",
+    "mein",
+    "abhi",
+    "chal",
+    "raha",
+    "rahi",
+    "running",
+    "current",
+    "is",
+    "there",
+    "what",
+    "which",
+    "the",
+    "new",
+    "naya",
+    "nayi",
+    "skim",
+    "yojana",
+    "free",
+    "are",
+    "do",
+    "you",
+    "have",
+    "of",
+    "in",
+    "this",
+    "week",
+    "month",
+    "today",
+    "aaj",
+}
 
 
 class SchemeDraft(BaseModel):
@@ -50,8 +99,10 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     products = _products_named(ctx, text)
     if ctx.sender.role in MANAGERS and DRAFT.search(text):
         if not products:
-            ctx.say("Which product should the scheme be on? e.g. \"draft a scheme for Maggi "
-                    "2-Minute Noodles 70g\".")
+            ctx.say(
+                'Which product should the scheme be on? e.g. "draft a scheme for Maggi '
+                '2-Minute Noodles 70g".'
+            )
             return {"active": None}
         await _draft(ctx, products[0])
         return {"active": None}
@@ -70,42 +121,66 @@ def _products_named(ctx: AgentContext, text: str) -> list[Product]:
 
 def _current(ctx: AgentContext, text: str, products: list[Product]) -> None:
     day = today(ctx)
-    running = select(Promotion).where(Promotion.is_active, Promotion.starts_on <= day,
-                                      Promotion.ends_on >= day)
+    running = select(Promotion).where(
+        Promotion.is_active, Promotion.starts_on <= day, Promotion.ends_on >= day
+    )
     words = " " + " ".join(WORD.findall(text.lower())) + " "  # names match whole words
-    brands = {b for b in ctx.session.exec(select(Product.brand).distinct()).all()
-              if f" {b.lower()} " in words}
-    categories = {c for c in ctx.session.exec(select(Product.category).distinct()).all()
-                  if f" {c.lower()} " in words}
+    brands = {
+        b
+        for b in ctx.session.exec(select(Product.brand).distinct()).all()
+        if f" {b.lower()} " in words
+    }
+    categories = {
+        c
+        for c in ctx.session.exec(select(Product.category).distinct()).all()
+        if f" {c.lower()} " in words
+    }
     brands |= {p.brand for p in products}
     categories |= {p.category for p in products}
     named = bool(products or brands or categories)
     if named:
-        running = running.where(or_(
-            Promotion.product_id.in_([p.id for p in products]),
-            Promotion.brand.in_(brands), Promotion.category.in_(categories),
-        ))
+        running = running.where(
+            or_(
+                Promotion.product_id.in_([p.id for p in products]),
+                Promotion.brand.in_(brands),
+                Promotion.category.in_(categories),
+            )
+        )
     schemes = ctx.session.exec(running.order_by(Promotion.ends_on, Promotion.code)).all()
     subject = ", ".join(sorted({p.name for p in products} | brands)) or "that"
     if not named and (missing := _unknown_words(ctx, text)):
-        ctx.say(f"I couldn't find \"{missing}\" in our catalogue. "
-                + ("Schemes running now:\n" + _lines(ctx, schemes) if schemes
-                   else "No scheme is running right now."))
+        ctx.say(
+            f'I couldn\'t find "{missing}" in our catalogue. '
+            + (
+                "Schemes running now:\n" + _lines(ctx, schemes)
+                if schemes
+                else "No scheme is running right now."
+            )
+        )
         return
     if not schemes:
-        ctx.say(f"No scheme is running on {subject} right now." if named
-                else "No scheme is running right now.")
+        ctx.say(
+            f"No scheme is running on {subject} right now."
+            if named
+            else "No scheme is running right now."
+        )
         return
     heading = f"Schemes on {subject}:" if named else "Schemes running now:"
     ctx.say(heading + "\n" + _lines(ctx, schemes))
 
 
 def _lines(ctx: AgentContext, schemes: list[Promotion]) -> str:
-    names = {p.id: p.name for p in ctx.session.exec(select(Product).where(
-        Product.id.in_([s.product_id for s in schemes if s.product_id]))).all()}
+    names = {
+        p.id: p.name
+        for p in ctx.session.exec(
+            select(Product).where(Product.id.in_([s.product_id for s in schemes if s.product_id]))
+        ).all()
+    }
     return "\n".join(
         f"• {s.name}: {s.description} (on {names.get(s.product_id) or s.brand or s.category}, "
-        f"till {s.ends_on:%d %b})" for s in schemes)
+        f"till {s.ends_on:%d %b})"
+        for s in schemes
+    )
 
 
 def _unknown_words(ctx: AgentContext, text: str) -> str:
@@ -121,11 +196,15 @@ def _unknown_words(ctx: AgentContext, text: str) -> str:
 def _sales(ctx: AgentContext, product: Product, start, end) -> tuple[int, int]:
     """Pieces and paise of `product` sold from `start` to `end` (inclusive)."""
     pieces, paise = ctx.session.exec(
-        select(func.coalesce(func.sum(TransactionItem.quantity), 0),
-               func.coalesce(func.sum(TransactionItem.line_total_paise), 0))
+        select(
+            func.coalesce(func.sum(TransactionItem.quantity), 0),
+            func.coalesce(func.sum(TransactionItem.line_total_paise), 0),
+        )
         .join(Transaction, Transaction.id == TransactionItem.transaction_id)
-        .where(TransactionItem.product_id == product.id,
-               Transaction.transaction_date.between(start, end))
+        .where(
+            TransactionItem.product_id == product.id,
+            Transaction.transaction_date.between(start, end),
+        )
     ).one()
     return int(pieces), int(paise)
 
@@ -136,18 +215,27 @@ async def _draft(ctx: AgentContext, product: Product) -> None:
     before = _sales(ctx, product, day - timedelta(days=56), day - timedelta(days=29))
     margin_pct = round(100 * (product.mrp_paise - product.price_paise) / product.mrp_paise, 1)
     change = (recent[0] - before[0]) / before[0] * 100 if before[0] else None
-    facts = {"product": product.name, "units_per_case": product.units_per_case,
-             "price_inr": product.price_paise / 100, "retailer_margin_pct": margin_pct,
-             "cases_last_28_days": round(recent[0] / product.units_per_case, 1),
-             "cases_previous_28_days": round(before[0] / product.units_per_case, 1),
-             "change_pct": None if change is None else round(change)}
+    facts = {
+        "product": product.name,
+        "units_per_case": product.units_per_case,
+        "price_inr": product.price_paise / 100,
+        "retailer_margin_pct": margin_pct,
+        "cases_last_28_days": round(recent[0] / product.units_per_case, 1),
+        "cases_previous_28_days": round(before[0] / product.units_per_case, 1),
+        "change_pct": None if change is None else round(change),
+    }
     draft = await _ask_llm(ctx, facts) or _rule_draft(facts, change)
     code = f"DRAFT-{uuid.uuid4().hex[:6].upper()}"
     scheme = Promotion(
-        code=code, name=draft.name, product_id=product.id, description=_describe(draft, product),
+        code=code,
+        name=draft.name,
+        product_id=product.id,
+        description=_describe(draft, product),
         min_quantity=draft.min_cases * product.units_per_case,
-        discount_pct=draft.discount_pct, free_quantity=draft.free_pieces,
-        starts_on=day + timedelta(days=1), ends_on=day + timedelta(days=draft.days),
+        discount_pct=draft.discount_pct,
+        free_quantity=draft.free_pieces,
+        starts_on=day + timedelta(days=1),
+        ends_on=day + timedelta(days=draft.days),
         is_active=False,
     )
     ctx.session.add(scheme)
@@ -155,8 +243,14 @@ async def _draft(ctx: AgentContext, product: Product) -> None:
     trend = "no sales before" if change is None else f"{change:+.0f}% vs the 4 weeks before"
     # at the last four weeks' volume: the discount on it, and the free pieces it earns
     qualifying = recent[0] // scheme.min_quantity
-    cost = (recent[1] * draft.discount_pct / 100
-            + qualifying * draft.free_pieces * product.price_paise) * draft.days / 28
+    cost = (
+        (
+            recent[1] * draft.discount_pct / 100
+            + qualifying * draft.free_pieces * product.price_paise
+        )
+        * draft.days
+        / 28
+    )
     ctx.say(
         f"Draft scheme {code} for {product.name}:\n{scheme.description}\n"
         f"From {scheme.starts_on:%d %b} to {scheme.ends_on:%d %b}.\n"
@@ -170,8 +264,10 @@ async def _draft(ctx: AgentContext, product: Product) -> None:
 async def _ask_llm(ctx: AgentContext, facts: dict) -> SchemeDraft | None:
     if ctx.llm is None:
         return None
-    messages = [{"role": "system", "content": render("promo_draft")},
-                {"role": "user", "content": str(facts)}]
+    messages = [
+        {"role": "system", "content": render("promo_draft")},
+        {"role": "user", "content": str(facts)},
+    ]
     try:
         return await ctx.llm.complete_json(messages, SchemeDraft, max_tokens=160)
     except (LLMUnavailable, LLMError, TimeoutError):
@@ -183,9 +279,12 @@ def _rule_draft(facts: dict, change: float | None) -> SchemeDraft:
     falling = change is not None and change < -10
     return SchemeDraft(
         name=f"{facts['product'][:40]} {'revival' if falling else 'push'}",
-        discount_pct=5 if falling else 0, min_cases=2, free_pieces=0 if falling else 2,
+        discount_pct=5 if falling else 0,
+        min_cases=2,
+        free_pieces=0 if falling else 2,
         days=21 if falling else 14,
-        reason="Sales fell; a small discount on 2 cases brings stores back." if falling
+        reason="Sales fell; a small discount on 2 cases brings stores back."
+        if falling
         else "Sales are steady; free pieces on 2 cases lift the order size.",
     )
 
@@ -212,5 +311,7 @@ def _activate(ctx: AgentContext, scheme_id: str) -> None:
         ctx.say("That draft no longer exists.")
         return
     scheme.is_active = True
-    ctx.say(f"Scheme {scheme.code} is active from {scheme.starts_on:%d %b} to "
-            f"{scheme.ends_on:%d %b}. Retailers asking about {scheme.name} will see it.")
+    ctx.say(
+        f"Scheme {scheme.code} is active from {scheme.starts_on:%d %b} to "
+        f"{scheme.ends_on:%d %b}. Retailers asking about {scheme.name} will see it."
+    )

@@ -31,12 +31,24 @@ ALLOWED: dict[Role, frozenset[str]] = {
 }
 # Where a message no rule recognises goes when the LLM cannot be asked.
 USUAL: dict[Role, Intent] = {
-    Role.retailer: "order", Role.rep: "tasks", Role.manager: "analytics", Role.admin: "analytics",
+    Role.retailer: "order",
+    Role.rep: "tasks",
+    Role.manager: "analytics",
+    Role.admin: "analytics",
 }
 COMMANDS: dict[str, Intent] = {
-    "/order": "order", "/promo": "promo", "/schemes": "promo", "/analytics": "analytics",
-    "/report": "analytics", "/coach": "coach", "/practice": "coach", "/tasks": "tasks",
-    "/help": "help", "menu": "help", "help": "help", "/start": "help",
+    "/order": "order",
+    "/promo": "promo",
+    "/schemes": "promo",
+    "/analytics": "analytics",
+    "/report": "analytics",
+    "/coach": "coach",
+    "/practice": "coach",
+    "/tasks": "tasks",
+    "/help": "help",
+    "menu": "help",
+    "help": "help",
+    "/start": "help",
 }
 # "voice on" / "voice off": spoken replies to voice notes, a setting the help agent keeps
 VOICE_SWITCH = re.compile(r"^\W*/?voice(?:\s+repl(?:y|ies))?\s+(on|off)\W*$", re.IGNORECASE)
@@ -56,52 +68,150 @@ GREETING = re.compile(
 )
 FAMILIES: dict[Intent, re.Pattern[str]] = {
     "order": _words(
-        r"where is my order", r"order status", r"kab (tak )?aa(ye|y)ega", r"kab milega",
-        r"maal kab", r"deliver(y|ed)?", r"not (yet )?(received|delivered)", r"cancel (my )?order",
-        r"repeat (my )?(last )?order", r"same as last", r"pichla order", r"my order",
-        r"nahi (pahucha|pahuncha|aaya|mila)", r"dispatch", r"bhejo", r"bhej do", r"bhijwa",
-        r"chahiye", r"de do", r"dedo", r"send me",
+        r"where is my order",
+        r"order status",
+        r"kab (tak )?aa(ye|y)ega",
+        r"kab milega",
+        r"maal kab",
+        r"deliver(y|ed)?",
+        r"not (yet )?(received|delivered)",
+        r"cancel (my )?order",
+        r"repeat (my )?(last )?order",
+        r"same as last",
+        r"pichla order",
+        r"my order",
+        r"nahi (pahucha|pahuncha|aaya|mila)",
+        r"dispatch",
+        r"bhejo",
+        r"bhej do",
+        r"bhijwa",
+        r"chahiye",
+        r"de do",
+        r"dedo",
+        r"send me",
     ),
     "promo": _words(
-        r"schemes?", r"offers?", r"discounts?", r"promos?", r"promotions?", r"cashback",
-        r"free goods", r"skim", r"yojana", r"deals?", r"\d\s*\+\s*\d",
+        r"schemes?",
+        r"offers?",
+        r"discounts?",
+        r"promos?",
+        r"promotions?",
+        r"cashback",
+        r"free goods",
+        r"skim",
+        r"yojana",
+        r"deals?",
+        r"\d\s*\+\s*\d",
     ),
     "analytics": _words(
-        r"top \d*", r"bottom \d*", r"best", r"worst", r"highest", r"lowest", r"ranking",
-        r"leaderboard", r"trend", r"growth", r"grew", r"decline[ds]?", r"compared?", r"vs",
-        r"versus", r"how (much|many)", r"total", r"average", r"avg", r"share", r"coverage",
-        r"strike rate", r"lines per call", r"not (ordered|ordering)", r"sales", r"sold",
-        r"revenue", r"turnover", r"kitna (becha|bika|sale)", r"performance", r"report",
-        r"order nahi (diya|kiya|aaya)", r"haven'?t ordered", r"kitne ka", r"kitna maal",
+        r"top \d*",
+        r"bottom \d*",
+        r"best",
+        r"worst",
+        r"highest",
+        r"lowest",
+        r"ranking",
+        r"leaderboard",
+        r"trend",
+        r"growth",
+        r"grew",
+        r"decline[ds]?",
+        r"compared?",
+        r"vs",
+        r"versus",
+        r"how (much|many)",
+        r"total",
+        r"average",
+        r"avg",
+        r"share",
+        r"coverage",
+        r"strike rate",
+        r"lines per call",
+        r"not (ordered|ordering)",
+        r"sales",
+        r"sold",
+        r"revenue",
+        r"turnover",
+        r"kitna (becha|bika|sale)",
+        r"performance",
+        r"report",
+        r"order nahi (diya|kiya|aaya)",
+        r"haven'?t ordered",
+        r"kitne ka",
+        r"kitna maal",
     ),
     "coach": _words(
-        r"coach(ing)?", r"practi[cs]e", r"role ?-?play", r"mock", r"objections?",
+        r"coach(ing)?",
+        r"practi[cs]e",
+        r"role ?-?play",
+        r"mock",
+        r"objections?",
         r"how (do|should|can) i (handle|convince|pitch|sell|respond|reply|answer|deal|"
         r"counter|tackle|close|overcome)",
-        r"pitch tips?", r"train me", r"kaise (samjhaun|samjhau|convince|bolun|manaun)",
+        r"pitch tips?",
+        r"train me",
+        r"kaise (samjhaun|samjhau|convince|bolun|manaun)",
         r"kya bolun",
     ),
     "tasks": _words(
-        r"my tasks?", r"today'?s tasks?", r"tasks? (for )?today", r"aaj ke? tasks?",
-        r"today'?s beat", r"beat plan", r"route (for )?today", r"aaj kaun ?se",
-        r"kaun ?se stores? (jaana|jana|visit)", r"stores? to visit", r"task (is )?done",
-        r"mark .* done", r"complete (the |my )?task", r"pending tasks?",
+        r"my tasks?",
+        r"today'?s tasks?",
+        r"tasks? (for )?today",
+        r"aaj ke? tasks?",
+        r"today'?s beat",
+        r"beat plan",
+        r"route (for )?today",
+        r"aaj kaun ?se",
+        r"kaun ?se stores? (jaana|jana|visit)",
+        r"stores? to visit",
+        r"task (is )?done",
+        r"mark .* done",
+        r"complete (the |my )?task",
+        r"pending tasks?",
     ),
     "other": _words(
-        r"weather", r"mausam", r"baarish", r"rain", r"cricket", r"match", r"ipl", r"jokes?",
-        r"funny", r"songs?", r"gaana", r"movie", r"film", r"news", r"sensex", r"nifty",
-        r"share market", r"stock market", r"horoscope", r"politics", r"election",
-        r"where do you live", r"kahan rehte", r"girlfriend", r"boyfriend", r"shaadi",
+        r"weather",
+        r"mausam",
+        r"baarish",
+        r"rain",
+        r"cricket",
+        r"match",
+        r"ipl",
+        r"jokes?",
+        r"funny",
+        r"songs?",
+        r"gaana",
+        r"movie",
+        r"film",
+        r"news",
+        r"sensex",
+        r"nifty",
+        r"share market",
+        r"stock market",
+        r"horoscope",
+        r"politics",
+        r"election",
+        r"where do you live",
+        r"kahan rehte",
+        r"girlfriend",
+        r"boyfriend",
+        r"shaadi",
     ),
 }
 ABOUT_US = re.compile(
     r"\b(what (all )?can (you|this bot) do|(which|what) services|kya kya kar sakte|"
-    r"how (do i|to) use (this|you)|who are you|tum kaun ho|aap kaun ho)\b", re.IGNORECASE)
+    r"how (do i|to) use (this|you)|who are you|tum kaun ho|aap kaun ho)\b",
+    re.IGNORECASE,
+)
 THANKS = re.compile(r"\b(thanks?|thank you|thanku|shukriya|dhanyavaa?d)\b", re.IGNORECASE)
-DRAFT_SCHEME = re.compile(r"\b(draft|design|propose|plan|create|suggest|make|banao)\b.*"
-                          r"\b(schemes?|offers?|promos?|promotions?)\b", re.IGNORECASE)
-QUESTION = re.compile(r"\?|\b(what|which|who|how|why|kya|kaun|kitna|kitne|kaise|kyun)\b",
-                      re.IGNORECASE)
+DRAFT_SCHEME = re.compile(
+    r"\b(draft|design|propose|plan|create|suggest|make|banao)\b.*"
+    r"\b(schemes?|offers?|promos?|promotions?)\b",
+    re.IGNORECASE,
+)
+QUESTION = re.compile(
+    r"\?|\b(what|which|who|how|why|kya|kaun|kitna|kitne|kaise|kyun)\b", re.IGNORECASE
+)
 
 
 @dataclass
@@ -124,16 +234,22 @@ def by_rules(text: str, role: Role, parser: OrderParser | None) -> Decision | No
         return Decision("help", "rule", 0.9)
     if DRAFT_SCHEME.search(stripped):
         return Decision("promo", "rule", 0.9)
-    if THANKS.search(stripped) and not QUESTION.search(stripped) and not (
-            parser is not None and parser.parse(stripped).lines):
+    if (
+        THANKS.search(stripped)
+        and not QUESTION.search(stripped)
+        and not (parser is not None and parser.parse(stripped).lines)
+    ):
         return Decision("help", "rule", 0.9)
     matched = [intent for intent, pattern in FAMILIES.items() if pattern.search(stripped)]
     if not matched and parser is not None and _reads_as_order(stripped, parser):
         return Decision("order", "rule", 0.9)
     if len(matched) == 1:
         only = matched[0]
-        if only == "analytics" and _reads_as_order(stripped, parser) and not QUESTION.search(
-                stripped):
+        if (
+            only == "analytics"
+            and _reads_as_order(stripped, parser)
+            and not QUESTION.search(stripped)
+        ):
             return None  # "2 cs maggi total" is an order more likely than a report
         return Decision(only, "rule", 0.9)
     return None
@@ -154,16 +270,18 @@ async def by_llm(llm: LLMService, text: str, role: Role) -> tuple[Intent, float]
     probability: one prompt evaluation, no generated tokens."""
     messages = [
         {"role": "system", "content": render("route")},
-        {"role": "user", "content": f"{role.value}: \"{text[:500]}\""},
+        {"role": "user", "content": f'{role.value}: "{text[:500]}"'},
     ]
-    probabilities = await llm.classify(messages, INTENTS, answer_prefix='{"intent": "',
-                                       timeout_s=5.0)
+    probabilities = await llm.classify(
+        messages, INTENTS, answer_prefix='{"intent": "', timeout_s=5.0
+    )
     intent = max(probabilities, key=probabilities.__getitem__)
     return intent, probabilities[intent]
 
 
-async def route(text: str, role: Role, parser: OrderParser | None,
-                llm: LLMService | None) -> Decision:
+async def route(
+    text: str, role: Role, parser: OrderParser | None, llm: LLMService | None
+) -> Decision:
     """The intent of a free-text message (buttons and pending answers are the graph's)."""
     started = time.perf_counter()
     decision = by_rules(text, role, parser)

@@ -27,10 +27,13 @@ def today(ctx: AgentContext) -> date:
 
 
 def todays_tasks(ctx: AgentContext, rep_id: uuid.UUID) -> list[Task]:
-    return list(ctx.session.exec(
-        select(Task).where(Task.rep_id == rep_id, Task.due_date == today(ctx))
-        .order_by(Task.priority, Task.title, Task.id)
-    ).all())
+    return list(
+        ctx.session.exec(
+            select(Task)
+            .where(Task.rep_id == rep_id, Task.due_date == today(ctx))
+            .order_by(Task.priority, Task.title, Task.id)
+        ).all()
+    )
 
 
 async def answer(ctx: AgentContext, state: ChatState) -> dict:
@@ -57,21 +60,31 @@ def _list(ctx: AgentContext, tasks: list[Task]) -> None:
     if not tasks:
         ctx.say("No tasks for you today. Visit your beat as planned and capture the orders.")
         return
-    stores = {s.id: s for s in ctx.session.exec(
-        select(Store).where(Store.id.in_([t.store_id for t in tasks if t.store_id]))).all()}
+    stores = {
+        s.id: s
+        for s in ctx.session.exec(
+            select(Store).where(Store.id.in_([t.store_id for t in tasks if t.store_id]))
+        ).all()
+    }
     lines = []
     for number, task in enumerate(tasks[:SHOWN], 1):
         store = stores.get(task.store_id)
         mark = "✓" if task.status == "completed" else "•"
         where = f" at {store.name}" if store else ""
         pitch = f"\n   Say: {task.pitch}" if task.pitch else ""
-        lines.append(f"{mark} {number}. {task.title}{where} ({task.points} pts)\n"
-                     f"   Why: {task.reasoning}{pitch}")
+        lines.append(
+            f"{mark} {number}. {task.title}{where} ({task.points} pts)\n"
+            f"   Why: {task.reasoning}{pitch}"
+        )
     pending = [(n, t) for n, t in enumerate(tasks[:SHOWN], 1) if t.status == "pending"]
     more = f"\n…and {len(tasks) - SHOWN} more." if len(tasks) > SHOWN else ""
-    ctx.say(f"Your tasks today ({len(pending)} pending):\n" + "\n".join(lines) + more
-            + "\nReply \"done 2\" when you finish task 2.",
-            buttons=[Button(id=f"tasks:done:{t.id}", title=f"Done #{n}") for n, t in pending[:3]])
+    ctx.say(
+        f"Your tasks today ({len(pending)} pending):\n"
+        + "\n".join(lines)
+        + more
+        + '\nReply "done 2" when you finish task 2.',
+        buttons=[Button(id=f"tasks:done:{t.id}", title=f"Done #{n}") for n, t in pending[:3]],
+    )
 
 
 def _complete(ctx: AgentContext, tasks: list[Task], task_id: str) -> None:
@@ -80,15 +93,25 @@ def _complete(ctx: AgentContext, tasks: list[Task], task_id: str) -> None:
         ctx.say("That task is not one of yours for today.")
         return
     if task.status == "completed":
-        ctx.say(f"\"{task.title}\" is already done.")
+        ctx.say(f'"{task.title}" is already done.')
         return
     task.status = "completed"
     task.completed_at = datetime.now(UTC)
-    ctx.session.add(Incentive(rep_id=task.rep_id, task_id=task.id, points=task.points,
-                              reason=task.title, earned_on=today(ctx)))
+    ctx.session.add(
+        Incentive(
+            rep_id=task.rep_id,
+            task_id=task.id,
+            points=task.points,
+            reason=task.title,
+            earned_on=today(ctx),
+        )
+    )
     rep = ctx.session.get(Rep, task.rep_id)
     if rep is not None:
         rep.points_balance += task.points
     left = sum(1 for t in tasks if t.status == "pending")
-    ctx.say(f"Done: {task.title}. +{task.points} points"
-            + (f" (balance {rep.points_balance})" if rep else "") + f". {left} left today.")
+    ctx.say(
+        f"Done: {task.title}. +{task.points} points"
+        + (f" (balance {rep.points_balance})" if rep else "")
+        + f". {left} left today."
+    )

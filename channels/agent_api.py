@@ -43,7 +43,8 @@ MAX_CHOICE_CHARS = 256  # WhatsApp's limit for a button id
 
 async def _principal(request: Request) -> Principal:
     return await request.app.state.authenticator.authenticate_async(
-        request.headers.get("authorization"))
+        request.headers.get("authorization")
+    )
 
 
 async def _json(request: Request) -> dict:
@@ -68,18 +69,29 @@ def _thread(session, principal: Principal, raw_id: str) -> AgentThread:
 
 
 def _view(thread: AgentThread) -> dict:
-    return {"thread_id": str(thread.id), "created_at": thread.created_at.isoformat(),
-            "metadata": thread.details, "status": "idle"}
+    return {
+        "thread_id": str(thread.id),
+        "created_at": thread.created_at.isoformat(),
+        "metadata": thread.details,
+        "status": "idle",
+    }
 
 
 async def create_thread(request: Request) -> JSONResponse:
     principal = await _principal(request)
     body = await _json(request)
     metadata = body.get("metadata") or {}
-    if not isinstance(metadata, dict) or len(json.dumps(metadata)) > MAX_INPUT_CHARS \
-            or "\\u0000" in json.dumps(metadata):
-        raise ApiError(422, "INVALID_METADATA", "metadata must be a JSON object of at most "
-                       f"{MAX_INPUT_CHARS} characters, without NUL characters.")
+    if (
+        not isinstance(metadata, dict)
+        or len(json.dumps(metadata)) > MAX_INPUT_CHARS
+        or "\\u0000" in json.dumps(metadata)
+    ):
+        raise ApiError(
+            422,
+            "INVALID_METADATA",
+            "metadata must be a JSON object of at most "
+            f"{MAX_INPUT_CHARS} characters, without NUL characters.",
+        )
     with company_session(principal.company_id, request.app.state.engine) as session:
         thread = AgentThread(subject=principal.subject, role=principal.role, details=metadata)
         session.add(thread)
@@ -92,8 +104,11 @@ def _turn_input(body: dict) -> tuple[str, str | None]:
     human message) or `{"input": {"text": ..., "choice": ...}}`."""
     given = body.get("input")
     if not isinstance(given, dict):
-        raise ApiError(422, "INVALID_INPUT", "Send {\"input\": {\"messages\": [{\"role\": "
-                       "\"user\", \"content\": \"...\"}]}}.")
+        raise ApiError(
+            422,
+            "INVALID_INPUT",
+            'Send {"input": {"messages": [{"role": "user", "content": "..."}]}}.',
+        )
     text, choice = given.get("text", ""), given.get("choice")
     messages = given.get("messages")
     if isinstance(messages, list) and messages:
@@ -104,14 +119,18 @@ def _turn_input(body: dict) -> tuple[str, str | None]:
     if not isinstance(text, str) or (choice is not None and not isinstance(choice, str)):
         raise ApiError(422, "INVALID_INPUT", "text and choice must be strings.")
     if choice is not None and len(choice) > MAX_CHOICE_CHARS:
-        raise ApiError(422, "INVALID_INPUT", f"A choice is a button id of at most "
-                       f"{MAX_CHOICE_CHARS} characters.")
+        raise ApiError(
+            422,
+            "INVALID_INPUT",
+            f"A choice is a button id of at most {MAX_CHOICE_CHARS} characters.",
+        )
     text = text.replace("\x00", "")  # PostgreSQL text cannot hold NUL
     if not text.strip() and not choice:
         raise ApiError(422, "INVALID_INPUT", "The input has no text.")
     if len(text) > MAX_INPUT_CHARS:
-        raise ApiError(413, "INPUT_TOO_LONG", f"Messages are limited to {MAX_INPUT_CHARS} "
-                       "characters.")
+        raise ApiError(
+            413, "INPUT_TOO_LONG", f"Messages are limited to {MAX_INPUT_CHARS} characters."
+        )
     return text, choice
 
 
@@ -120,8 +139,11 @@ def _reply_view(reply: OutboundMessage) -> dict:
     if reply.buttons:
         view["buttons"] = [{"id": b.id, "title": b.title} for b in reply.buttons]
     if reply.image:
-        view["image"] = {"media_type": "image/png", "caption": reply.image_caption,
-                         "data": base64.b64encode(reply.image).decode()}
+        view["image"] = {
+            "media_type": "image/png",
+            "caption": reply.image_caption,
+            "data": base64.b64encode(reply.image).decode(),
+        }
     return view
 
 
@@ -130,8 +152,9 @@ async def _one_run_at_a_time(request: Request, thread: str) -> AsyncIterator[Non
     """A second run on a thread waits for the first (queued), up to RUN_WAIT_S, then 409."""
     redis = request.app.state.redis
     if redis is not None:
-        lock = redis.lock(f"opensales:run:{thread}", timeout=RUN_HOLD_S,
-                          blocking_timeout=RUN_WAIT_S)
+        lock = redis.lock(
+            f"opensales:run:{thread}", timeout=RUN_HOLD_S, blocking_timeout=RUN_WAIT_S
+        )
         if not await lock.acquire():
             raise _busy()
         try:
@@ -158,15 +181,19 @@ def _busy() -> ApiError:
 
 def _config(principal: Principal, thread: AgentThread) -> dict:
     """The LangGraph thread of an API thread (its checkpoints)."""
-    return {"configurable": {
-        "thread_id": memory_thread(principal.company_id, Channel.api, str(thread.id))}}
+    return {
+        "configurable": {
+            "thread_id": memory_thread(principal.company_id, Channel.api, str(thread.id))
+        }
+    }
 
 
 class _Run:
     """One turn on a thread: stored, run through the supervisor, replies logged."""
 
-    def __init__(self, principal: Principal, thread: AgentThread, text: str,
-                 choice: str | None) -> None:
+    def __init__(
+        self, principal: Principal, thread: AgentThread, text: str, choice: str | None
+    ) -> None:
         self.principal, self.thread = principal, thread
         self.text, self.choice = text, choice
         self.run_id = uuid.uuid4()
@@ -175,26 +202,42 @@ class _Run:
     def context(self, session, runtime) -> AgentContext:
         sender = str(self.thread.id)
         inbound = Message(
-            channel=Channel.api, direction=Direction.inbound,
-            provider_message_id=f"api.{self.run_id}", sender=sender, recipient="agent-api",
-            kind="button" if self.choice else "text", body=self.text,
-            payload={"choice_id": self.choice} if self.choice else {}, status="processing",
+            channel=Channel.api,
+            direction=Direction.inbound,
+            provider_message_id=f"api.{self.run_id}",
+            sender=sender,
+            recipient="agent-api",
+            kind="button" if self.choice else "text",
+            body=self.text,
+            payload={"choice_id": self.choice} if self.choice else {},
+            status="processing",
         )
         session.add(inbound)
-        conversation = session.exec(select(Conversation).where(
-            Conversation.channel == Channel.api, Conversation.sender == sender)).first()
+        conversation = session.exec(
+            select(Conversation).where(
+                Conversation.channel == Channel.api, Conversation.sender == sender
+            )
+        ).first()
         if conversation is None:
             conversation = Conversation(channel=Channel.api, sender=sender, state={})
             session.add(conversation)
         session.commit()  # stored before it is processed
         self.inbound = inbound
         return AgentContext(
-            session=session, company_id=self.principal.company_id, channel=Channel.api,
+            session=session,
+            company_id=self.principal.company_id,
+            channel=Channel.api,
             conversation=conversation,
-            sender=Person(role=self.principal.role, name=self.principal.name,
-                          key=self.principal.subject, store_id=self.principal.store_id,
-                          rep_id=self.principal.rep_id),
-            settings=runtime.settings, engine=runtime.engine, llm=runtime.llm,
+            sender=Person(
+                role=self.principal.role,
+                name=self.principal.name,
+                key=self.principal.subject,
+                store_id=self.principal.store_id,
+                rep_id=self.principal.rep_id,
+            ),
+            settings=runtime.settings,
+            engine=runtime.engine,
+            llm=runtime.llm,
             store=runtime.memory.store if runtime.memory else None,
             source_message_id=inbound.id,
         )
@@ -209,15 +252,26 @@ class _Run:
 
     def finish(self, session, ctx: AgentContext) -> None:
         for reply in ctx.replies:
-            log_outbound(session, Channel.api, "agent-api", str(self.thread.id), reply,
-                         f"api.{self.run_id}.{uuid.uuid4().hex[:8]}", "sent")
+            log_outbound(
+                session,
+                Channel.api,
+                "agent-api",
+                str(self.thread.id),
+                reply,
+                f"api.{self.run_id}.{uuid.uuid4().hex[:8]}",
+                "sent",
+            )
         self.inbound.status = "processed"
         session.commit()
 
     def result(self, ctx: AgentContext, route: dict) -> dict:
-        return {"run_id": str(self.run_id), "thread_id": str(self.thread.id),
-                "status": "success", "route": route,
-                "messages": [_reply_view(reply) for reply in ctx.replies]}
+        return {
+            "run_id": str(self.run_id),
+            "thread_id": str(self.thread.id),
+            "status": "success",
+            "route": route,
+            "messages": [_reply_view(reply) for reply in ctx.replies],
+        }
 
 
 async def _start(request: Request) -> tuple[Principal, AgentThread, str, str | None]:
@@ -239,12 +293,12 @@ async def run_wait(request: Request) -> JSONResponse:
         with company_session(principal.company_id, runtime.engine) as session:
             ctx = run.context(session, runtime)
             try:
-                state = await graph.ainvoke({"text": text, "choice": choice}, run.config,
-                                            context=ctx)
+                state = await graph.ainvoke(
+                    {"text": text, "choice": choice}, run.config, context=ctx
+                )
             except Exception as exc:
                 run.failed(session, exc)
-                raise ApiError(500, "RUN_FAILED", f"The run failed: {type(exc).__name__}.") \
-                    from exc
+                raise ApiError(500, "RUN_FAILED", f"The run failed: {type(exc).__name__}.") from exc
             run.finish(session, ctx)
             return JSONResponse(run.result(ctx, state.get("route", {})))
 
@@ -274,24 +328,30 @@ async def run_stream(request: Request) -> StreamingResponse:
                 ctx = run.context(session, runtime)
                 route: dict = {}
                 try:
-                    async for update in graph.astream({"text": text, "choice": choice},
-                                                      run.config, context=ctx,
-                                                      stream_mode="updates"):
+                    async for update in graph.astream(
+                        {"text": text, "choice": choice},
+                        run.config,
+                        context=ctx,
+                        stream_mode="updates",
+                    ):
                         for node, values in update.items():
                             route = (values or {}).get("route", route)
                             yield _event("updates", {node: _public(values)})
                     run.finish(session, ctx)  # committed before any reply is shown
                 except Exception as exc:
                     run.failed(session, exc)
-                    yield _event("error", {"code": "RUN_FAILED",
-                                           "message": f"The run failed: {type(exc).__name__}."})
+                    yield _event(
+                        "error",
+                        {"code": "RUN_FAILED", "message": f"The run failed: {type(exc).__name__}."},
+                    )
                     return
                 for reply in ctx.replies:
                     yield _event("messages", _reply_view(reply))
                 yield _event("values", run.result(ctx, route))
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 def _public(values: dict | None) -> dict:
@@ -312,13 +372,18 @@ async def history(request: Request) -> JSONResponse:
     config = _config(principal, thread)
     states = []
     async for snapshot in graph.aget_state_history(config, limit=limit):
-        states.append({
-            "checkpoint_id": snapshot.config["configurable"]["checkpoint_id"],
-            "created_at": snapshot.created_at,
-            "values": {key: snapshot.values.get(key)
-                       for key in ("history", "route", "active") if key in snapshot.values},
-            "next": list(snapshot.next),
-        })
+        states.append(
+            {
+                "checkpoint_id": snapshot.config["configurable"]["checkpoint_id"],
+                "created_at": snapshot.created_at,
+                "values": {
+                    key: snapshot.values.get(key)
+                    for key in ("history", "route", "active")
+                    if key in snapshot.values
+                },
+                "next": list(snapshot.next),
+            }
+        )
     return JSONResponse(states)
 
 

@@ -58,9 +58,14 @@ class Authenticator:
         self._issuer = settings.auth_issuer
         self._audience = settings.auth_audience
         self._jwks = (
-            jwt.PyJWKClient(settings.auth_jwks_url, cache_keys=True, lifespan=JWKS_LIFESPAN_S,
-                            timeout=JWKS_TIMEOUT_S)
-            if settings.auth_jwks_url else None
+            jwt.PyJWKClient(
+                settings.auth_jwks_url,
+                cache_keys=True,
+                lifespan=JWKS_LIFESPAN_S,
+                timeout=JWKS_TIMEOUT_S,
+            )
+            if settings.auth_jwks_url
+            else None
         )
 
     async def authenticate_async(self, authorization: str | None) -> Principal:
@@ -70,11 +75,18 @@ class Authenticator:
     def authenticate(self, authorization: str | None) -> Principal:
         """The caller named by an `Authorization` header value, or an ApiError saying why not."""
         if self._secret is None and self._jwks is None:
-            raise ApiError(503, "AUTH_NOT_CONFIGURED", "The agent API is off: set "
-                           "OPENSALES_AUTH_JWKS_URL or OPENSALES_AUTH_JWT_SECRET to enable it.")
+            raise ApiError(
+                503,
+                "AUTH_NOT_CONFIGURED",
+                "The agent API is off: set "
+                "OPENSALES_AUTH_JWKS_URL or OPENSALES_AUTH_JWT_SECRET to enable it.",
+            )
         if not authorization:
-            raise ApiError(401, "AUTH_REQUIRED",
-                           "Missing Authorization header: send 'Authorization: Bearer <token>'.")
+            raise ApiError(
+                401,
+                "AUTH_REQUIRED",
+                "Missing Authorization header: send 'Authorization: Bearer <token>'.",
+            )
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or " " in token:
@@ -94,11 +106,16 @@ class Authenticator:
             key = self._secret
         else:
             accepted = [a for a, on in (("RS256", self._jwks), ("HS256", self._secret)) if on]
-            raise _invalid(f"Token algorithm {alg!r} is not accepted; accepted: "
-                           f"{', '.join(accepted)}.")
+            raise _invalid(
+                f"Token algorithm {alg!r} is not accepted; accepted: {', '.join(accepted)}."
+            )
         try:
             return jwt.decode(
-                token, key, algorithms=[alg], audience=self._audience, issuer=self._issuer,
+                token,
+                key,
+                algorithms=[alg],
+                audience=self._audience,
+                issuer=self._issuer,
                 leeway=LEEWAY_S,
                 options={"require": ["exp", "sub"], "verify_aud": self._audience is not None},
             )
@@ -120,8 +137,11 @@ def _signing_key(jwks: jwt.PyJWKClient, kid: Any) -> jwt.PyJWK:
     """The JWKS key named by `kid`: 401 when the set lacks it, 503 when there is no set to ask."""
     if not isinstance(kid, str):
         raise _invalid("The RS256 token's header has no key id (kid).")
-    unavailable = ApiError(503, "AUTH_UNAVAILABLE", "Cannot fetch the signing keys from "
-                           "OPENSALES_AUTH_JWKS_URL; try again shortly.")
+    unavailable = ApiError(
+        503,
+        "AUTH_UNAVAILABLE",
+        "Cannot fetch the signing keys from OPENSALES_AUTH_JWKS_URL; try again shortly.",
+    )
     try:
         return jwks.get_signing_key(kid)
     except (PyJWKClientConnectionError, PyJWKSetError, ValueError):
@@ -132,8 +152,10 @@ def _signing_key(jwks: jwt.PyJWKClient, kid: Any) -> jwt.PyJWK:
         jwks.get_signing_keys()
     except (PyJWTError, ValueError):
         raise unavailable from None
-    raise _invalid(f"No key with id {kid!r} in the JWKS: the token was not signed by the "
-                   "configured identity provider.")
+    raise _invalid(
+        f"No key with id {kid!r} in the JWKS: the token was not signed by the "
+        "configured identity provider."
+    )
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
@@ -143,8 +165,14 @@ def _principal(claims: dict[str, Any]) -> Principal:
         role=_role(claims),
         store_id=_uuid_claim(claims, "store_id"),
         rep_id=_uuid_claim(claims, "rep_id"),
-        name=next((v for v in (claims.get("name"), claims.get("preferred_username"))
-                   if isinstance(v, str) and v), ""),
+        name=next(
+            (
+                v
+                for v in (claims.get("name"), claims.get("preferred_username"))
+                if isinstance(v, str) and v
+            ),
+            "",
+        ),
     )
 
 
@@ -170,6 +198,8 @@ def _role(claims: dict[str, Any]) -> Role:
             names += roles
     granted = [role for role in Role if role.value in names]
     if not granted:
-        raise _claims_invalid("The token grants no OpenSales role (admin, manager, rep or "
-                              "retailer) in 'role', 'roles' or 'realm_access.roles'.")
+        raise _claims_invalid(
+            "The token grants no OpenSales role (admin, manager, rep or "
+            "retailer) in 'role', 'roles' or 'realm_access.roles'."
+        )
     return granted[0]

@@ -60,9 +60,15 @@ async def people(request: Request) -> JSONResponse:
             if retailers > 40:
                 continue
         store = stores.get(user.store_id)
-        listed.append({"phone": user.phone, "name": user.name, "role": user.role,
-                       "store": store.name if store else None,
-                       "locality": store.locality if store else None})
+        listed.append(
+            {
+                "phone": user.phone,
+                "name": user.name,
+                "role": user.role,
+                "store": store.name if store else None,
+                "locality": store.locality if store else None,
+            }
+        )
     return JSONResponse({"company": company.name, "people": listed})
 
 
@@ -76,9 +82,15 @@ async def say(request: Request) -> JSONResponse:
         raise ApiError(422, "EMPTY_MESSAGE", "Type something or press a button.")
     now = datetime.now(UTC)
     message = InboundMessage(
-        channel=CHANNEL, provider_message_id=f"console.{uuid.uuid4().hex}", sender=said.phone,
-        recipient=CHANNEL, kind=Kind.button if said.choice_id else Kind.text, text=said.text,
-        choice_id=said.choice_id, sent_at=now, received_at=now,
+        channel=CHANNEL,
+        provider_message_id=f"console.{uuid.uuid4().hex}",
+        sender=said.phone,
+        recipient=CHANNEL,
+        kind=Kind.button if said.choice_id else Kind.text,
+        text=said.text,
+        choice_id=said.choice_id,
+        sent_at=now,
+        received_at=now,
     )
     store_inbound(request.app.state.engine, company.id, message, {"console": True})
     await request.app.state.queue.enqueue(company.id, CHANNEL, said.phone)
@@ -89,24 +101,48 @@ async def conversation(request: Request) -> JSONResponse:
     company = _company(request)
     phone = request.query_params.get("phone", "")
     with company_session(company.id, request.app.state.engine) as session:
-        rows = session.exec(select(Message).where(
-            Message.channel == CHANNEL, or_(Message.sender == phone, Message.recipient == phone)
-        ).order_by(Message.created_at)).all()
+        rows = session.exec(
+            select(Message)
+            .where(
+                Message.channel == CHANNEL, or_(Message.sender == phone, Message.recipient == phone)
+            )
+            .order_by(Message.created_at)
+        ).all()
         user = session.exec(select(User).where(User.phone == phone)).first()
-        orders = session.exec(
-            select(OrderEB2B).where(OrderEB2B.store_id == user.store_id)
-            .order_by(OrderEB2B.created_at.desc()).limit(3)
-        ).all() if user is not None and user.store_id else []
-    return JSONResponse({
-        "messages": [{
-            "from": "them" if row.direction == "inbound" else "us",
-            "text": row.body,
-            "buttons": row.payload.get("buttons", []) if row.direction == "outbound" else [],
-            "status": row.status,
-        } for row in rows],
-        "orders": [{"number": o.order_number, "status": o.status, "total_paise": o.total_paise,
-                    "items": o.items} for o in orders],
-    })
+        orders = (
+            session.exec(
+                select(OrderEB2B)
+                .where(OrderEB2B.store_id == user.store_id)
+                .order_by(OrderEB2B.created_at.desc())
+                .limit(3)
+            ).all()
+            if user is not None and user.store_id
+            else []
+        )
+    return JSONResponse(
+        {
+            "messages": [
+                {
+                    "from": "them" if row.direction == "inbound" else "us",
+                    "text": row.body,
+                    "buttons": row.payload.get("buttons", [])
+                    if row.direction == "outbound"
+                    else [],
+                    "status": row.status,
+                }
+                for row in rows
+            ],
+            "orders": [
+                {
+                    "number": o.order_number,
+                    "status": o.status,
+                    "total_paise": o.total_paise,
+                    "items": o.items,
+                }
+                for o in orders
+            ],
+        }
+    )
 
 
 routes = [

@@ -36,8 +36,9 @@ def _live_companies(engine: Engine) -> list[Company]:
     return cached[1]
 
 
-def company_for_number(engine: Engine, channel: str, number: str,
-                       default_number: str | None = None) -> uuid.UUID | None:
+def company_for_number(
+    engine: Engine, channel: str, number: str, default_number: str | None = None
+) -> uuid.UUID | None:
     """The company whose settings name this business number (`<channel>_phone_number_id`), or the
     only company there is when the number is the configured default or none is configured."""
     key = f"{channel}_phone_number_id"
@@ -50,36 +51,52 @@ def company_for_number(engine: Engine, channel: str, number: str,
     return None
 
 
-def store_inbound(engine: Engine, company_id: uuid.UUID, message: InboundMessage,
-                  raw: dict) -> uuid.UUID | None:
+def store_inbound(
+    engine: Engine, company_id: uuid.UUID, message: InboundMessage, raw: dict
+) -> uuid.UUID | None:
     """The stored message's id, or None when this provider message id was stored before."""
     with company_session(company_id, engine) as session:
         row = Message(
-            channel=message.channel, direction=Direction.inbound,
-            provider_message_id=message.provider_message_id, sender=message.sender,
-            recipient=message.recipient, kind=message.kind.value, body=message.text,
+            channel=message.channel,
+            direction=Direction.inbound,
+            provider_message_id=message.provider_message_id,
+            sender=message.sender,
+            recipient=message.recipient,
+            kind=message.kind.value,
+            body=message.text,
             payload={"message": message.model_dump(mode="json"), "raw": raw},
-            status="received", created_at=message.received_at,
+            status="received",
+            created_at=message.received_at,
         )
         session.add(row)
         try:
             session.commit()
         except IntegrityError:
             session.rollback()
-            log.info("dropped a repeated delivery of %s %s", message.channel,
-                     message.provider_message_id)
+            log.info(
+                "dropped a repeated delivery of %s %s", message.channel, message.provider_message_id
+            )
             return None
         return row.id
 
 
-def record_status(engine: Engine, company_id: uuid.UUID, channel: str, provider_message_id: str,
-                  status: str, error: str | None) -> bool:
+def record_status(
+    engine: Engine,
+    company_id: uuid.UUID,
+    channel: str,
+    provider_message_id: str,
+    status: str,
+    error: str | None,
+) -> bool:
     """Mark one of our outbound messages sent, delivered, read or failed."""
     with company_session(company_id, engine) as session:
-        row = session.exec(select(Message).where(
-            Message.channel == channel, Message.provider_message_id == provider_message_id,
-            Message.direction == Direction.outbound,
-        )).first()
+        row = session.exec(
+            select(Message).where(
+                Message.channel == channel,
+                Message.provider_message_id == provider_message_id,
+                Message.direction == Direction.outbound,
+            )
+        ).first()
         if row is None:
             return False
         row.status = status
@@ -91,18 +108,25 @@ def record_status(engine: Engine, company_id: uuid.UUID, channel: str, provider_
 OPTION = re.compile(r"\s*(\d{1,2})\s*[.)]?\s*")
 
 
-def option_chosen(engine: Engine, company_id: uuid.UUID, channel: str, our_number: str,
-                  sender: str, text: str) -> Button | None:
+def option_chosen(
+    engine: Engine, company_id: uuid.UUID, channel: str, our_number: str, sender: str, text: str
+) -> Button | None:
     """The option a bare number ("2", "2.") picks among those of our last message to this
     sender: SMS and phone calls have no buttons, so options are numbered there."""
     if not (match := OPTION.fullmatch(text)):
         return None
     with company_session(company_id, engine) as session:
-        last = session.exec(select(Message).where(
-            Message.channel == channel, Message.direction == Direction.outbound,
-            Message.sender == our_number, Message.recipient == sender,
-            Message.status != "failed",  # never reached them
-        ).order_by(Message.created_at.desc())).first()
+        last = session.exec(
+            select(Message)
+            .where(
+                Message.channel == channel,
+                Message.direction == Direction.outbound,
+                Message.sender == our_number,
+                Message.recipient == sender,
+                Message.status != "failed",  # never reached them
+            )
+            .order_by(Message.created_at.desc())
+        ).first()
     buttons = last.payload.get("buttons", []) if last is not None else []
     number = int(match.group(1))
     return Button(**buttons[number - 1]) if 1 <= number <= len(buttons) else None

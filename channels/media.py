@@ -59,8 +59,9 @@ class WhatsAppMedia:
         found.raise_for_status()
         info = found.json()
         if int(info.get("file_size") or 0) > max_bytes:
-            raise MediaUnavailable(f"it is {int(info['file_size']) >> 20} MB; the limit is "
-                                   f"{max_bytes >> 20} MB")
+            raise MediaUnavailable(
+                f"it is {int(info['file_size']) >> 20} MB; the limit is {max_bytes >> 20} MB"
+            )
         media = await _download(self.client, info["url"], max_bytes, headers=auth)
         return Media(media.data, info.get("mime_type") or media.mime_type)
 
@@ -68,8 +69,9 @@ class WhatsAppMedia:
 class TwilioMedia:
     """MMS media URLs, fetched with the account's credentials (they redirect to storage)."""
 
-    def __init__(self, account_sid: str, auth_token: str,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, account_sid: str, auth_token: str, client: httpx.AsyncClient | None = None
+    ) -> None:
         self.auth = (account_sid, auth_token)
         self.client = client or httpx.AsyncClient(timeout=30)
 

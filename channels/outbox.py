@@ -32,12 +32,27 @@ class SimulatedSender:
         return f"sim.{uuid.uuid4().hex[:8]}.{next(self._ids)}"
 
 
-def log_outbound(session: CompanySession, channel: str, sender: str, recipient: str,
-                 message: OutboundMessage, provider_message_id: str, status: str,
-                 error: str | None = None) -> None:
-    session.add(Message(
-        channel=channel, direction=Direction.outbound, provider_message_id=provider_message_id,
-        sender=sender, recipient=recipient, kind="template" if message.template else "text",
-        body=message.text, status=status, error=error,
-        payload=message.model_dump(mode="json", exclude={"image", "audio"}),
-    ))
+def log_outbound(
+    session: CompanySession,
+    channel: str,
+    sender: str,
+    recipient: str,
+    message: OutboundMessage,
+    provider_message_id: str,
+    status: str,
+    error: str | None = None,
+) -> None:
+    session.add(
+        Message(
+            channel=channel,
+            direction=Direction.outbound,
+            provider_message_id=provider_message_id,
+            sender=sender,
+            recipient=recipient,
+            kind="template" if message.template else "text",
+            body=message.text,
+            status=status,
+            error=error,
+            payload=message.model_dump(mode="json", exclude={"image", "audio"}),
+        )
+    )

@@ -19,14 +19,18 @@ class RateLimited(ApiError):
     """429 with the seconds to wait, for the route's Retry-After header."""
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(429, "RATE_LIMITED",
-                         f"Too many requests; try again in {retry_after} s.")
+        super().__init__(429, "RATE_LIMITED", f"Too many requests; try again in {retry_after} s.")
         self.retry_after = retry_after
 
 
 class RateLimiter:
-    def __init__(self, limit_per_minute: int, redis: Redis | None,
-                 prefix: str = "opensales:rate", clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        limit_per_minute: int,
+        redis: Redis | None,
+        prefix: str = "opensales:rate",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._limit = limit_per_minute
         self._redis = redis
         self._prefix = prefix

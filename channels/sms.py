@@ -51,8 +51,10 @@ MAX_BODY = 64 << 10  # a form of at most 1600 characters of text and ten media U
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 START_WORDS = {"START", "UNSTOP"}  # and YES, from an opted-out number only
 HELP_WORDS = {"HELP", "INFO"}
-HELP = ("{company}: order by SMS, e.g. \"2 cs Parle-G 250g\". Ask \"where is my order\" for "
-        "status, \"schemes\" for offers. Reply STOP to unsubscribe.")
+HELP = (
+    '{company}: order by SMS, e.g. "2 cs Parle-G 250g". Ask "where is my order" for '
+    'status, "schemes" for offers. Reply STOP to unsubscribe.'
+)
 STOPPED = "You are unsubscribed from {company}: no more messages. Reply START to subscribe again."
 STARTED = "You will get {company} messages again. Reply STOP to unsubscribe."
 CHART_NOTE = "(Charts show on WhatsApp.)"
@@ -66,8 +68,20 @@ GSM_BASIC = set(
 GSM_EXTENSION = set("\f^{}\\[~]|€")
 # Typographic marks our replies use, as their GSM-7 look-alikes: one of them alone would turn an
 # English reply into UCS-2, at 70 characters a segment instead of 160.
-GSM_LOOKALIKES = str.maketrans({"•": "-", "…": "...", "‘": "'", "’": "'", "“": '"', "”": '"',
-                                "–": "-", "—": "-", "✓": "*", "\u00a0": " "})
+GSM_LOOKALIKES = str.maketrans(
+    {
+        "•": "-",
+        "…": "...",
+        "‘": "'",
+        "’": "'",
+        "“": '"',
+        "”": '"',
+        "–": "-",
+        "—": "-",
+        "✓": "*",
+        "\u00a0": " ",
+    }
+)
 
 
 def is_gsm7(text: str) -> bool:
@@ -101,7 +115,7 @@ def fit(text: str, max_segments: int, suffix: str = "") -> str:
         return text + suffix
     if segments("..." + suffix) > max_segments:
         text, suffix = text + suffix, ""
-    text = text[:max_segments * 160]  # nothing longer fits; keeps the search short
+    text = text[: max_segments * 160]  # nothing longer fits; keeps the search short
     words = [match.start() for match in re.finditer(r"\s+", text)]
     for end in [*reversed(words), *range(len(text) - 1, -1, -1)]:  # after a word if one fits
         cut = text[:end].rstrip()
@@ -116,10 +130,12 @@ def render(message: OutboundMessage, max_segments: int) -> str:
     chart as its caption and a note; audio is left out."""
     text = message.text
     if message.image:
-        text = "\n".join(part for part in (message.image_caption or message.text, CHART_NOTE)
-                         if part)
-    options = "".join(f"\nReply {n} for {button.title}"
-                      for n, button in enumerate(message.buttons, 1))
+        text = "\n".join(
+            part for part in (message.image_caption or message.text, CHART_NOTE) if part
+        )
+    options = "".join(
+        f"\nReply {n} for {button.title}" for n, button in enumerate(message.buttons, 1)
+    )
     return fit(text.translate(GSM_LOOKALIKES), max_segments, options.translate(GSM_LOOKALIKES))
 
 
@@ -136,14 +152,17 @@ class TwilioSMSSender:
 
     channel = "sms"
 
-    def __init__(self, settings: Settings, engine: Engine,
-                 http_client: AsyncHttpClient | None = None) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, http_client: AsyncHttpClient | None = None
+    ) -> None:
         self.number = settings.twilio_phone_number
         self.max_segments = settings.sms_max_segments
         self.engine = engine
-        self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
-                             http_client=http_client or AsyncTwilioHttpClient(
-                                 pool_connections=False, timeout=15))
+        self.client = Client(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            http_client=http_client or AsyncTwilioHttpClient(pool_connections=False, timeout=15),
+        )
 
     async def send(self, to: str, message: OutboundMessage) -> str:
         # Opt-outs belong to the company whose number received the STOP: the one we send from.
@@ -151,8 +170,10 @@ class TwilioSMSSender:
         if company_id is not None:
             with company_session(company_id, self.engine) as session:
                 if opted_out(session, to):
-                    raise SendRefused(f"{to} has opted out of SMS (STOP); nothing is sent to "
-                                      "them until they text START")
+                    raise SendRefused(
+                        f"{to} has opted out of SMS (STOP); nothing is sent to "
+                        "them until they text START"
+                    )
         body = render(message, self.max_segments)
         if not body:
             raise SendRefused("the message has nothing an SMS can carry (audio only)")
@@ -185,10 +206,12 @@ def opt_in(session: CompanySession, phone: str) -> None:
         session.delete(row)  # soft: the row keeps when they opted out and back in
 
 
-def _opt_out_row(session: CompanySession, phone: str,
-                 include_deleted: bool = False) -> OptOut | None:
+def _opt_out_row(
+    session: CompanySession, phone: str, include_deleted: bool = False
+) -> OptOut | None:
     return session.exec(
-        select(OptOut).where(OptOut.channel == Channel.sms, OptOut.phone == phone)
+        select(OptOut)
+        .where(OptOut.channel == Channel.sms, OptOut.phone == phone)
         .execution_options(include_deleted=include_deleted)
     ).first()
 
@@ -199,11 +222,13 @@ async def receive(request: Request) -> Response:
     form = await signed_form(request, MAX_BODY)
     if not (form.get("MessageSid") and form.get("From") and form.get("To")):
         raise ApiError(400, "MALFORMED_PAYLOAD", "MessageSid, From and To are required.")
-    company_id = company_for_number(runtime.engine, "sms", form["To"],
-                                    runtime.settings.twilio_phone_number)
+    company_id = company_for_number(
+        runtime.engine, "sms", form["To"], runtime.settings.twilio_phone_number
+    )
     if company_id is None:
-        log.warning("no company owns SMS number %s; message %s not stored", form["To"],
-                    form["MessageSid"])
+        log.warning(
+            "no company owns SMS number %s; message %s not stored", form["To"], form["MessageSid"]
+        )
         return _twiml()
     message = _inbound(runtime.engine, company_id, form)
     message_id = store_inbound(runtime.engine, company_id, message, form)
@@ -220,21 +245,36 @@ def _inbound(engine: Engine, company_id: uuid.UUID, form: dict[str, str]) -> Inb
     kind, text, choice, media, media_type = Kind.text, form.get("Body", ""), None, None, None
     if form.get("MediaUrl0"):
         media, media_type = form["MediaUrl0"], form.get("MediaContentType0", "")
-        kind = (Kind.image if media_type.startswith("image/") else
-                Kind.audio if media_type.startswith("audio/") else Kind.unsupported)
-    elif (button := option_chosen(engine, company_id, "sms", form["To"], form["From"],
-                                  text)) is not None:
+        kind = (
+            Kind.image
+            if media_type.startswith("image/")
+            else Kind.audio
+            if media_type.startswith("audio/")
+            else Kind.unsupported
+        )
+    elif (
+        button := option_chosen(engine, company_id, "sms", form["To"], form["From"], text)
+    ) is not None:
         kind, text, choice = Kind.button, button.title, button.id
     now = datetime.now(UTC)  # Twilio's webhook carries no time of sending
     return InboundMessage(
-        channel="sms", provider_message_id=form["MessageSid"], sender=form["From"],
-        recipient=form["To"], kind=kind, text=text, choice_id=choice, media_id=media,
-        media_type=media_type, sent_at=now, received_at=now,
+        channel="sms",
+        provider_message_id=form["MessageSid"],
+        sender=form["From"],
+        recipient=form["To"],
+        kind=kind,
+        text=text,
+        choice_id=choice,
+        media_id=media,
+        media_type=media_type,
+        sent_at=now,
+        received_at=now,
     )
 
 
-def _settle(engine: Engine, company_id: uuid.UUID, message_id: uuid.UUID,
-            form: dict[str, str]) -> tuple[bool, str]:
+def _settle(
+    engine: Engine, company_id: uuid.UUID, message_id: uuid.UUID, form: dict[str, str]
+) -> tuple[bool, str]:
     """Keywords, and anything from an opted-out number, are closed here without the agents.
     Returns whether the message was settled, and the TwiML reply ("" for none)."""
     word, phone = form.get("Body", "").strip().upper(), form["From"]

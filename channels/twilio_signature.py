@@ -47,6 +47,5 @@ async def signed_form(request: Request, max_body: int) -> dict[str, str]:
         if len(body) > max_body:
             raise ApiError(413, "PAYLOAD_TOO_LARGE", "The webhook body is too large.")
     form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    check_twilio_signature(request.app.state.runtime.settings, request.url, request.headers,
-                           form)
+    check_twilio_signature(request.app.state.runtime.settings, request.url, request.headers, form)
     return form

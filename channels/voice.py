@@ -41,12 +41,18 @@ CHANNEL = "voice"
 MAX_FORM = 64 << 10
 LANGUAGE = "en-IN"
 GREETING = "Namaste {name}. "
-MENU = ("To place an order, say order or press 1. For your order status, say status or "
-        "press 2. To talk to your sales rep, say rep or press 3.")
-ASK_ORDER = ("Please say your order after the beep, for example: two cases of Parle-G two "
-             "fifty gram and one case of Coke.")
-UNKNOWN_CALLER = ("Namaste. This number takes orders from our registered retailers. Please ask "
-                  "your sales representative to add your number. Goodbye.")
+MENU = (
+    "To place an order, say order or press 1. For your order status, say status or "
+    "press 2. To talk to your sales rep, say rep or press 3."
+)
+ASK_ORDER = (
+    "Please say your order after the beep, for example: two cases of Parle-G two "
+    "fifty gram and one case of Coke."
+)
+UNKNOWN_CALLER = (
+    "Namaste. This number takes orders from our registered retailers. Please ask "
+    "your sales representative to add your number. Goodbye."
+)
 GOODBYE = "Thank you for calling. Goodbye."
 MORE = "You can say another order, or hang up if you are done."
 
@@ -88,8 +94,9 @@ class Caller:
 
 def find_caller(runtime: Runtime, caller: str, our_number: str) -> Caller | None:
     """The registered user calling this company's number, or None."""
-    company_id = company_for_number(runtime.engine, CHANNEL, our_number,
-                                    runtime.settings.twilio_phone_number)
+    company_id = company_for_number(
+        runtime.engine, CHANNEL, our_number, runtime.settings.twilio_phone_number
+    )
     if company_id is None:
         return None
     with company_session(company_id, runtime.engine) as session:
@@ -99,20 +106,36 @@ def find_caller(runtime: Runtime, caller: str, our_number: str) -> Caller | None
         return Caller(company_id, caller, our_number, user.name, user.store_id)
 
 
-async def take_turn(runtime: Runtime, caller: Caller, turn_id: str, text: str,
-                    digit: str | None = None, streamed: bool = False) -> list[OutboundMessage]:
+async def take_turn(
+    runtime: Runtime,
+    caller: Caller,
+    turn_id: str,
+    text: str,
+    digit: str | None = None,
+    streamed: bool = False,
+) -> list[OutboundMessage]:
     """Store what the caller said (once per turn id), answer it through the supervisor, and
     return the replies for this call. A replayed turn returns no replies. A webhook's turn
     holds the line open while it is answered; a streamed call holds it for the whole call,
     so a reply made after the caller hung up is logged as undelivered."""
-    button = option_chosen(runtime.engine, caller.company_id, CHANNEL, caller.our_number,
-                           caller.phone, digit) if digit else None
+    button = (
+        option_chosen(
+            runtime.engine, caller.company_id, CHANNEL, caller.our_number, caller.phone, digit
+        )
+        if digit
+        else None
+    )
     now = datetime.now(UTC)
     message = InboundMessage(
-        channel=CHANNEL, provider_message_id=turn_id, sender=caller.phone,
-        recipient=caller.our_number, kind=Kind.button if button else Kind.text,
+        channel=CHANNEL,
+        provider_message_id=turn_id,
+        sender=caller.phone,
+        recipient=caller.our_number,
+        kind=Kind.button if button else Kind.text,
         text=button.title if button else (text or digit or ""),
-        choice_id=button.id if button else None, sent_at=now, received_at=now,
+        choice_id=button.id if button else None,
+        sent_at=now,
+        received_at=now,
     )
     if store_inbound(runtime.engine, caller.company_id, message, {"turn": turn_id}) is None:
         return []
@@ -137,8 +160,11 @@ async def take_turn(runtime: Runtime, caller: Caller, turn_id: str, text: str,
 def waiting_for_answer(runtime: Runtime, caller: Caller) -> bool:
     """The order agent asked something (a read-back, a size, a substitute) on this call."""
     with company_session(caller.company_id, runtime.engine) as session:
-        conversation = session.exec(select(Conversation).where(
-            Conversation.channel == CHANNEL, Conversation.sender == caller.phone)).first()
+        conversation = session.exec(
+            select(Conversation).where(
+                Conversation.channel == CHANNEL, Conversation.sender == caller.phone
+            )
+        ).first()
     state = conversation.state if conversation else {}
     return any(key in state for key in ("question", "substitute", "confirm"))
 
@@ -150,8 +176,10 @@ def spoken(replies: list[OutboundMessage]) -> str:
     for reply in replies:
         text = speakable(reply.text)
         if reply.buttons and "press 1" not in text.lower():
-            text += " " + " ".join(f"For {speakable(b.title)}, press {n}."
-                                   for n, b in enumerate(reply.buttons[:9], start=1))
+            text += " " + " ".join(
+                f"For {speakable(b.title)}, press {n}."
+                for n, b in enumerate(reply.buttons[:9], start=1)
+            )
         parts.append(text)
     return " ".join(parts)
 
@@ -187,9 +215,16 @@ def _url(request: Request, name: str, **query) -> str:
 
 
 def _gather(action: str, hints: str = "", digits: int | None = 1) -> Gather:
-    return Gather(input="speech dtmf", action=action, method="POST", timeout=6,
-                  speech_timeout="auto", num_digits=digits, language=LANGUAGE,
-                  hints=hints or None)
+    return Gather(
+        input="speech dtmf",
+        action=action,
+        method="POST",
+        timeout=6,
+        speech_timeout="auto",
+        num_digits=digits,
+        language=LANGUAGE,
+        hints=hints or None,
+    )
 
 
 def _hints(runtime: Runtime, caller: Caller) -> str:
@@ -214,17 +249,16 @@ async def incoming(request: Request) -> Response:
         return _twiml(response)
     gather = _gather(_url(request, "voice_menu", n=visit), "order, status, rep")
     first = caller.name.split()[:1]
-    greeting = GREETING.format(name=first[0] if first else "") if attempt == visit + 1 == 1 \
-        else ""
+    greeting = GREETING.format(name=first[0] if first else "") if attempt == visit + 1 == 1 else ""
     gather.say(greeting + MENU, language=LANGUAGE)
     response.append(gather)
-    response.redirect(_url(request, "voice_incoming", attempt=attempt + 1, n=visit),
-                      method="POST")
+    response.redirect(_url(request, "voice_incoming", attempt=attempt + 1, n=visit), method="POST")
     return _twiml(response)
 
 
-def _connect_stream(request: Request, runtime: Runtime, caller: Caller,
-                    call_sid: str) -> VoiceResponse:
+def _connect_stream(
+    request: Request, runtime: Runtime, caller: Caller, call_sid: str
+) -> VoiceResponse:
     response = VoiceResponse()
     connect = Connect()
     base = runtime.settings.public_url or str(request.base_url)
@@ -232,9 +266,12 @@ def _connect_stream(request: Request, runtime: Runtime, caller: Caller,
     stream = connect.stream(url=url + "/voice/stream")
     stream.parameter(name="from", value=caller.phone)
     stream.parameter(name="to", value=caller.our_number)
-    stream.parameter(name="token",
-                     value=stream_token(runtime.settings.twilio_auth_token or "", call_sid,
-                                        caller.phone, caller.our_number))
+    stream.parameter(
+        name="token",
+        value=stream_token(
+            runtime.settings.twilio_auth_token or "", call_sid, caller.phone, caller.our_number
+        ),
+    )
     response.append(connect)
     return response
 
@@ -260,8 +297,9 @@ async def menu(request: Request) -> Response:
         response.append(gather)
         response.redirect(_url(request, "voice_turn", n=1, again=1), method="POST")
     elif said.startswith("2") or any(w in said for w in ("status", "where", "deliver")):
-        replies = await take_turn(runtime, caller, f"{form.get('CallSid')}:menu:{visit}",
-                                  "where is my order")
+        replies = await take_turn(
+            runtime, caller, f"{form.get('CallSid')}:menu:{visit}", "where is my order"
+        )
         response.say(spoken(replies) or "Sorry, please ask again.", language=LANGUAGE)
         response.redirect(_url(request, "voice_incoming", n=visit + 1), method="POST")
     elif said.startswith("3") or any(w in said for w in ("rep", "person", "talk", "human")):
@@ -269,8 +307,9 @@ async def menu(request: Request) -> Response:
         if number:
             response.say("Connecting you to your sales rep.", language=LANGUAGE)
             response.dial(number, timeout=25)
-            response.say("Your rep did not answer. Please try again later. " + GOODBYE,
-                         language=LANGUAGE)
+            response.say(
+                "Your rep did not answer. Please try again later. " + GOODBYE, language=LANGUAGE
+            )
         else:
             response.say("Sorry, I have no number for your rep. " + GOODBYE, language=LANGUAGE)
         response.hangup()
@@ -305,17 +344,16 @@ async def turn(request: Request) -> Response:
             gather = _gather(_url(request, "voice_turn", n=step), hints, digits=None)
             gather.say("Sorry, I did not hear anything. " + ASK_ORDER, language=LANGUAGE)
             response.append(gather)
-            response.redirect(_url(request, "voice_turn", n=step, again=1, last=1),
-                              method="POST")
+            response.redirect(_url(request, "voice_turn", n=step, again=1, last=1), method="POST")
             return _twiml(response)
         response.say(GOODBYE, language=LANGUAGE)
         response.hangup()
         return _twiml(response)
-    replies = await take_turn(runtime, caller, f"{form.get('CallSid')}:{step}", speech,
-                              digit or None)
+    replies = await take_turn(
+        runtime, caller, f"{form.get('CallSid')}:{step}", speech, digit or None
+    )
     waiting = waiting_for_answer(runtime, caller)
-    gather = _gather(_url(request, "voice_turn", n=step + 1), hints,
-                     digits=1 if waiting else None)
+    gather = _gather(_url(request, "voice_turn", n=step + 1), hints, digits=1 if waiting else None)
     text = spoken(replies) if replies else "Sorry, please say that again."
     gather.say(text if waiting else f"{text} {MORE}", language=LANGUAGE)
     response.append(gather)

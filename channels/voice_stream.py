@@ -52,7 +52,8 @@ from speech.tts import get_tts
 log = logging.getLogger("opensales.voice")
 
 TURN_SECONDS = Histogram(
-    "opensales_voice_turn_seconds", "End of the caller's speech to our first audio frame",
+    "opensales_voice_turn_seconds",
+    "End of the caller's speech to our first audio frame",
     buckets=(0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 5, 10),
 )
 NOT_HEARD = "Sorry, I did not catch that. Please say it again."
@@ -63,8 +64,15 @@ START_TIMEOUT_S = 10
 class Call:
     """One live call: the processors, what is being said, and what is still playing."""
 
-    def __init__(self, runtime: Runtime, websocket: WebSocket, start: Start, caller: Caller,
-                 speaker: Speaker, transcriber: Transcriber) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        websocket: WebSocket,
+        start: Start,
+        caller: Caller,
+        speaker: Speaker,
+        transcriber: Transcriber,
+    ) -> None:
         self.runtime, self.websocket, self.caller = runtime, websocket, caller
         self.call_sid = start.call_sid
         self.encoder = TwilioEncoder(start.stream_sid)
@@ -94,8 +102,11 @@ class Call:
         async for frame in self.speaker.process(text):
             if heard_at is not None:
                 TURN_SECONDS.observe(time.perf_counter() - heard_at)
-                log.info("call %s: first audio %.2fs after the turn ended", self.call_sid,
-                         time.perf_counter() - heard_at)
+                log.info(
+                    "call %s: first audio %.2fs after the turn ended",
+                    self.call_sid,
+                    time.perf_counter() - heard_at,
+                )
                 heard_at = None
             if isinstance(frame, OutMark):
                 self.unplayed.add(frame.name)
@@ -121,8 +132,11 @@ class Call:
         early, self.early = self.early, None
         vad = self.turns.detector.settings
         quiet_after_pause = STT_RATE * (vad.end_ms - vad.pause_ms) // 1000 + 2 * FRAME_16K
-        if audio is not None and early is not None and \
-                len(audio.samples) - early[1] <= quiet_after_pause:
+        if (
+            audio is not None
+            and early is not None
+            and len(audio.samples) - early[1] <= quiet_after_pause
+        ):
             hearing = early[0]  # nothing was said after the pause: the early transcript stands
         elif audio is not None:
             hearing = asyncio.create_task(self.transcriber.process(audio))
@@ -132,16 +146,18 @@ class Call:
         self.answering.add(task)
         task.add_done_callback(self.answering.discard)
 
-    async def _answer(self, hearing: asyncio.Task | None, digit: str | None,
-                      heard_at: float) -> None:
+    async def _answer(
+        self, hearing: asyncio.Task | None, digit: str | None, heard_at: float
+    ) -> None:
         try:
             await self._answer_turn(hearing, digit, heard_at)
         except Exception:  # the caller hears an apology; the stored turn is answered later
             log.exception("call %s: a turn failed", self.call_sid)
             self.say("Sorry, something went wrong. Please say that again.")
 
-    async def _answer_turn(self, hearing: asyncio.Task | None, digit: str | None,
-                           heard_at: float) -> None:
+    async def _answer_turn(
+        self, hearing: asyncio.Task | None, digit: str | None, heard_at: float
+    ) -> None:
         async with self.turn_lock:
             text = ""
             if hearing is not None:
@@ -151,11 +167,22 @@ class Call:
                     return
             heard = time.perf_counter()
             self.count += 1
-            replies = await take_turn(self.runtime, self.caller,
-                                      f"{self.call_sid}:{self.count}", text, digit,
-                                      streamed=True)
-            log.info("call %s turn %d: heard %r in %.2fs, answered in %.2fs", self.call_sid,
-                     self.count, text, heard - heard_at, time.perf_counter() - heard)
+            replies = await take_turn(
+                self.runtime,
+                self.caller,
+                f"{self.call_sid}:{self.count}",
+                text,
+                digit,
+                streamed=True,
+            )
+            log.info(
+                "call %s turn %d: heard %r in %.2fs, answered in %.2fs",
+                self.call_sid,
+                self.count,
+                text,
+                heard - heard_at,
+                time.perf_counter() - heard,
+            )
             if replies:
                 self.say(spoken(replies), heard_at)
 
@@ -204,8 +231,9 @@ async def stream(websocket: WebSocket) -> None:
     call = Call(runtime, websocket, start, caller, speaker, transcriber)
     runtime.senders["voice"].open(caller.phone)  # the call is live: replies come to it
     first = caller.name.split()[:1]
-    call.say(f"Namaste {first[0] if first else ''}. Please say your order, or ask where your "
-             "order is.")
+    call.say(
+        f"Namaste {first[0] if first else ''}. Please say your order, or ask where your order is."
+    )
     try:
         while True:
             try:
@@ -244,16 +272,19 @@ def _processors(runtime: Runtime, caller: Caller) -> tuple[Speaker, Transcriber]
     catalogue. Made in a worker thread: the event loop keeps taking every call's audio."""
     with company_session(caller.company_id, runtime.engine) as session:
         words, parser = hotwords(session), catalog_parser(session)
-    return (Speaker(get_tts(runtime.settings)),
-            Transcriber(get_stt(runtime.settings), parser, words))
+    return (
+        Speaker(get_tts(runtime.settings)),
+        Transcriber(get_stt(runtime.settings), parser, words),
+    )
 
 
 def _caller(runtime: Runtime, start: Start) -> Caller | None:
     """The caller `/voice/incoming` vouched for (its token), still a registered user."""
     params = start.parameters
     caller_phone, our_number = params.get("from", ""), params.get("to", "")
-    expected = stream_token(runtime.settings.twilio_auth_token or "", start.call_sid,
-                            caller_phone, our_number)
+    expected = stream_token(
+        runtime.settings.twilio_auth_token or "", start.call_sid, caller_phone, our_number
+    )
     if not hmac.compare_digest(expected, params.get("token", "")):
         log.warning("media stream %s: bad call token", start.call_sid)
         return None

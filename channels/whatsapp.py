@@ -58,21 +58,38 @@ async def receive(request: Request) -> Response:
     incoming, statuses = parse_webhook(payload)
     stored = 0
     for item in incoming:
-        company_id = company_for_number(runtime.engine, "whatsapp", item.phone_number_id,
-                                        runtime.settings.whatsapp_phone_number_id)
+        company_id = company_for_number(
+            runtime.engine,
+            "whatsapp",
+            item.phone_number_id,
+            runtime.settings.whatsapp_phone_number_id,
+        )
         if company_id is None:
-            log.warning("no company owns WhatsApp number %s; message %s not stored",
-                        item.phone_number_id, item.message.provider_message_id)
+            log.warning(
+                "no company owns WhatsApp number %s; message %s not stored",
+                item.phone_number_id,
+                item.message.provider_message_id,
+            )
             continue
         if store_inbound(runtime.engine, company_id, item.message, item.raw) is not None:
             stored += 1
             await request.app.state.queue.enqueue(company_id, "whatsapp", item.message.sender)
     for status in statuses:
-        company_id = company_for_number(runtime.engine, "whatsapp", _number_of(payload),
-                                        runtime.settings.whatsapp_phone_number_id)
+        company_id = company_for_number(
+            runtime.engine,
+            "whatsapp",
+            _number_of(payload),
+            runtime.settings.whatsapp_phone_number_id,
+        )
         if company_id is not None:
-            record_status(runtime.engine, company_id, "whatsapp", status.provider_message_id,
-                          status.status, status.error)
+            record_status(
+                runtime.engine,
+                company_id,
+                "whatsapp",
+                status.provider_message_id,
+                status.status,
+                status.error,
+            )
     return JSONResponse({"status": "ok", "stored": stored})
 
 
@@ -111,26 +128,36 @@ class WhatsAppSender:
         if message.template:
             from pywa.types.templates import BodyText, TemplateLanguage
 
-            params = [BodyText.params(*message.template_params)] if message.template_params \
-                else None
+            params = (
+                [BodyText.params(*message.template_params)] if message.template_params else None
+            )
             sent = await self.client.send_template(
-                to=number, name=message.template,
-                language=TemplateLanguage(message.template_language), params=params,
+                to=number,
+                name=message.template,
+                language=TemplateLanguage(message.template_language),
+                params=params,
             )
         elif message.image:
-            sent = await self.client.send_image(to=number, image=message.image,
-                                                caption=message.image_caption or message.text,
-                                                mime_type="image/png")
+            sent = await self.client.send_image(
+                to=number,
+                image=message.image,
+                caption=message.image_caption or message.text,
+                mime_type="image/png",
+            )
         elif message.as_list:
             rows = [SectionRow(title=b.title[:24], callback_data=b.id) for b in message.buttons]
             sent = await self.client.send_message(
-                to=number, text=message.text,
-                buttons=SectionList(button_title=message.options_title[:20],
-                                    sections=[Section(title="Options", rows=rows[:10])]),
+                to=number,
+                text=message.text,
+                buttons=SectionList(
+                    button_title=message.options_title[:20],
+                    sections=[Section(title="Options", rows=rows[:10])],
+                ),
             )
         elif message.buttons:
             sent = await self.client.send_message(
-                to=number, text=message.text,
+                to=number,
+                text=message.text,
                 buttons=[Button(title=b.title, callback_data=b.id) for b in message.buttons],
             )
         else:

@@ -71,9 +71,17 @@ def _message(raw: dict[str, Any], phone_number_id: str) -> InboundMessage:
             body = raw.get("button", {})
             kind, text, choice = Kind.button, body.get("text", ""), body.get("payload")
     return InboundMessage(
-        channel="whatsapp", provider_message_id=raw["id"], sender=e164(raw["from"]),
-        recipient=phone_number_id, kind=kind, text=text, choice_id=choice, media_id=media,
-        media_type=media_type, location=location, sent_at=_time(raw.get("timestamp")),
+        channel="whatsapp",
+        provider_message_id=raw["id"],
+        sender=e164(raw["from"]),
+        recipient=phone_number_id,
+        kind=kind,
+        text=text,
+        choice_id=choice,
+        media_id=media,
+        media_type=media_type,
+        location=location,
+        sent_at=_time(raw.get("timestamp")),
         received_at=datetime.now(UTC),
     )
 
@@ -85,9 +93,15 @@ def _dicts(value: Any) -> list[dict]:
 def _unreadable(raw: dict, phone_number_id: str) -> InboundMessage:
     """A message we could not read still counts: kept, and answered as unsupported."""
     now = datetime.now(UTC)
-    return InboundMessage(channel="whatsapp", provider_message_id=str(raw["id"]),
-                          sender=e164(str(raw["from"])), recipient=phone_number_id,
-                          kind=Kind.unsupported, sent_at=now, received_at=now)
+    return InboundMessage(
+        channel="whatsapp",
+        provider_message_id=str(raw["id"]),
+        sender=e164(str(raw["from"])),
+        recipient=phone_number_id,
+        kind=Kind.unsupported,
+        sent_at=now,
+        received_at=now,
+    )
 
 
 def parse_webhook(payload: dict[str, Any]) -> tuple[list[Incoming], list[StatusUpdate]]:
@@ -109,10 +123,13 @@ def parse_webhook(payload: dict[str, Any]) -> tuple[list[Incoming], list[StatusU
                 messages.append(Incoming(phone_number_id, message, raw))
             for raw in _dicts(value.get("statuses")):
                 errors = _dicts(raw.get("errors")) or [{}]
-                statuses.append(StatusUpdate(
-                    provider_message_id=str(raw.get("id", "")), status=str(raw.get("status", "")),
-                    recipient=e164(str(raw.get("recipient_id", ""))),
-                    at=_time(raw.get("timestamp")),
-                    error=errors[0].get("title") or errors[0].get("message"),
-                ))
+                statuses.append(
+                    StatusUpdate(
+                        provider_message_id=str(raw.get("id", "")),
+                        status=str(raw.get("status", "")),
+                        recipient=e164(str(raw.get("recipient_id", ""))),
+                        at=_time(raw.get("timestamp")),
+                        error=errors[0].get("title") or errors[0].get("message"),
+                    )
+                )
     return messages, statuses

@@ -74,46 +74,160 @@ NEIGHBOURHOODS = [
 ]
 
 ROADS = [
-    "Main Road", "Station Road", "Market Yard Road", "Gaothan Lane", "Shivaji Chowk",
-    "Ganesh Peth Lane", "Tilak Road", "Paud Road", "Link Road", "Old Mumbai Highway",
-    "Society Road", "Bazaar Peth", "Mandai Road", "Temple Road", "College Road",
+    "Main Road",
+    "Station Road",
+    "Market Yard Road",
+    "Gaothan Lane",
+    "Shivaji Chowk",
+    "Ganesh Peth Lane",
+    "Tilak Road",
+    "Paud Road",
+    "Link Road",
+    "Old Mumbai Highway",
+    "Society Road",
+    "Bazaar Peth",
+    "Mandai Road",
+    "Temple Road",
+    "College Road",
 ]
 STORE_PREFIXES = [
-    "Shree Ganesh", "Balaji", "Sai", "Jai Bhavani", "Om", "Mahalaxmi", "Krishna", "Shiv Shakti",
-    "Siddhivinayak", "Gurukrupa", "Annapurna", "Maruti", "Durga", "Navkar", "Mangal",
-    "Swami Samarth", "Shubham", "Vishal", "Royal", "Sagar", "Jai Hind", "Mauli", "Tirupati",
-    "Ambika", "Matoshree", "Ekdant", "Kalika", "Vighnaharta", "Amrut", "Parshwanath",
+    "Shree Ganesh",
+    "Balaji",
+    "Sai",
+    "Jai Bhavani",
+    "Om",
+    "Mahalaxmi",
+    "Krishna",
+    "Shiv Shakti",
+    "Siddhivinayak",
+    "Gurukrupa",
+    "Annapurna",
+    "Maruti",
+    "Durga",
+    "Navkar",
+    "Mangal",
+    "Swami Samarth",
+    "Shubham",
+    "Vishal",
+    "Royal",
+    "Sagar",
+    "Jai Hind",
+    "Mauli",
+    "Tirupati",
+    "Ambika",
+    "Matoshree",
+    "Ekdant",
+    "Kalika",
+    "Vighnaharta",
+    "Amrut",
+    "Parshwanath",
 ]
 # channel type: (share of stores, name suffixes, categories it leans to)
 CHANNEL_TYPES = {
     "kirana": (0.62, ["Kirana Stores", "General Stores", "Provision Stores", "Traders"], set()),
     "supermarket": (0.08, ["Super Market", "Mart", "Super Bazaar"], set()),
     "chemist": (0.10, ["Medical", "Chemists"], {"Baby & Health", "Personal Care"}),
-    "paan": (0.12, ["Paan Shop", "Cold Drinks"], {"Beverages", "Snacks",
-                                                  "Chocolates & Confectionery"}),
+    "paan": (
+        0.12,
+        ["Paan Shop", "Cold Drinks"],
+        {"Beverages", "Snacks", "Chocolates & Confectionery"},
+    ),
     "bakery": (0.08, ["Bakery", "Sweets & Bakery"], {"Biscuits", "Dairy", "Beverages"}),
 }
 FIRST_NAMES = [
-    "Ramesh", "Suresh", "Mahesh", "Ganesh", "Prakash", "Sunil", "Anil", "Vijay", "Sanjay",
-    "Rajesh", "Santosh", "Dinesh", "Nitin", "Sachin", "Amol", "Rahul", "Kiran", "Manoj",
-    "Deepak", "Pravin", "Sunita", "Asha", "Meena", "Kavita", "Vaishali", "Rekha", "Jyoti",
-    "Imran", "Salim", "Farhan", "Harpreet", "Mukesh", "Bharat", "Kishore", "Dilip", "Ashok",
+    "Ramesh",
+    "Suresh",
+    "Mahesh",
+    "Ganesh",
+    "Prakash",
+    "Sunil",
+    "Anil",
+    "Vijay",
+    "Sanjay",
+    "Rajesh",
+    "Santosh",
+    "Dinesh",
+    "Nitin",
+    "Sachin",
+    "Amol",
+    "Rahul",
+    "Kiran",
+    "Manoj",
+    "Deepak",
+    "Pravin",
+    "Sunita",
+    "Asha",
+    "Meena",
+    "Kavita",
+    "Vaishali",
+    "Rekha",
+    "Jyoti",
+    "Imran",
+    "Salim",
+    "Farhan",
+    "Harpreet",
+    "Mukesh",
+    "Bharat",
+    "Kishore",
+    "Dilip",
+    "Ashok",
 ]
 LAST_NAMES = [
-    "Patil", "Jadhav", "Pawar", "Shinde", "Kulkarni", "Deshmukh", "Joshi", "Gaikwad", "More",
-    "Chavan", "Kale", "Bhosale", "Jain", "Agarwal", "Gupta", "Shaikh", "Khan", "Mehta", "Shah",
-    "Wagh", "Salunkhe", "Kadam", "Mane", "Thorat", "Singh", "Sharma", "Bansal", "Oswal",
+    "Patil",
+    "Jadhav",
+    "Pawar",
+    "Shinde",
+    "Kulkarni",
+    "Deshmukh",
+    "Joshi",
+    "Gaikwad",
+    "More",
+    "Chavan",
+    "Kale",
+    "Bhosale",
+    "Jain",
+    "Agarwal",
+    "Gupta",
+    "Shaikh",
+    "Khan",
+    "Mehta",
+    "Shah",
+    "Wagh",
+    "Salunkhe",
+    "Kadam",
+    "Mane",
+    "Thorat",
+    "Singh",
+    "Sharma",
+    "Bansal",
+    "Oswal",
 ]
 CATEGORY_POPULARITY = {
-    "Biscuits": 3.0, "Snacks": 2.5, "Beverages": 2.5, "Noodles & Pasta": 2.0,
-    "Chocolates & Confectionery": 2.0, "Tea & Coffee": 1.6, "Dairy": 1.5, "Personal Care": 1.5,
-    "Home Care": 1.4, "Staples": 1.3, "Edible Oil": 1.0, "Spices & Masala": 1.0,
+    "Biscuits": 3.0,
+    "Snacks": 2.5,
+    "Beverages": 2.5,
+    "Noodles & Pasta": 2.0,
+    "Chocolates & Confectionery": 2.0,
+    "Tea & Coffee": 1.6,
+    "Dairy": 1.5,
+    "Personal Care": 1.5,
+    "Home Care": 1.4,
+    "Staples": 1.3,
+    "Edible Oil": 1.0,
+    "Spices & Masala": 1.0,
     "Baby & Health": 0.8,
 }
 # Orders by weekday (Monday first): Saturday stocking up before the weekend, Sunday quiet.
 WEEKDAY_FACTOR = [1.05, 1.0, 1.0, 0.95, 1.05, 1.15, 0.5]
-FESTIVE = {"Biscuits", "Snacks", "Chocolates & Confectionery", "Beverages", "Edible Oil",
-           "Staples", "Dairy"}
+FESTIVE = {
+    "Biscuits",
+    "Snacks",
+    "Chocolates & Confectionery",
+    "Beverages",
+    "Edible Oil",
+    "Staples",
+    "Dairy",
+}
 # (date, name, days of build-up before it, uplift at the peak, categories lifted)
 FESTIVALS = [
     (date(2025, 3, 14), "Holi", 7, 1.4, FESTIVE),
@@ -133,8 +247,12 @@ FESTIVALS = [
 ]
 TASK_TYPES = {
     "reorder": ("Reorder visit", "No order in {days} days; usual basket is due.", 1, 20),
-    "msl_gap": ("Pitch must-sell {product}", "{product} is on the must-sell list and has "
-                "not been bought in 30 days.", 2, 15),
+    "msl_gap": (
+        "Pitch must-sell {product}",
+        "{product} is on the must-sell list and has not been bought in 30 days.",
+        2,
+        15,
+    ),
     "promo": ("Pitch scheme: {promo}", "Active scheme the store has not used yet.", 3, 10),
 }
 
@@ -318,8 +436,14 @@ class DemoBuilder:
         self.company_id = company["id"]
         rng = self.rng("staff")
         for role, name in ((Role.admin, "Anita Kulkarni"), (Role.manager, "Vikram Deshmukh")):
-            self.add(User, company_id=self.company_id, phone=self.phone(rng), name=name,
-                     role=role, preferred_language="en")
+            self.add(
+                User,
+                company_id=self.company_id,
+                phone=self.phone(rng),
+                name=name,
+                role=role,
+                preferred_language="en",
+            )
 
     def catalog(self) -> None:
         rng = self.rng("catalog")
@@ -340,26 +464,34 @@ class DemoBuilder:
             kinds = list(CHANNEL_TYPES)
             channel_type = rng.choices(kinds, [CHANNEL_TYPES[k][0] for k in kinds])[0]
             suffix = rng.choice(CHANNEL_TYPES[channel_type][1])
-            drafts.append({
-                "code": f"ST{i + 1:05d}",
-                "name": f"{rng.choice(STORE_PREFIXES)} {suffix}",
-                "owner_name": self.person(rng),
-                "owner_phone": self.phone(rng),
-                "address": f"Shop {rng.randint(1, 80)}, {rng.choice(ROADS)}, {name}, "
-                           f"Pune {pincode}",
-                "locality": name,
-                "city": "Pune",
-                "lat": round(rng.gauss(lat, 0.006), 6),
-                "lng": round(rng.gauss(lng, 0.006), 6),
-                "channel_type": channel_type,
-                "credit_limit_paise": rng.choice([10000, 25000, 50000, 100000]) * 100,
-                "is_active": True,
-            })
+            drafts.append(
+                {
+                    "code": f"ST{i + 1:05d}",
+                    "name": f"{rng.choice(STORE_PREFIXES)} {suffix}",
+                    "owner_name": self.person(rng),
+                    "owner_phone": self.phone(rng),
+                    "address": f"Shop {rng.randint(1, 80)}, {rng.choice(ROADS)}, {name}, "
+                    f"Pune {pincode}",
+                    "locality": name,
+                    "city": "Pune",
+                    "lat": round(rng.gauss(lat, 0.006), 6),
+                    "lng": round(rng.gauss(lng, 0.006), 6),
+                    "channel_type": channel_type,
+                    "credit_limit_paise": rng.choice([10000, 25000, 50000, 100000]) * 100,
+                    "is_active": True,
+                }
+            )
         # Territories: stores ordered by neighbourhood and bearing, cut into equal beats.
         centre = {n[0]: (n[1], n[2]) for n in NEIGHBOURHOODS}
         order = {n[0]: i for i, n in enumerate(NEIGHBOURHOODS)}
-        drafts.sort(key=lambda s: (order[s["locality"]], math.atan2(
-            s["lat"] - centre[s["locality"]][0], s["lng"] - centre[s["locality"]][1])))
+        drafts.sort(
+            key=lambda s: (
+                order[s["locality"]],
+                math.atan2(
+                    s["lat"] - centre[s["locality"]][0], s["lng"] - centre[s["locality"]][1]
+                ),
+            )
+        )
         n_reps = max(10, math.ceil(self.n_stores / STORES_PER_REP)) if self.n_stores >= 10 else 1
         size = math.ceil(len(drafts) / n_reps)
         staff = self.rng("reps")
@@ -371,59 +503,119 @@ class DemoBuilder:
                 break
             localities = list(dict.fromkeys(s["locality"] for s in group))
             rep_name = self.person(staff)
-            rep = self.add(Rep, company_id=self.company_id, code=f"R{r + 1:03d}", name=rep_name,
-                           phone=self.phone(staff), territory=" / ".join(localities),
-                           points_balance=0, is_active=True)
+            rep = self.add(
+                Rep,
+                company_id=self.company_id,
+                code=f"R{r + 1:03d}",
+                name=rep_name,
+                phone=self.phone(staff),
+                territory=" / ".join(localities),
+                points_balance=0,
+                is_active=True,
+            )
             self.reps.append(rep)
-            self.add(User, company_id=self.company_id, phone=rep["phone"], name=rep_name,
-                     role=Role.rep, rep_id=rep["id"], preferred_language="en")
+            self.add(
+                User,
+                company_id=self.company_id,
+                phone=rep["phone"],
+                name=rep_name,
+                role=Role.rep,
+                rep_id=rep["id"],
+                preferred_language="en",
+            )
             sequence: dict[int, int] = defaultdict(int)
             for index, draft in enumerate(group):
-                store = self.add(Store, company_id=self.company_id, assigned_rep_id=rep["id"],
-                                 **draft)
+                store = self.add(
+                    Store, company_id=self.company_id, assigned_rep_id=rep["id"], **draft
+                )
                 store["weekday"] = index * 6 // len(group)  # Monday..Saturday beats
                 sequence[store["weekday"]] += 1
                 self.stores.append(store)
-                self.add(BeatPlan, company_id=self.company_id, rep_id=rep["id"],
-                         store_id=store["id"], weekday=store["weekday"],
-                         sequence=sequence[store["weekday"]])
-                self.add(User, company_id=self.company_id, phone=store["owner_phone"],
-                         name=store["owner_name"], role=Role.retailer, store_id=store["id"],
-                         preferred_language=rng.choice(["en", "en", "hi", "mr"]))
+                self.add(
+                    BeatPlan,
+                    company_id=self.company_id,
+                    rep_id=rep["id"],
+                    store_id=store["id"],
+                    weekday=store["weekday"],
+                    sequence=sequence[store["weekday"]],
+                )
+                self.add(
+                    User,
+                    company_id=self.company_id,
+                    phone=store["owner_phone"],
+                    name=store["owner_name"],
+                    role=Role.retailer,
+                    store_id=store["id"],
+                    preferred_language=rng.choice(["en", "en", "hi", "mr"]),
+                )
         self.stores.sort(key=lambda s: s["code"])
 
     def promotions(self) -> None:
         """Five schemes, dated by the calendar they belong to (Diwali, summer, this month)."""
         today = self.end + timedelta(days=1)
-        diwali = min((d for d, name, *_ in FESTIVALS if name == "Diwali"),
-                     key=lambda d: abs((d - today).days))
+        diwali = min(
+            (d for d, name, *_ in FESTIVALS if name == "Diwali"),
+            key=lambda d: abs((d - today).days),
+        )
         summer = date(today.year if today.month >= 4 else today.year - 1, 4, 1)
         month = today.replace(day=1)
         next_month = (month + timedelta(days=32)).replace(day=1)
         launch = self.products[len(self.products) // 2]
         schemes = [
-            ("DIWALI-CHOC", "Festive chocolate bonanza", "5% off all chocolates and sweets",
-             {"category": "Chocolates & Confectionery", "discount_pct": 5.0},
-             diwali - timedelta(days=21), diwali + timedelta(days=3)),
-            ("BISCUIT-1P6", "Biscuits: 6 free with 48", "6 packs free with every 48 packs",
-             {"category": "Biscuits", "min_quantity": 48, "free_quantity": 6},
-             month, next_month - timedelta(days=1)),
-            ("SUMMER-COOL", "Summer coolers", "4% off soft drinks on 48 bottles or more",
-             {"category": "Beverages", "min_quantity": 48, "discount_pct": 4.0},
-             summer, summer + timedelta(days=75)),
-            ("DETERGENT-3", "Detergent saver", "3% off detergents and dishwash",
-             {"category": "Home Care", "discount_pct": 3.0},
-             month - timedelta(days=20), next_month + timedelta(days=27)),
-            ("NEW-LAUNCH", f"Launch offer: {launch['name']}", f"1 free with every 12 "
-             f"{launch['name']}", {"product_id": launch["id"], "min_quantity": 12,
-                                   "free_quantity": 1},
-             today - timedelta(days=30), today + timedelta(days=30)),
+            (
+                "DIWALI-CHOC",
+                "Festive chocolate bonanza",
+                "5% off all chocolates and sweets",
+                {"category": "Chocolates & Confectionery", "discount_pct": 5.0},
+                diwali - timedelta(days=21),
+                diwali + timedelta(days=3),
+            ),
+            (
+                "BISCUIT-1P6",
+                "Biscuits: 6 free with 48",
+                "6 packs free with every 48 packs",
+                {"category": "Biscuits", "min_quantity": 48, "free_quantity": 6},
+                month,
+                next_month - timedelta(days=1),
+            ),
+            (
+                "SUMMER-COOL",
+                "Summer coolers",
+                "4% off soft drinks on 48 bottles or more",
+                {"category": "Beverages", "min_quantity": 48, "discount_pct": 4.0},
+                summer,
+                summer + timedelta(days=75),
+            ),
+            (
+                "DETERGENT-3",
+                "Detergent saver",
+                "3% off detergents and dishwash",
+                {"category": "Home Care", "discount_pct": 3.0},
+                month - timedelta(days=20),
+                next_month + timedelta(days=27),
+            ),
+            (
+                "NEW-LAUNCH",
+                f"Launch offer: {launch['name']}",
+                f"1 free with every 12 {launch['name']}",
+                {"product_id": launch["id"], "min_quantity": 12, "free_quantity": 1},
+                today - timedelta(days=30),
+                today + timedelta(days=30),
+            ),
         ]
         self.schemes = [
             self.add(
-                Promotion, company_id=self.company_id, code=code, name=name,
-                description=description, starts_on=starts, ends_on=ends, is_active=True,
-                product_id=terms.get("product_id"), brand=None, category=terms.get("category"),
+                Promotion,
+                company_id=self.company_id,
+                code=code,
+                name=name,
+                description=description,
+                starts_on=starts,
+                ends_on=ends,
+                is_active=True,
+                product_id=terms.get("product_id"),
+                brand=None,
+                category=terms.get("category"),
                 min_quantity=terms.get("min_quantity", 1),
                 discount_pct=terms.get("discount_pct", 0.0),
                 free_quantity=terms.get("free_quantity", 0),
@@ -444,8 +636,11 @@ class DemoBuilder:
             applies = scheme["product_id"] == product["id"] or (
                 scheme["category"] is not None and scheme["category"] == product["category"]
             )
-            if applies and scheme["starts_on"] <= day <= scheme["ends_on"] \
-                    and quantity >= scheme["min_quantity"]:
+            if (
+                applies
+                and scheme["starts_on"] <= day <= scheme["ends_on"]
+                and quantity >= scheme["min_quantity"]
+            ):
                 price = round(price * (100 - scheme["discount_pct"]) / 100)
                 quantity += quantity // scheme["min_quantity"] * scheme["free_quantity"]
         return quantity, price, charged * price
@@ -454,7 +649,8 @@ class DemoBuilder:
         """A store's usual basket, size and loyalty: what makes its history look like its own."""
         leaning = CHANNEL_TYPES[store["channel_type"]][2]
         weights = [
-            p["popularity"] * (3.0 if p["category"] in leaning else 1.0)
+            p["popularity"]
+            * (3.0 if p["category"] in leaning else 1.0)
             * (0.3 if leaning and p["category"] not in leaning else 1.0)
             for p in self.products
         ]
@@ -490,17 +686,38 @@ class DemoBuilder:
             lines.append((self.product_by_sku[sku], self.quantity(self.product_by_sku[sku], 0.5)))
         return lines
 
-    def sale(self, store: dict, day: date, moment: datetime, lines: list[tuple],
-             channel: Channel, rep_id: uuid.UUID | None) -> dict:
+    def sale(
+        self,
+        store: dict,
+        day: date,
+        moment: datetime,
+        lines: list[tuple],
+        channel: Channel,
+        rep_id: uuid.UUID | None,
+    ) -> dict:
         priced = [(product, *self.priced(product, qty, day)) for product, qty in lines]
-        sale = self.add(Transaction, company_id=self.company_id, store_id=store["id"],
-                        rep_id=rep_id, transaction_date=day, channel=channel,
-                        total_paise=sum(line[3] for line in priced), status="completed",
-                        created_at=moment)
+        sale = self.add(
+            Transaction,
+            company_id=self.company_id,
+            store_id=store["id"],
+            rep_id=rep_id,
+            transaction_date=day,
+            channel=channel,
+            total_paise=sum(line[3] for line in priced),
+            status="completed",
+            created_at=moment,
+        )
         for product, pieces, unit_price, line_total in priced:
-            self.add(TransactionItem, company_id=self.company_id, transaction_id=sale["id"],
-                     product_id=product["id"], quantity=pieces, unit_price_paise=unit_price,
-                     line_total_paise=line_total, created_at=moment)
+            self.add(
+                TransactionItem,
+                company_id=self.company_id,
+                transaction_id=sale["id"],
+                product_id=product["id"],
+                quantity=pieces,
+                unit_price_paise=unit_price,
+                line_total_paise=line_total,
+                created_at=moment,
+            )
         store["order_days"].append(day)
         sale["lines"] = priced
         return sale
@@ -508,8 +725,9 @@ class DemoBuilder:
     def trade(self) -> None:
         rng = self.rng("trade")
         online = []
-        for store in tqdm(self.stores, desc="Drawing history", unit="store",
-                          disable=not self.progress):
+        for store in tqdm(
+            self.stores, desc="Drawing history", unit="store", disable=not self.progress
+        ):
             habits = self.habits(store, rng)
             store["habits"] = habits
             store["order_days"] = []
@@ -526,30 +744,62 @@ class DemoBuilder:
         online.sort(key=lambda entry: entry[0])
         for number, (moment, store, sale) in enumerate(online, start=1001):
             delivery = self.at(sale["transaction_date"] + timedelta(days=1), 14)
-            self.add(OrderEB2B, company_id=self.company_id, order_number=number,
-                     store_id=store["id"], transaction_id=sale["id"], channel=Channel.whatsapp,
-                     status="delivered" if delivery < self.at(self.end, 20) else "confirmed",
-                     items=[{"sku": p["sku"], "name": p["name"], "quantity": pieces,
-                             "unit_price_paise": price, "line_total_paise": total}
-                            for p, pieces, price, total in sale["lines"]],
-                     total_paise=sale["total_paise"], delivery_by=delivery, created_at=moment)
+            self.add(
+                OrderEB2B,
+                company_id=self.company_id,
+                order_number=number,
+                store_id=store["id"],
+                transaction_id=sale["id"],
+                channel=Channel.whatsapp,
+                status="delivered" if delivery < self.at(self.end, 20) else "confirmed",
+                items=[
+                    {
+                        "sku": p["sku"],
+                        "name": p["name"],
+                        "quantity": pieces,
+                        "unit_price_paise": price,
+                        "line_total_paise": total,
+                    }
+                    for p, pieces, price, total in sale["lines"]
+                ],
+                total_paise=sale["total_paise"],
+                delivery_by=delivery,
+                created_at=moment,
+            )
 
     def visit(self, store: dict, day: date, habits: dict, rng: random.Random) -> None:
         checked_in = self.at(day, 10 + store["weekday"] % 3 + rng.uniform(0, 8))
         roll = rng.random()
-        outcome = "closed" if roll < 0.03 else "order" if roll < 0.03 + habits["loyalty"] else \
-            "no_order"
+        outcome = (
+            "closed" if roll < 0.03 else "order" if roll < 0.03 + habits["loyalty"] else "no_order"
+        )
         distance = abs(rng.gauss(0, 25))
         store["outcomes"][day] = outcome
-        self.add(Visit, company_id=self.company_id, rep_id=store["assigned_rep_id"],
-                 store_id=store["id"], visit_date=day, checked_in_at=checked_in,
-                 checked_out_at=checked_in + timedelta(minutes=rng.uniform(5, 25)),
-                 check_in_lat=store["lat"] + distance / 111_000, check_in_lng=store["lng"],
-                 distance_m=round(distance, 1), outcome=outcome, notes="", created_at=checked_in)
+        self.add(
+            Visit,
+            company_id=self.company_id,
+            rep_id=store["assigned_rep_id"],
+            store_id=store["id"],
+            visit_date=day,
+            checked_in_at=checked_in,
+            checked_out_at=checked_in + timedelta(minutes=rng.uniform(5, 25)),
+            check_in_lat=store["lat"] + distance / 111_000,
+            check_in_lng=store["lng"],
+            distance_m=round(distance, 1),
+            outcome=outcome,
+            notes="",
+            created_at=checked_in,
+        )
         if outcome == "order":
             lines = self.order_lines(habits, day, rng, small=False)
-            self.sale(store, day, checked_in + timedelta(minutes=4), lines, Channel.rep,
-                      store["assigned_rep_id"])
+            self.sale(
+                store,
+                day,
+                checked_in + timedelta(minutes=4),
+                lines,
+                Channel.rep,
+                store["assigned_rep_id"],
+            )
 
     def tasks(self) -> None:
         """Rule-based tasks for the last week of beats, done when the visit ended in an order and
@@ -567,21 +817,38 @@ class DemoBuilder:
                     continue
                 title, reasoning, priority, reward = TASK_TYPES[kind]
                 outcome = store["outcomes"].get(day)
-                status = "pending" if day == today else "completed" if outcome == "order" \
-                    else "missed"
+                status = (
+                    "pending" if day == today else "completed" if outcome == "order" else "missed"
+                )
                 task = self.add(
-                    Task, company_id=self.company_id, rep_id=store["assigned_rep_id"],
-                    store_id=store["id"], task_type=kind, title=title.format(**values),
-                    reasoning=reasoning.format(**values), pitch=values.get("pitch", ""),
-                    priority=priority, points=reward, due_date=day, status=status,
-                    source="rules", created_at=self.at(day, 7),
+                    Task,
+                    company_id=self.company_id,
+                    rep_id=store["assigned_rep_id"],
+                    store_id=store["id"],
+                    task_type=kind,
+                    title=title.format(**values),
+                    reasoning=reasoning.format(**values),
+                    pitch=values.get("pitch", ""),
+                    priority=priority,
+                    points=reward,
+                    due_date=day,
+                    status=status,
+                    source="rules",
+                    created_at=self.at(day, 7),
                     completed_at=self.at(day, 13) if status == "completed" else None,
                 )
                 if status == "completed":
                     points[store["assigned_rep_id"]] += reward
-                    self.add(Incentive, company_id=self.company_id,
-                             rep_id=store["assigned_rep_id"], task_id=task["id"], points=reward,
-                             reason=task["title"], earned_on=day, created_at=self.at(day, 13))
+                    self.add(
+                        Incentive,
+                        company_id=self.company_id,
+                        rep_id=store["assigned_rep_id"],
+                        task_id=task["id"],
+                        points=reward,
+                        reason=task["title"],
+                        earned_on=day,
+                        created_at=self.at(day, 13),
+                    )
         for rep in self.reps:
             rep["points_balance"] = points[rep["id"]]
 
@@ -594,8 +861,10 @@ class DemoBuilder:
         missing = [p for p in self.must_sell if p["sku"] not in store["habits"]["basket"]]
         if missing and rng.random() < 0.6:
             product = rng.choice(missing)
-            return "msl_gap", {"product": product["name"],
-                               "pitch": f"Offer a trial quantity of {product['name']}."}
+            return "msl_gap", {
+                "product": product["name"],
+                "pitch": f"Offer a trial quantity of {product['name']}.",
+            }
         if self.active_promotions and rng.random() < 0.5:
             promo = rng.choice(self.active_promotions)
             return "promo", {"promo": promo["name"], "pitch": promo["description"]}
@@ -610,11 +879,19 @@ class DemoBuilder:
         sold_out = {p["sku"] for p in rng.sample(self.products, k=min(3, len(self.products)))}
         for product in self.products:
             weekly = sold[product["id"]] * 7 / self.days
-            quantity = 0 if product["sku"] in sold_out else round(weekly * rng.uniform(2, 4)) + \
-                product["units_per_case"] * 2
-            self.add(StockLevel, company_id=self.company_id, product_id=product["id"],
-                     warehouse="MAIN", quantity=quantity,
-                     reorder_level=round(weekly) + product["units_per_case"])
+            quantity = (
+                0
+                if product["sku"] in sold_out
+                else round(weekly * rng.uniform(2, 4)) + product["units_per_case"] * 2
+            )
+            self.add(
+                StockLevel,
+                company_id=self.company_id,
+                product_id=product["id"],
+                warehouse="MAIN",
+                quantity=quantity,
+                reorder_level=round(weekly) + product["units_per_case"],
+            )
 
     def strip_drafts(self) -> None:
         """Make rows plain: drop the helper keys the drawing kept, and give every row of a table
@@ -627,5 +904,3 @@ class DemoBuilder:
                     del row[key]
                 for key in nullable:
                     row.setdefault(key, None)
-
-

@@ -394,6 +394,22 @@ class OptOut(CompanyRecord, table=True):
 
 
 TENANT_TABLES: tuple[type[CompanyRecord], ...] = (
-    Rep, Store, Product, StockLevel, Transaction, TransactionItem, Task, Incentive, Visit,
-    Prediction, OrderEB2B, User, Message, BeatPlan, Promotion, Conversation, AgentThread, OptOut,
+    Rep,
+    Store,
+    Product,
+    StockLevel,
+    Transaction,
+    TransactionItem,
+    Task,
+    Incentive,
+    Visit,
+    Prediction,
+    OrderEB2B,
+    User,
+    Message,
+    BeatPlan,
+    Promotion,
+    Conversation,
+    AgentThread,
+    OptOut,
 )

@@ -20,14 +20,19 @@ from llm.service import LLMService, resolve_model
 from settings import get_settings
 
 CATALOG = {
-    "PG250": "Parle-G 250g", "PG100": "Parle-G 100g", "COKE750": "Coca-Cola 750ml",
-    "COKE2L": "Coca-Cola 2L", "SURF500": "Surf Excel Easy Wash 500g",
-    "SURF1KG": "Surf Excel Easy Wash 1kg", "MAGGI70": "Maggi Masala Noodles 70g",
+    "PG250": "Parle-G 250g",
+    "PG100": "Parle-G 100g",
+    "COKE750": "Coca-Cola 750ml",
+    "COKE2L": "Coca-Cola 2L",
+    "SURF500": "Surf Excel Easy Wash 500g",
+    "SURF1KG": "Surf Excel Easy Wash 1kg",
+    "MAGGI70": "Maggi Masala Noodles 70g",
     "TATASALT1KG": "Tata Salt 1kg",
 }
 ORDER_SYSTEM = (
     "You read a kirana retailer's order message and list the items ordered. Use only these "
-    "SKUs:\n" + "\n".join(f"{sku}: {name}" for sku, name in CATALOG.items())
+    "SKUs:\n"
+    + "\n".join(f"{sku}: {name}" for sku, name in CATALOG.items())
     + "\nQuantities are numbers; unit is case or piece."
 )
 ORDERS = [
@@ -40,8 +45,9 @@ ORDERS = [
     "3 case tata salt",
     "2 coke 750ml bottles and 6 maggi",
 ]
-LONG_CONTEXT = " ".join(f"Store {i} in Kothrud ordered Parle-G and Coca-Cola last week." for i in
-                        range(40))
+LONG_CONTEXT = " ".join(
+    f"Store {i} in Kothrud ordered Parle-G and Coca-Cola last week." for i in range(40)
+)
 
 
 class Line(BaseModel):
@@ -60,14 +66,20 @@ def percentile(values: list[float], q: float) -> float:
 
 def prompt_set(runs: int) -> list[list[dict]]:
     """Long prompts, each with a fresh prefix so no cache helps: prefill speed."""
-    return [[{"role": "system", "content": f"Session {uuid.uuid4()}. {LONG_CONTEXT}"},
-             {"role": "user", "content": "Which area are these stores in? One word."}]
-            for _ in range(runs)]
+    return [
+        [
+            {"role": "system", "content": f"Session {uuid.uuid4()}. {LONG_CONTEXT}"},
+            {"role": "user", "content": "Which area are these stores in? One word."},
+        ]
+        for _ in range(runs)
+    ]
 
 
 def generation_set(runs: int) -> list[list[dict]]:
-    return [[{"role": "user", "content": f"List {20 + i} Indian biscuit brands, one per line."}]
-            for i in range(runs)]
+    return [
+        [{"role": "user", "content": f"List {20 + i} Indian biscuit brands, one per line."}]
+        for i in range(runs)
+    ]
 
 
 def plain_run(llama, requests: list[list[dict]], max_tokens: int) -> tuple[float, int, int]:
@@ -97,7 +109,8 @@ async def structured_latency(service: LLMService, runs: int) -> tuple[list[float
             started = time.perf_counter()
             await service.complete_json(
                 [{"role": "system", "content": ORDER_SYSTEM}, {"role": "user", "content": order}],
-                Order, max_tokens=160,
+                Order,
+                max_tokens=160,
             )
             bucket.append(time.perf_counter() - started)
     return cold, warm
@@ -129,15 +142,29 @@ def main(args) -> int:
     if args.model:
         settings = settings.model_copy(update={"llm_model": args.model})
     path = resolve_model(settings, progress=True)
-    config = LocalModelConfig(path, settings.llm_context, settings.llm_threads,
-                              settings.llm_batch, settings.llm_gpu_layers, settings.llm_chat_format)
+    config = LocalModelConfig(
+        path,
+        settings.llm_context,
+        settings.llm_threads,
+        settings.llm_batch,
+        settings.llm_gpu_layers,
+        settings.llm_chat_format,
+    )
     runs = args.runs
-    print(f"model {path.name}, n_ctx {config.n_ctx}, threads {config.n_threads or 'all'}, "
-          f"gpu layers {config.n_gpu_layers}, {runs} requests per measurement")
+    print(
+        f"model {path.name}, n_ctx {config.n_ctx}, threads {config.n_threads or 'all'}, "
+        f"gpu layers {config.n_gpu_layers}, {runs} requests per measurement"
+    )
 
-    plain = Llama(model_path=str(path), n_ctx=config.n_ctx, n_threads=config.n_threads,
-                  n_batch=config.n_batch, n_gpu_layers=config.n_gpu_layers,
-                  chat_format=config.chat_format, verbose=False)
+    plain = Llama(
+        model_path=str(path),
+        n_ctx=config.n_ctx,
+        n_threads=config.n_threads,
+        n_batch=config.n_batch,
+        n_gpu_layers=config.n_gpu_layers,
+        chat_format=config.chat_format,
+        verbose=False,
+    )
     prompts, generations = prompt_set(runs), generation_set(runs)
     plain_run(plain, generations[:1], 8)  # warm-up
     p_time, p_prompt, _ = plain_run(plain, prompts, 1)
@@ -149,20 +176,28 @@ def main(args) -> int:
         await ours_run(service, generations[:1], 8)
         o_p_time = await ours_run(service, prompts, 1)
         o_g_time = await ours_run(service, generations, 128)
-        print(f"prompt tokens/s: plain {p_prompt / p_time:.1f}, ours {p_prompt / o_p_time:.1f}, "
-              f"ratio {p_time / o_p_time:.3f}")
-        print(f"generation tokens/s: plain {g_tokens / g_time:.1f}, ours {g_tokens / o_g_time:.1f}"
-              f", ratio {g_time / o_g_time:.3f}")
+        print(
+            f"prompt tokens/s: plain {p_prompt / p_time:.1f}, ours {p_prompt / o_p_time:.1f}, "
+            f"ratio {p_time / o_p_time:.3f}"
+        )
+        print(
+            f"generation tokens/s: plain {g_tokens / g_time:.1f}, ours {g_tokens / o_g_time:.1f}"
+            f", ratio {g_time / o_g_time:.3f}"
+        )
 
         cold, warm = await structured_latency(service, runs)
         for name, values in (("cold", cold), ("warm", warm)):
-            print(f"structured order parse, {name} prefix: p50 {percentile(values, 50):.2f}s, "
-                  f"p95 {percentile(values, 95):.2f}s")
+            print(
+                f"structured order parse, {name} prefix: p50 {percentile(values, 50):.2f}s, "
+                f"p95 {percentile(values, 95):.2f}s"
+            )
 
         total, latencies, mixed = await concurrent_callers(service, 8, 3)
-        print(f"8 concurrent callers: {len(latencies)} requests in {total:.1f}s = "
-              f"{len(latencies) / total:.2f} req/s, p95 {percentile(latencies, 95):.2f}s, "
-              f"dropped {8 * 3 - len(latencies)}, wrong answers {len(mixed)}")
+        print(
+            f"8 concurrent callers: {len(latencies)} requests in {total:.1f}s = "
+            f"{len(latencies) / total:.2f} req/s, p95 {percentile(latencies, 95):.2f}s, "
+            f"dropped {8 * 3 - len(latencies)}, wrong answers {len(mixed)}"
+        )
         for line in mixed:
             print(f"  {line}")
         await service.close()

@@ -26,8 +26,10 @@ def main(args) -> int:
         memory = Memory(Path(folder)).for_company(uuid.uuid4())
         documents = playbook_documents([PLAYBOOKS_DIR])
         memory.sync("sales_playbooks", documents)
-        print(f"indexed {len(documents)} playbook sections in {time.perf_counter() - started:.1f}s"
-              f" (model load included)")
+        print(
+            f"indexed {len(documents)} playbook sections in {time.perf_counter() - started:.1f}s"
+            f" (model load included)"
+        )
         recalls, firsts, latencies = [], [], []
         for case in cases:
             started = time.perf_counter()
@@ -41,6 +43,8 @@ def main(args) -> int:
                 print(f"  missed: {case['query']!r} -> {found[:3]}")
     print(f"recall@5: {100 * sum(recalls) / len(recalls):.1f}% over {len(cases)} queries")
     print(f"hit@1: {100 * sum(firsts) / len(firsts):.1f}%")
-    print(f"query latency: p50 {1000 * percentile(latencies, 50):.1f} ms, "
-          f"p95 {1000 * percentile(latencies, 95):.1f} ms")
+    print(
+        f"query latency: p50 {1000 * percentile(latencies, 50):.1f} ms, "
+        f"p95 {1000 * percentile(latencies, 95):.1f} ms"
+    )
     return 0

@@ -35,9 +35,16 @@ from evals.bench_llm import percentile
 
 SECRET = "bench-secret"
 BURST_S = 1
-ORDERS = ["2 cs parle g 250", "1 ctn coke 750ml", "3 pcs surf excel 1kg aur 2 pcs vim bar 135g",
-          "maggi 70g 2 case", "6 pcs dairy milk 50g", "1 case tata salt", "4 pkt tata tea 250g",
-          "bisleri 1l 1 case, 12 pcs kurkure 20 rs"]
+ORDERS = [
+    "2 cs parle g 250",
+    "1 ctn coke 750ml",
+    "3 pcs surf excel 1kg aur 2 pcs vim bar 135g",
+    "maggi 70g 2 case",
+    "6 pcs dairy milk 50g",
+    "1 case tata salt",
+    "4 pkt tata tea 250g",
+    "bisleri 1l 1 case, 12 pcs kurkure 20 rs",
+]
 
 
 def free_port() -> int:
@@ -47,23 +54,49 @@ def free_port() -> int:
 
 
 def delivery(phone: str, message_id: str, body: str) -> bytes:
-    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{
-        "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN1"},
-            "contacts": [{"profile": {"name": "r"}, "wa_id": phone.lstrip("+")}],
-            "messages": [{"from": phone.lstrip("+"), "id": message_id,
-                          "timestamp": str(int(time.time())), "type": "text",
-                          "text": {"body": body}}],
-        }}]}]}).encode()
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "W",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": "15550001111",
+                                    "phone_number_id": "PN1",
+                                },
+                                "contacts": [
+                                    {"profile": {"name": "r"}, "wa_id": phone.lstrip("+")}
+                                ],
+                                "messages": [
+                                    {
+                                        "from": phone.lstrip("+"),
+                                        "id": message_id,
+                                        "timestamp": str(int(time.time())),
+                                        "type": "text",
+                                        "text": {"body": body},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
 
 
 def signature(body: bytes) -> str:
     return "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def load(ports: list[int], phones: list[str], seconds: float, concurrency: int,
-               rate: float | None = None):
+async def load(
+    ports: list[int], phones: list[str], seconds: float, concurrency: int, rate: float | None = None
+):
     latencies: list[float] = []
     sent_ids: list[str] = []
     failures = 0
@@ -83,9 +116,12 @@ async def load(ports: list[int], phones: list[str], seconds: float, concurrency:
             port = rng.choice(ports)
             started = time.perf_counter()
             response = await client.post(
-                f"http://127.0.0.1:{port}/whatsapp/webhook", content=body,
-                headers={"X-Hub-Signature-256": signature(body),
-                         "Content-Type": "application/json"},
+                f"http://127.0.0.1:{port}/whatsapp/webhook",
+                content=body,
+                headers={
+                    "X-Hub-Signature-256": signature(body),
+                    "Content-Type": "application/json",
+                },
             )
             latencies.append(time.perf_counter() - started)
             failures += response.status_code != 200
@@ -114,12 +150,22 @@ def main(args) -> int:
         load_demo(engine, stores=100, days=14, progress=False)
         with engine.begin() as connection:  # enough stock that every order can be taken
             connection.execute(text("UPDATE stock_levels SET quantity = 1000000"))
-            phones = [row[0] for row in connection.execute(
-                text("SELECT phone FROM users WHERE role = 'retailer' ORDER BY phone LIMIT 60"))]
-        env = {**os.environ, "OPENSALES_DATABASE_URL": url, "OPENSALES_REDIS_URL": redis_url,
-               "OPENSALES_WHATSAPP_APP_SECRET": SECRET, "OPENSALES_LLM_BACKEND": "off",
-               "OPENSALES_QUEUE_NAME": f"opensales-bench:{name}", "OPENSALES_LOG_LEVEL": "warning",
-               "OPENSALES_BURST_WINDOW_S": str(BURST_S)}
+            phones = [
+                row[0]
+                for row in connection.execute(
+                    text("SELECT phone FROM users WHERE role = 'retailer' ORDER BY phone LIMIT 60")
+                )
+            ]
+        env = {
+            **os.environ,
+            "OPENSALES_DATABASE_URL": url,
+            "OPENSALES_REDIS_URL": redis_url,
+            "OPENSALES_WHATSAPP_APP_SECRET": SECRET,
+            "OPENSALES_LLM_BACKEND": "off",
+            "OPENSALES_QUEUE_NAME": f"opensales-bench:{name}",
+            "OPENSALES_LOG_LEVEL": "warning",
+            "OPENSALES_BURST_WINDOW_S": str(BURST_S),
+        }
         cli = str(Path(sys.executable).parent / "opensales")
         ports = [free_port() for _ in range(args.processes)]
         for port in ports:
@@ -128,15 +174,20 @@ def main(args) -> int:
         for port in ports:
             _wait_ready(port)
         pace = f"{args.rate:g}/s" if args.rate else "as fast as they go"
-        print(f"{args.processes} server processes, 1 worker, PostgreSQL, Redis; "
-              f"{args.seconds:g} s of signed deliveries ({pace}, {args.concurrency} open), "
-              "20% of them repeated")
+        print(
+            f"{args.processes} server processes, 1 worker, PostgreSQL, Redis; "
+            f"{args.seconds:g} s of signed deliveries ({pace}, {args.concurrency} open), "
+            "20% of them repeated"
+        )
         latencies, unique, failures, elapsed = asyncio.run(
-            load(ports, phones, args.seconds, args.concurrency, args.rate))
+            load(ports, phones, args.seconds, args.concurrency, args.rate)
+        )
         p50, p99 = (1000 * percentile(latencies, q) for q in (50, 99))
-        print(f"ingest: {len(latencies)} requests in {elapsed:.1f}s = "
-              f"{len(latencies) / elapsed:.0f} req/s, ack p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-              f"non-200 {failures}")
+        print(
+            f"ingest: {len(latencies)} requests in {elapsed:.1f}s = "
+            f"{len(latencies) / elapsed:.0f} req/s, ack p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+            f"non-200 {failures}"
+        )
         _report(engine, unique)
     finally:
         for process in processes:
@@ -165,29 +216,47 @@ def _report(engine, unique: int) -> None:
     deadline = time.monotonic() + 120
     with engine.connect() as connection:
         while time.monotonic() < deadline:
-            waiting = connection.execute(text(
-                "SELECT count(*) FROM messages WHERE direction = 'inbound' "
-                "AND status <> 'processed'")).scalar()
+            waiting = connection.execute(
+                text(
+                    "SELECT count(*) FROM messages WHERE direction = 'inbound' "
+                    "AND status <> 'processed'"
+                )
+            ).scalar()
             if not waiting:
                 break
             time.sleep(0.5)
             connection.commit()
-        stored = connection.execute(text(
-            "SELECT count(*) FROM messages WHERE direction = 'inbound'")).scalar()
-        per_message = connection.execute(text(
-            "SELECT count(*) FROM orders_eb2b WHERE source_message_id IS NOT NULL "
-            "GROUP BY source_message_id HAVING count(*) > 1")).all()
-        orders = connection.execute(text(
-            "SELECT count(*) FROM orders_eb2b WHERE source_message_id IS NOT NULL")).scalar()
+        stored = connection.execute(
+            text("SELECT count(*) FROM messages WHERE direction = 'inbound'")
+        ).scalar()
+        per_message = connection.execute(
+            text(
+                "SELECT count(*) FROM orders_eb2b WHERE source_message_id IS NOT NULL "
+                "GROUP BY source_message_id HAVING count(*) > 1"
+            )
+        ).all()
+        orders = connection.execute(
+            text("SELECT count(*) FROM orders_eb2b WHERE source_message_id IS NOT NULL")
+        ).scalar()
         # reply latency: a burst's last message -> the reply logged as sent
-        gaps = [row[0] for row in connection.execute(text(
-            "SELECT EXTRACT(EPOCH FROM o.created_at - i.created_at) FROM messages o "
-            "JOIN LATERAL (SELECT max(created_at) AS created_at FROM messages i "
-            "WHERE i.direction = 'inbound' AND i.sender = o.recipient "
-            "AND i.created_at <= o.created_at) i ON true "
-            "WHERE o.direction = 'outbound'"))]
-    print(f"answers: {len(gaps)} replies; received -> reply sent p50 "
-          f"{percentile(gaps, 50):.2f}s, p95 {percentile(gaps, 95):.2f}s "
-          f"(includes the {BURST_S}s burst window)")
-    print(f"safety: {unique} distinct messages sent, {stored} stored, {waiting} unanswered, "
-          f"{orders} orders, {len(per_message)} messages with more than one order")
+        gaps = [
+            row[0]
+            for row in connection.execute(
+                text(
+                    "SELECT EXTRACT(EPOCH FROM o.created_at - i.created_at) FROM messages o "
+                    "JOIN LATERAL (SELECT max(created_at) AS created_at FROM messages i "
+                    "WHERE i.direction = 'inbound' AND i.sender = o.recipient "
+                    "AND i.created_at <= o.created_at) i ON true "
+                    "WHERE o.direction = 'outbound'"
+                )
+            )
+        ]
+    print(
+        f"answers: {len(gaps)} replies; received -> reply sent p50 "
+        f"{percentile(gaps, 50):.2f}s, p95 {percentile(gaps, 95):.2f}s "
+        f"(includes the {BURST_S}s burst window)"
+    )
+    print(
+        f"safety: {unique} distinct messages sent, {stored} stored, {waiting} unanswered, "
+        f"{orders} orders, {len(per_message)} messages with more than one order"
+    )

@@ -40,8 +40,13 @@ def parse_exr(exr: str) -> list[dict]:
         if kind is None and order[0] not in ("SIDE_ORDER", "DRINK_ORDER"):
             kind = order[0].removesuffix("_ORDER").lower()
         if kind is not None:
-            items.append({"type": kind, "size": slots.get("SIZE"),
-                          "number": NUMBERS.get(slots.get("NUMBER", "1"), 1)})
+            items.append(
+                {
+                    "type": kind,
+                    "size": slots.get("SIZE"),
+                    "number": NUMBERS.get(slots.get("NUMBER", "1"), 1),
+                }
+            )
     return items
 
 
@@ -84,8 +89,9 @@ def adapt(folder: Path) -> tuple[str, list[dict]]:
     types, sizes, modifiers = read_vocabulary(folder)
     names = sorted({form for forms in types.values() for form in forms}, key=len, reverse=True)
     product = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
-    strip = re.compile(r"\b(?:" + "|".join(map(re.escape, modifiers)) + r")\b") if modifiers \
-        else None
+    strip = (
+        re.compile(r"\b(?:" + "|".join(map(re.escape, modifiers)) + r")\b") if modifiers else None
+    )
 
     def without_modifiers(text: str) -> str:
         kept = product.findall(text)  # "steak and cheese" keeps its cheese
@@ -102,24 +108,46 @@ def adapt(folder: Path) -> tuple[str, list[dict]]:
         record = json.loads(line)
         items = parse_exr(record["EXR"])
         used.update((item["type"], item["size"]) for item in items)
-        cases.append({"text": without_modifiers(record["SRC"]), "items": [
-            {"sku": sku_of(item["type"], item["size"]), "qty": item["number"], "unit": "piece"}
-            for item in items
-        ]})
+        cases.append(
+            {
+                "text": without_modifiers(record["SRC"]),
+                "items": [
+                    {
+                        "sku": sku_of(item["type"], item["size"]),
+                        "qty": item["number"],
+                        "unit": "piece",
+                    }
+                    for item in items
+                ],
+            }
+        )
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["sku", "name", "brand", "category", "pack_size", "units_per_case",
-                     "price_inr", "aliases"])
+    writer.writerow(
+        ["sku", "name", "brand", "category", "pack_size", "units_per_case", "price_inr", "aliases"]
+    )
     for kind in sorted(types):
         for size in [None, *sorted(sizes)]:
             if size is not None and (kind, size) not in used:
                 continue
-            forms = types[kind] if size is None else [
-                f"{s} {t}" for s in sizes[size] for t in types[kind]
-            ]
+            forms = (
+                types[kind]
+                if size is None
+                else [f"{s} {t}" for s in sizes[size] for t in types[kind]]
+            )
             name = kind.replace("_", " ") + (f" ({size})" if size else "")
-            writer.writerow([sku_of(kind, size), name, folder.name,
-                             folder.name, size or "regular", 1, "100", "|".join(forms)])
+            writer.writerow(
+                [
+                    sku_of(kind, size),
+                    name,
+                    folder.name,
+                    folder.name,
+                    size or "regular",
+                    1,
+                    "100",
+                    "|".join(forms),
+                ]
+            )
     return out.getvalue(), cases
 
 
@@ -137,6 +165,9 @@ def main(args) -> int:
             catalog_path.write_text(catalog)
             cases_path.write_text("\n".join(json.dumps(c) for c in cases))
             print(f"== {folder.name}: {len(cases)} orders")
-            evaluate(Namespace(catalog=catalog_path, cases=cases_path, no_llm=args.no_llm,
-                               show_failures=5))
+            evaluate(
+                Namespace(
+                    catalog=catalog_path, cases=cases_path, no_llm=args.no_llm, show_failures=5
+                )
+            )
     return 0

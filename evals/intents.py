@@ -42,9 +42,11 @@ async def run(cases: list[dict], parser, llm) -> int:
         if decision.intent == case["intent"]:
             right += 1
         else:
-            tqdm.write(f"FAIL {number} ({role.value}): {case['text']!r}: expected "
-                       f"{case['intent']}, routed {decision.intent} by {decision.source} "
-                       f"({decision.confidence:.2f})")
+            tqdm.write(
+                f"FAIL {number} ({role.value}): {case['text']!r}: expected "
+                f"{case['intent']}, routed {decision.intent} by {decision.source} "
+                f"({decision.confidence:.2f})"
+            )
     total = len(cases)
     print(f"intent routing accuracy: {100 * right / total:.1f}% ({right}/{total})")
     print("confusion (rows expected, columns routed):")
@@ -53,11 +55,15 @@ async def run(cases: list[dict], parser, llm) -> int:
         print(f"{expected:>10}" + "".join(f"{confusion[expected, got]:>10}" for got in INTENTS))
     print("decided by: " + ", ".join(f"{source} {count}" for source, count in sources.items()))
     every = [s for values in seconds.values() for s in values]
-    print(f"routing latency: p50 {1000 * percentile(every, 50):.0f} ms, "
-          f"p95 {1000 * percentile(every, 95):.0f} ms, max {1000 * max(every):.0f} ms")
+    print(
+        f"routing latency: p50 {1000 * percentile(every, 50):.0f} ms, "
+        f"p95 {1000 * percentile(every, 95):.0f} ms, max {1000 * max(every):.0f} ms"
+    )
     if seconds.get("llm"):
-        print(f"where the LLM decided: p50 {percentile(seconds['llm'], 50):.2f} s, "
-              f"p95 {percentile(seconds['llm'], 95):.2f} s")
+        print(
+            f"where the LLM decided: p50 {percentile(seconds['llm'], 50):.2f} s, "
+            f"p95 {percentile(seconds['llm'], 95):.2f} s"
+        )
     return 0
 
 

@@ -77,8 +77,9 @@ class SimulatedTwilio:
         url = f"{self.base_url}/voice/incoming"
         signature = RequestValidator(TOKEN).compute_signature(url, params)
         async with httpx.AsyncClient() as client:
-            twiml = (await client.post(url, data=params,
-                                       headers={"X-Twilio-Signature": signature})).text
+            twiml = (
+                await client.post(url, data=params, headers={"X-Twilio-Signature": signature})
+            ).text
         import xml.etree.ElementTree as ET
 
         stream = ET.fromstring(twiml).find("Connect/Stream")
@@ -87,10 +88,19 @@ class SimulatedTwilio:
         ws_signature = RequestValidator(TOKEN).compute_signature(ws_url, {})
         self.ws = await connect(ws_url, additional_headers={"X-Twilio-Signature": ws_signature})
         await self.ws.send(json.dumps({"event": "connected", "protocol": "Call"}))
-        await self.ws.send(json.dumps({"event": "start", "streamSid": "MZ" + self.call_sid,
-                                       "start": {"streamSid": "MZ" + self.call_sid,
-                                                 "callSid": self.call_sid,
-                                                 "customParameters": custom}}))
+        await self.ws.send(
+            json.dumps(
+                {
+                    "event": "start",
+                    "streamSid": "MZ" + self.call_sid,
+                    "start": {
+                        "streamSid": "MZ" + self.call_sid,
+                        "callSid": self.call_sid,
+                        "customParameters": custom,
+                    },
+                }
+            )
+        )
         self.tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._play())]
 
     async def _receive(self) -> None:
@@ -112,8 +122,9 @@ class SimulatedTwilio:
 
     async def _echo(self, name: str) -> None:
         self.marks_played.append(name)
-        await self.ws.send(json.dumps({"event": "mark", "streamSid": "MZ" + self.call_sid,
-                                       "mark": {"name": name}}))
+        await self.ws.send(
+            json.dumps({"event": "mark", "streamSid": "MZ" + self.call_sid, "mark": {"name": name}})
+        )
 
     async def _play(self) -> None:
         """Twilio plays 20 ms of what it holds every 20 ms."""
@@ -137,15 +148,23 @@ class SimulatedTwilio:
         audio = np.concatenate([samples, np.zeros(int(tail_s * 8000), dtype=np.int16)])
         mulaw = pcm_to_mulaw(audio)
         started = time.perf_counter()
-        loud = [i for i in range(0, len(samples), 160) if level_db(samples[i:i + 160]) > -50]
+        loud = [i for i in range(0, len(samples), 160) if level_db(samples[i : i + 160]) > -50]
         onset = started + (loud[0] if loud else 0) / 8000
         ended = started + ((loud[-1] + 160) if loud else len(samples)) / 8000
         for index, offset in enumerate(range(0, len(mulaw), 160)):
             await asyncio.sleep(max(0.0, started + index * FRAME_S - time.perf_counter()))
-            await self.ws.send(json.dumps({"event": "media", "streamSid": "MZ" + self.call_sid,
-                                           "media": {"track": "inbound", "payload": base64.
-                                                     b64encode(mulaw[offset:offset + 160])
-                                                     .decode()}}))
+            await self.ws.send(
+                json.dumps(
+                    {
+                        "event": "media",
+                        "streamSid": "MZ" + self.call_sid,
+                        "media": {
+                            "track": "inbound",
+                            "payload": base64.b64encode(mulaw[offset : offset + 160]).decode(),
+                        },
+                    }
+                )
+            )
         return onset, ended
 
     async def silence_until(self, condition, timeout: float) -> bool:
@@ -165,8 +184,9 @@ class SimulatedTwilio:
             task.cancel()
 
 
-async def place_call(base_url: str, caller: str, call_sid: str, order: np.ndarray,
-                     yes: np.ndarray) -> CallResult:
+async def place_call(
+    base_url: str, caller: str, call_sid: str, order: np.ndarray, yes: np.ndarray
+) -> CallResult:
     """Greeting; the order; barge in on the read-back with "yes"; the confirmation."""
     result = CallResult()
     call = SimulatedTwilio(base_url, caller, call_sid)
@@ -207,10 +227,16 @@ def served(folder: Path, **settings: str):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "OPENSALES_DATA_DIR": str(folder), "OPENSALES_PUBLIC_URL": base,
-           "OPENSALES_TWILIO_AUTH_TOKEN": TOKEN, "OPENSALES_TWILIO_PHONE_NUMBER": OUR_NUMBER,
-           "OPENSALES_VOICE_MODE": "stream", "OPENSALES_LOG_LEVEL": "warning",
-           **{f"OPENSALES_{key.upper()}": value for key, value in settings.items()}}
+    env = {
+        **os.environ,
+        "OPENSALES_DATA_DIR": str(folder),
+        "OPENSALES_PUBLIC_URL": base,
+        "OPENSALES_TWILIO_AUTH_TOKEN": TOKEN,
+        "OPENSALES_TWILIO_PHONE_NUMBER": OUR_NUMBER,
+        "OPENSALES_VOICE_MODE": "stream",
+        "OPENSALES_LOG_LEVEL": "warning",
+        **{f"OPENSALES_{key.upper()}": value for key, value in settings.items()},
+    }
     for name in ("OPENSALES_DATABASE_URL", "OPENSALES_REDIS_URL"):
         env.pop(name, None)
     cli = str(Path(sys.executable).parent / "opensales")
@@ -260,7 +286,7 @@ def main(args) -> int:
 
     cases_file = args.cases or Path(__file__).parent / "data" / "voice_orders.jsonl"
     cases = [json.loads(line) for line in cases_file.read_text().splitlines() if line.strip()]
-    cases = [case for case in cases if not case.get("clarify")][:args.calls]
+    cases = [case for case in cases if not case.get("clarify")][: args.calls]
     voice = get_tts(get_settings())
     yes = telephone(voice.synthesize("Yes, please."), voice.sample_rate)
     spoken = [telephone(voice.synthesize(case["text"]), voice.sample_rate) for case in cases]
@@ -277,23 +303,30 @@ def main(args) -> int:
                 result = asyncio.run(place_call(base, phone, f"CA{number:04d}", audio, yes))
                 total.turn_latencies += result.turn_latencies
                 total.barge_ins += result.barge_ins
-                total.errors += [f"call {number + 1} ({case['text']!r}): {e}"
-                                 for e in result.errors]
+                total.errors += [
+                    f"call {number + 1} ({case['text']!r}): {e}" for e in result.errors
+                ]
         placed = _placed(Path(folder), company_id, cases, phones[:-1])
     for error in total.errors:
         print(f"FAIL {error}")
-    print(f"{len(cases)} calls on {'the fast path alone' if args.no_llm else 'the bundled LLM'}"
-          f"; STT {get_settings().stt_model}, voice end after "
-          f"{VadSettings().end_ms} ms of silence")
+    print(
+        f"{len(cases)} calls on {'the fast path alone' if args.no_llm else 'the bundled LLM'}"
+        f"; STT {get_settings().stt_model}, voice end after "
+        f"{VadSettings().end_ms} ms of silence"
+    )
     turns = total.turn_latencies
     if turns:
-        print(f"IVR turn latency: p50 {percentile(turns, 50):.2f} s, "
-              f"p95 {percentile(turns, 95):.2f} s, max {max(turns):.2f} s ({len(turns)} turns)")
+        print(
+            f"IVR turn latency: p50 {percentile(turns, 50):.2f} s, "
+            f"p95 {percentile(turns, 95):.2f} s, max {max(turns):.2f} s ({len(turns)} turns)"
+        )
     if total.barge_ins:
         barge = [1000 * b for b in total.barge_ins]
-        print(f"barge-in (caller talks -> clear): p50 {percentile(barge, 50):.0f} ms, "
-              f"p95 {percentile(barge, 95):.0f} ms, max {max(barge):.0f} ms "
-              f"({len(barge)} of {len(cases)} calls)")
+        print(
+            f"barge-in (caller talks -> clear): p50 {percentile(barge, 50):.0f} ms, "
+            f"p95 {percentile(barge, 95):.0f} ms, max {max(barge):.0f} ms "
+            f"({len(barge)} of {len(cases)} calls)"
+        )
     print(f"orders placed with the right items: {placed} of {len(cases)} calls")
     return 0
 
@@ -310,18 +343,25 @@ def _placed(folder: Path, company_id, cases, phones) -> int:
     with company_session(company_id, engine) as session:
         per_case = {p.sku: p.units_per_case for p in session.exec(select(Product))}
         for number, case in enumerate(cases):
-            store = session.exec(select(Store).where(
-                Store.owner_phone == phones[number % len(phones)])).one()
-            orders = session.exec(select(OrderEB2B).where(
-                OrderEB2B.store_id == store.id, OrderEB2B.channel == "voice")
-                .order_by(OrderEB2B.created_at)).all()
+            store = session.exec(
+                select(Store).where(Store.owner_phone == phones[number % len(phones)])
+            ).one()
+            orders = session.exec(
+                select(OrderEB2B)
+                .where(OrderEB2B.store_id == store.id, OrderEB2B.channel == "voice")
+                .order_by(OrderEB2B.created_at)
+            ).all()
             index = number // len(phones)
             if index >= len(orders):
                 continue
             got = Counter((item["sku"], item["quantity"]) for item in orders[index].items)
-            want = Counter((item["sku"], item["qty"] * (per_case[item["sku"]]
-                                                         if item["unit"] == "case" else 1))
-                           for item in case["items"])
+            want = Counter(
+                (
+                    item["sku"],
+                    item["qty"] * (per_case[item["sku"]] if item["unit"] == "case" else 1),
+                )
+                for item in case["items"]
+            )
             right += got == want
     engine.dispose()
     return right

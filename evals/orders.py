@@ -51,8 +51,11 @@ def load_parser(catalog_csv: Path, folder: Path) -> OrderParser:
 
 def expected_items(case: dict, parser: OrderParser) -> Counter:
     return Counter(
-        (item["sku"], item["qty"] * (parser.items[item["sku"]].units_per_case
-                                     if item["unit"] == "case" else 1))
+        (
+            item["sku"],
+            item["qty"]
+            * (parser.items[item["sku"]].units_per_case if item["unit"] == "case" else 1),
+        )
         for item in case.get("items", [])
     )
 
@@ -73,8 +76,10 @@ async def run(cases: list[dict], parser: OrderParser, llm, show_failures: int | 
         asked += reading.clarify
         asked_expected += want_clarify
         expected = expected_items(case, parser)
-        got = Counter() if reading.clarify else Counter(
-            (line.sku, line.pieces) for line in reading.lines
+        got = (
+            Counter()
+            if reading.clarify
+            else Counter((line.sku, line.pieces) for line in reading.lines)
         )
         matched += sum((expected & got).values())
         predicted_total += sum(got.values())
@@ -86,22 +91,32 @@ async def run(cases: list[dict], parser: OrderParser, llm, show_failures: int | 
         shown_enough = show_failures is not None and number - exact > show_failures
         if not ok and not shown_enough:
             shown = "clarify" if reading.clarify else sorted(got.items())
-            print(f"FAIL {number}: {case['text']!r}\n  expected "
-                  f"{'clarify' if want_clarify else sorted(expected.items())}, got {shown}"
-                  + (f" (asked about {reading.question.text!r})" if reading.question else "")
-                  + (f" unknown {reading.unknown}" if reading.unknown else ""))
+            print(
+                f"FAIL {number}: {case['text']!r}\n  expected "
+                f"{'clarify' if want_clarify else sorted(expected.items())}, got {shown}"
+                + (f" (asked about {reading.question.text!r})" if reading.question else "")
+                + (f" unknown {reading.unknown}" if reading.unknown else "")
+            )
     total = len(cases)
     print(f"exact-order accuracy: {100 * exact / total:.1f}%")
-    print(f"item precision: {100 * matched / max(predicted_total, 1):.1f}%, "
-          f"item recall: {100 * matched / max(expected_total, 1):.1f}%")
-    print(f"clarification rate: {100 * asked / total:.1f}% "
-          f"(expected {100 * asked_expected / total:.1f}%)")
-    print(f"latency: p50 {1000 * percentile(latencies, 50):.1f} ms, "
-          f"p95 {1000 * percentile(latencies, 95):.1f} ms, max {1000 * max(latencies):.0f} ms; "
-          f"LLM used on {llm_used} of {total} cases")
+    print(
+        f"item precision: {100 * matched / max(predicted_total, 1):.1f}%, "
+        f"item recall: {100 * matched / max(expected_total, 1):.1f}%"
+    )
+    print(
+        f"clarification rate: {100 * asked / total:.1f}% "
+        f"(expected {100 * asked_expected / total:.1f}%)"
+    )
+    print(
+        f"latency: p50 {1000 * percentile(latencies, 50):.1f} ms, "
+        f"p95 {1000 * percentile(latencies, 95):.1f} ms, max {1000 * max(latencies):.0f} ms; "
+        f"LLM used on {llm_used} of {total} cases"
+    )
     if llm_latencies:
-        print(f"latency where the LLM was asked: p50 {percentile(llm_latencies, 50):.2f} s, "
-              f"p95 {percentile(llm_latencies, 95):.2f} s")
+        print(
+            f"latency where the LLM was asked: p50 {percentile(llm_latencies, 50):.2f} s, "
+            f"p95 {percentile(llm_latencies, 95):.2f} s"
+        )
     return 0
 
 

@@ -30,9 +30,16 @@ from vision.ocr import read_image
 
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
 FACES = [
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSansCondensed.ttf",
-    "DejaVuSansCondensed-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
-    "DejaVuSerif-Italic.ttf", "DejaVuSerifCondensed.ttf", "DejaVuSansMono.ttf",
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSansCondensed.ttf",
+    "DejaVuSansCondensed-Bold.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSerifCondensed.ttf",
+    "DejaVuSansMono.ttf",
     "DejaVuSansMono-Bold.ttf",
 ]
 # Where a retailer starts a new line of the list: at commas, semicolons and slashes (not in
@@ -58,8 +65,11 @@ def draw_photo(lines: list[str], seed: int) -> bytes:
     spacing = round(size * rng.uniform(1.5, 1.9))
     margin = round(size * rng.uniform(1.0, 2.0))
     text_width = max(round(font.getlength(line)) for line in lines)
-    sheet = Image.new("RGB", (text_width + 2 * margin, spacing * len(lines) + 2 * margin),
-                      tuple(rng.randint(232, 252) for _ in range(3)))
+    sheet = Image.new(
+        "RGB",
+        (text_width + 2 * margin, spacing * len(lines) + 2 * margin),
+        tuple(rng.randint(232, 252) for _ in range(3)),
+    )
     draw = ImageDraw.Draw(sheet)
     for number, line in enumerate(lines):
         draw.text((margin, margin + number * spacing), line, fill=ink, font=font)
@@ -70,9 +80,13 @@ def draw_photo(lines: list[str], seed: int) -> bytes:
     photo = Image.new("RGB", frame, table)
     photo.paste(sheet, ((frame[0] - sheet.width) // 2, (frame[1] - sheet.height) // 2))
     photo = photo.rotate(rng.uniform(-3, 3), Image.Resampling.BICUBIC, fillcolor=table)
-    photo = photo.transform(photo.size, Image.Transform.PERSPECTIVE,
-                            _perspective(photo.size, rng, 0.03), Image.Resampling.BICUBIC,
-                            fillcolor=table)
+    photo = photo.transform(
+        photo.size,
+        Image.Transform.PERSPECTIVE,
+        _perspective(photo.size, rng, 0.03),
+        Image.Resampling.BICUBIC,
+        fillcolor=table,
+    )
     longer = rng.choice([1280, 1600, 1600, 2048, 4000])
     photo = photo.resize((longer, longer * 3 // 4), Image.Resampling.LANCZOS)
     photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2) * longer / 1600))
@@ -96,8 +110,10 @@ def _perspective(size: tuple[int, int], rng: random.Random, amount: float) -> li
     (Pillow maps output points back to input points, so solve for that direction)."""
     width, height = size
     corners = [(0, 0), (width, 0), (width, height), (0, height)]
-    moved = [(x + rng.uniform(-amount, amount) * width, y + rng.uniform(-amount, amount) * height)
-             for x, y in corners]
+    moved = [
+        (x + rng.uniform(-amount, amount) * width, y + rng.uniform(-amount, amount) * height)
+        for x, y in corners
+    ]
     rows = []
     for (x, y), (u, v) in zip(moved, corners, strict=True):
         rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
@@ -114,8 +130,10 @@ def readable(text: str) -> bool:
 async def run(cases: list[dict], parser: OrderParser, llm) -> int:
     order_cases = [case for case in cases if not case.get("clarify")]
     photo_cases = [case for case in order_cases if readable(case["text"])]
-    print(f"{len(photo_cases)} photos: {len(cases) - len(order_cases)} clarification cases and "
-          f"{len(order_cases) - len(photo_cases)} in Devanagari skipped")
+    print(
+        f"{len(photo_cases)} photos: {len(cases) - len(order_cases)} clarification cases and "
+        f"{len(order_cases) - len(photo_cases)} in Devanagari skipped"
+    )
     if not photo_cases:
         return 1
     if llm is not None:  # load the model first: its one-time start is not a reply's latency
@@ -140,28 +158,36 @@ async def run(cases: list[dict], parser: OrderParser, llm) -> int:
         errors += Levenshtein.distance(ocr.text, written)
         written_chars += len(written)
         expected = expected_items(case, parser)
-        got = Counter() if reading.clarify else Counter(
-            (line.sku, line.pieces) for line in reading.lines
+        got = (
+            Counter()
+            if reading.clarify
+            else Counter((line.sku, line.pieces) for line in reading.lines)
         )
         matched += sum((expected & got).values())
         expected_total += sum(expected.values())
         exact += got == expected
         if got != expected:
             shown = "clarify" if reading.clarify else sorted(got.items())
-            tqdm.write(f"FAIL {case['text']!r}\n  OCR read {ocr.text!r}\n  expected "
-                       f"{sorted(expected.items())}, got {shown}"
-                       + (f" (asked about {reading.question.text!r})" if reading.question else "")
-                       + (f" unknown {reading.unknown}" if reading.unknown else ""))
+            tqdm.write(
+                f"FAIL {case['text']!r}\n  OCR read {ocr.text!r}\n  expected "
+                f"{sorted(expected.items())}, got {shown}"
+                + (f" (asked about {reading.question.text!r})" if reading.question else "")
+                + (f" unknown {reading.unknown}" if reading.unknown else "")
+            )
     total = len(photo_cases)
-    print(f"photo item accuracy: {100 * matched / max(expected_total, 1):.1f}% "
-          f"({matched}/{expected_total} items)")
+    print(
+        f"photo item accuracy: {100 * matched / max(expected_total, 1):.1f}% "
+        f"({matched}/{expected_total} items)"
+    )
     print(f"photo exact-order accuracy: {100 * exact / total:.1f}%")
     print(f"OCR CER: {100 * errors / max(written_chars, 1):.1f}%")
-    print(f"latency, OCR: p50 {percentile(ocr_latencies, 50):.2f} s, "
-          f"p95 {percentile(ocr_latencies, 95):.2f} s, max {max(ocr_latencies):.2f} s; "
-          f"OCR + reading: p50 {percentile(latencies, 50):.2f} s, "
-          f"p95 {percentile(latencies, 95):.2f} s, max {max(latencies):.2f} s; "
-          f"LLM used on {llm_used} of {total} photos")
+    print(
+        f"latency, OCR: p50 {percentile(ocr_latencies, 50):.2f} s, "
+        f"p95 {percentile(ocr_latencies, 95):.2f} s, max {max(ocr_latencies):.2f} s; "
+        f"OCR + reading: p50 {percentile(latencies, 50):.2f} s, "
+        f"p95 {percentile(latencies, 95):.2f} s, max {max(latencies):.2f} s; "
+        f"LLM used on {llm_used} of {total} photos"
+    )
     return 0
 
 

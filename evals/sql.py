@@ -65,8 +65,9 @@ def same_result(gold: QueryResult, got: QueryResult, ordered: bool) -> bool:
 
     def find(column: tuple, taken: list[int]) -> int | None:
         for i, candidate in enumerate(got_columns):
-            if i not in taken and (candidate == column if ordered
-                                   else _key(candidate) == _key(column)):
+            if i not in taken and (
+                candidate == column if ordered else _key(candidate) == _key(column)
+            ):
                 return i
         return None
 
@@ -78,8 +79,10 @@ def same_result(gold: QueryResult, got: QueryResult, ordered: bool) -> bool:
         if found is None:
             return False
         pairs.append((column, found))
-    label = next((found for column in labels
-                  if (found := find(column, [i for _, i in pairs])) is not None), None)
+    label = next(
+        (found for column in labels if (found := find(column, [i for _, i in pairs])) is not None),
+        None,
+    )
     if labels and label is None:
         return False
     if label is not None:
@@ -121,30 +124,44 @@ async def run(cases: list[dict], engine, company_id, llm, templates: bool) -> in
     for number, case in enumerate(tqdm(cases, desc="Questions", unit="q"), start=1):
         gold_sql = guard(case["sql"], policies, dialect, read="postgresql")
         gold = run_readonly(engine, gold_sql.sql, company_id, 60, 100_000)
-        answer = await ask(case["question"], engine, company_id, llm,
-                           timeout_s=settings.analytics_timeout_s,
-                           max_rows=settings.analytics_max_rows, templates=templates,
-                           leave_out_same=True)
+        answer = await ask(
+            case["question"],
+            engine,
+            company_id,
+            llm,
+            timeout_s=settings.analytics_timeout_s,
+            max_rows=settings.analytics_max_rows,
+            templates=templates,
+            leave_out_same=True,
+        )
         seconds.append(answer.seconds)
         sources[answer.source or "none"] = sources.get(answer.source or "none", 0) + 1
         if answer.result is None:
             invalid += answer.error_code in ("REJECTED", "FAILED", "NO_SQL", "TIMEOUT")
-            tqdm.write(f"FAIL {number}: {case['question']!r}: {answer.error_code} "
-                       f"{answer.error}\n  sql: {answer.sql}")
+            tqdm.write(
+                f"FAIL {number}: {case['question']!r}: {answer.error_code} "
+                f"{answer.error}\n  sql: {answer.sql}"
+            )
             continue
         if same_result(gold, answer.result, is_ordered(case["sql"])):
             right += 1
         else:
-            tqdm.write(f"FAIL {number}: {case['question']!r}: different result "
-                       f"({len(answer.result.rows)} rows vs {len(gold.rows)})\n"
-                       f"  sql: {answer.sql}")
+            tqdm.write(
+                f"FAIL {number}: {case['question']!r}: different result "
+                f"({len(answer.result.rows)} rows vs {len(gold.rows)})\n"
+                f"  sql: {answer.sql}"
+            )
     total = len(cases)
     print(f"execution accuracy: {100 * right / total:.1f}% ({right}/{total}, {dialect})")
-    print(f"invalid SQL: {100 * invalid / total:.1f}% (rejected, failed after one repair, "
-          "timed out or none written)")
+    print(
+        f"invalid SQL: {100 * invalid / total:.1f}% (rejected, failed after one repair, "
+        "timed out or none written)"
+    )
     print("answered by: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())))
-    print(f"latency: p50 {percentile(seconds, 50):.2f} s, p95 {percentile(seconds, 95):.2f} s, "
-          f"max {max(seconds):.2f} s")
+    print(
+        f"latency: p50 {percentile(seconds, 50):.2f} s, p95 {percentile(seconds, 95):.2f} s, "
+        f"max {max(seconds):.2f} s"
+    )
     return 0
 
 

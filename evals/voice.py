@@ -78,16 +78,22 @@ class Tally:
         self.exact += got == want
         self.latencies.append(seconds)
         if got != want:
-            self.failures.append(f"FAIL {self.name}: {case['text']!r}\n  heard {transcript!r}\n"
-                                 f"  expected {sorted(want.items())}, got {sorted(got.items())}")
+            self.failures.append(
+                f"FAIL {self.name}: {case['text']!r}\n  heard {transcript!r}\n"
+                f"  expected {sorted(want.items())}, got {sorted(got.items())}"
+            )
 
     def report(self, total: int) -> None:
         print(f"{self.name}: voice exact-order accuracy: {100 * self.exact / total:.1f}%")
-        print(f"{self.name}: item precision {100 * self.matched / max(self.predicted, 1):.1f}%, "
-              f"item recall {100 * self.matched / max(self.expected, 1):.1f}%, "
-              f"WER {100 * self.errors / max(self.reference_words, 1):.1f}%")
-        print(f"{self.name}: latency p50 {percentile(self.latencies, 50):.2f} s, "
-              f"p95 {percentile(self.latencies, 95):.2f} s, max {max(self.latencies):.2f} s")
+        print(
+            f"{self.name}: item precision {100 * self.matched / max(self.predicted, 1):.1f}%, "
+            f"item recall {100 * self.matched / max(self.expected, 1):.1f}%, "
+            f"WER {100 * self.errors / max(self.reference_words, 1):.1f}%"
+        )
+        print(
+            f"{self.name}: latency p50 {percentile(self.latencies, 50):.2f} s, "
+            f"p95 {percentile(self.latencies, 95):.2f} s, max {max(self.latencies):.2f} s"
+        )
 
 
 async def run(cases: list[dict], parser, llm) -> int:
@@ -108,8 +114,7 @@ async def run(cases: list[dict], parser, llm) -> int:
 
         started = time.perf_counter()
         audio = decode(voice_note)
-        transcript = await asyncio.to_thread(listen_for_order, stt, audio.samples, parser,
-                                             hints)
+        transcript = await asyncio.to_thread(listen_for_order, stt, audio.samples, parser, hints)
         reading = await read_order(transcript.text, parser, llm)
         note.add(case, transcript.text, _got(reading), want, time.perf_counter() - started)
 
@@ -120,16 +125,19 @@ async def run(cases: list[dict], parser, llm) -> int:
         phone.add(case, transcript.text, _got(reading), want, time.perf_counter() - started)
     for failure in note.failures + phone.failures:
         print(failure)
-    print(f"{len(cases)} spoken orders, {np.mean(durations):.1f} s on average "
-          f"(max {max(durations):.1f} s); STT model {settings.stt_model}")
+    print(
+        f"{len(cases)} spoken orders, {np.mean(durations):.1f} s on average "
+        f"(max {max(durations):.1f} s); STT model {settings.stt_model}"
+    )
     note.report(len(cases))
     phone.report(len(cases))
     return 0
 
 
 def _got(reading) -> Counter:
-    return Counter() if reading.clarify else Counter((line.sku, line.pieces)
-                                                     for line in reading.lines)
+    return (
+        Counter() if reading.clarify else Counter((line.sku, line.pieces) for line in reading.lines)
+    )
 
 
 def main(args) -> int:

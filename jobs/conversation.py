@@ -41,7 +41,7 @@ SORRY = "Sorry, something went wrong with that message. Please send your order a
 NOT_READ = {
     "location": "Thanks for the location.",
     "unsupported": "I can read text, voice notes and photos of order lists. Please type your "
-                   "order, e.g. \"2 cs Parle-G 250g\".",
+    'order, e.g. "2 cs Parle-G 250g".',
 }
 
 
@@ -116,8 +116,9 @@ def conversation_key(company_id: uuid.UUID | str, channel: str, sender: str) -> 
     return f"{company_id}:{channel}:{sender}"
 
 
-async def process_conversation(runtime: Runtime, company_id: uuid.UUID, channel: str,
-                               sender: str) -> int:
+async def process_conversation(
+    runtime: Runtime, company_id: uuid.UUID, channel: str, sender: str
+) -> int:
     """Answer the sender's unanswered messages; returns how many were answered."""
     answered = 0
     async with runtime.lock(conversation_key(company_id, channel, sender)):
@@ -130,11 +131,14 @@ async def process_conversation(runtime: Runtime, company_id: uuid.UUID, channel:
 def _claim(runtime: Runtime, company_id: uuid.UUID, channel: str, sender: str) -> list[uuid.UUID]:
     with company_session(company_id, runtime.engine) as session:
         rows = session.exec(
-            select(Message).where(
-                Message.channel == channel, Message.sender == sender,
+            select(Message)
+            .where(
+                Message.channel == channel,
+                Message.sender == sender,
                 Message.direction == Direction.inbound,
                 Message.status.in_(("received", "processing")),
-            ).order_by(Message.created_at)
+            )
+            .order_by(Message.created_at)
         ).all()
         for row in rows:
             row.status = "processing"
@@ -142,8 +146,9 @@ def _claim(runtime: Runtime, company_id: uuid.UUID, channel: str, sender: str) -
         return [row.id for row in rows]
 
 
-async def _answer(runtime: Runtime, company_id: uuid.UUID, channel: str, sender: str,
-                  batch: list[uuid.UUID]) -> None:
+async def _answer(
+    runtime: Runtime, company_id: uuid.UUID, channel: str, sender: str, batch: list[uuid.UUID]
+) -> None:
     with company_session(company_id, runtime.engine) as session:
         messages = [session.get(Message, message_id) for message_id in batch]
         replies = await _replies(runtime, session, channel, sender, messages)
@@ -157,35 +162,55 @@ async def _answer(runtime: Runtime, company_id: uuid.UUID, channel: str, sender:
                 log_outbound(session, channel, our_number, sender, reply, provider_id, "sent")
             except Exception as exc:  # logged and kept; the provider may be down
                 log.exception("sending to %s failed", sender)
-                log_outbound(session, channel, our_number, sender, reply,
-                             f"failed.{uuid.uuid4().hex}", "failed", str(exc)[:500])
+                log_outbound(
+                    session,
+                    channel,
+                    our_number,
+                    sender,
+                    reply,
+                    f"failed.{uuid.uuid4().hex}",
+                    "failed",
+                    str(exc)[:500],
+                )
         for message in messages:
             message.status = "processed"
             message.processed_at = datetime.now(UTC)
         session.commit()
 
 
-async def _replies(runtime: Runtime, session, channel: str, sender: str,
-                   messages: list[Message]) -> list[OutboundMessage]:
+async def _replies(
+    runtime: Runtime, session, channel: str, sender: str, messages: list[Message]
+) -> list[OutboundMessage]:
     user = who(session, sender)
     if user is None:
         return [OutboundMessage(text=UNKNOWN_SENDER)]
     if user.role == Role.retailer and (
-            user.store_id is None or session.get(Store, user.store_id) is None):
+        user.store_id is None or session.get(Store, user.store_id) is None
+    ):
         return [OutboundMessage(text=UNKNOWN_SENDER)]  # the store was removed: no orders for it
-    conversation = session.exec(select(Conversation).where(
-        Conversation.channel == channel, Conversation.sender == sender
-    )).first()
+    conversation = session.exec(
+        select(Conversation).where(Conversation.channel == channel, Conversation.sender == sender)
+    ).first()
     if conversation is None:
         conversation = Conversation(channel=channel, sender=sender, state={})
         session.add(conversation)
     session.commit()  # nothing written may wait across the graph's awaits
     graph = await runtime.agent_graph()
     ctx = AgentContext(
-        session=session, company_id=user.company_id, channel=channel, conversation=conversation,
-        sender=Person(role=Role(user.role), name=user.name, key=str(user.id),
-                      store_id=user.store_id, rep_id=user.rep_id),
-        settings=runtime.settings, engine=runtime.engine, llm=runtime.llm,
+        session=session,
+        company_id=user.company_id,
+        channel=channel,
+        conversation=conversation,
+        sender=Person(
+            role=Role(user.role),
+            name=user.name,
+            key=str(user.id),
+            store_id=user.store_id,
+            rep_id=user.rep_id,
+        ),
+        settings=runtime.settings,
+        engine=runtime.engine,
+        llm=runtime.llm,
         store=runtime.memory.store if runtime.memory else None,
     )
     config = {"configurable": {"thread_id": thread_id(user.company_id, channel, sender)}}
@@ -204,9 +229,11 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
         text = heard.text if heard else "\n".join(message.body for message in unit)
         limit = runtime.settings.max_message_chars
         if len(text) > limit:
-            replies.append(OutboundMessage(text=(
-                f"Your message was very long; I read its first {limit} characters."
-            )))
+            replies.append(
+                OutboundMessage(
+                    text=(f"Your message was very long; I read its first {limit} characters.")
+                )
+            )
             text = text[:limit]
         choice = unit[0].payload.get("message", {}).get("choice_id") if kind == "button" else None
         ctx.replies, ctx.source_message_id = [], unit[0].id
@@ -214,8 +241,9 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
             await graph.ainvoke({"text": text, "choice": choice}, config, context=ctx)
             if heard is not None:
                 ctx.replies = _said_back(heard, ctx.replies)
-            if kind == "audio" and (await recall(ctx.store, user.company_id,
-                                                 str(user.id))).get("voice_replies"):
+            if kind == "audio" and (await recall(ctx.store, user.company_id, str(user.id))).get(
+                "voice_replies"
+            ):
                 ctx.replies = [await _spoken(runtime.settings, reply) for reply in ctx.replies]
             replies += ctx.replies
             # Commit each turn: no row lock may be held across the next turn's awaits, or
@@ -233,12 +261,12 @@ async def _replies(runtime: Runtime, session, channel: str, sender: str,
     return replies
 
 
-async def _understood_media(runtime: Runtime, ctx: AgentContext,
-                            message: Message) -> MediaText:
+async def _understood_media(runtime: Runtime, ctx: AgentContext, message: Message) -> MediaText:
     """The voice note's transcript or the photo's text, kept on the message (what we heard is
     part of the record), committed before the graph's awaits."""
-    heard = await media_text(runtime.settings, runtime.media.get(ctx.channel), ctx.session,
-                             message, ctx.parser)
+    heard = await media_text(
+        runtime.settings, runtime.media.get(ctx.channel), ctx.session, message, ctx.parser
+    )
     message.payload = {**message.payload, "understood": heard.text, "problem": heard.problem}
     ctx.session.commit()
     return heard
@@ -274,9 +302,12 @@ def _window_open(last: Message) -> bool:
 
 def _as_template(settings: Settings, reply: OutboundMessage) -> OutboundMessage:
     """Outside the window only an approved template may be sent; ours carries the text."""
-    return OutboundMessage(template=settings.whatsapp_template,
-                           template_language=settings.whatsapp_template_language,
-                           template_params=[reply.text[:1000]], text=reply.text)
+    return OutboundMessage(
+        template=settings.whatsapp_template,
+        template_language=settings.whatsapp_template_language,
+        template_params=[reply.text[:1000]],
+        text=reply.text,
+    )
 
 
 def _units(messages: list[Message]) -> list[list[Message]]:
@@ -288,4 +319,3 @@ def _units(messages: list[Message]) -> list[list[Message]]:
         else:
             units.append([message])
     return units
-

@@ -26,7 +26,7 @@ from tools.order_parser import OrderParser
 
 log = logging.getLogger("opensales.media")
 
-TYPE_INSTEAD = "Please send it again, or type your order, e.g. \"2 cs Parle-G 250g\"."
+TYPE_INSTEAD = 'Please send it again, or type your order, e.g. "2 cs Parle-G 250g".'
 
 
 @dataclass
@@ -51,7 +51,8 @@ def hotwords(session: CompanySession) -> str:
     products = session.exec(
         select(Product.name, Product.brand, lines)
         .join(TransactionItem, TransactionItem.product_id == Product.id, isouter=True)
-        .where(Product.is_active).group_by(Product.id, Product.name, Product.brand)
+        .where(Product.is_active)
+        .group_by(Product.id, Product.name, Product.brand)
         .order_by(lines.desc(), Product.name)
     ).all()
     words = spoken_names([name for name, _, _ in products], [brand for _, brand, _ in products])
@@ -59,13 +60,19 @@ def hotwords(session: CompanySession) -> str:
     return words
 
 
-async def media_text(settings: Settings, fetcher: MediaFetcher | None, session: CompanySession,
-                     message: Message, parser: OrderParser) -> MediaText:
+async def media_text(
+    settings: Settings,
+    fetcher: MediaFetcher | None,
+    session: CompanySession,
+    message: Message,
+    parser: OrderParser,
+) -> MediaText:
     if fetcher is None or not message.payload.get("message", {}).get("media_id"):
         return MediaText(problem=f"I could not open that file. {TYPE_INSTEAD}")
     try:
-        media = await fetcher.fetch(message.payload["message"]["media_id"],
-                                    settings.max_media_bytes)
+        media = await fetcher.fetch(
+            message.payload["message"]["media_id"], settings.max_media_bytes
+        )
     except MediaUnavailable as exc:
         log.warning("media of message %s unavailable: %s", message.id, exc)
         return MediaText(problem=f"I could not download that file ({exc}). {TYPE_INSTEAD}")
@@ -74,24 +81,31 @@ async def media_text(settings: Settings, fetcher: MediaFetcher | None, session: 
     return await _photo(settings, media.data, message.body)
 
 
-async def _voice_note(settings: Settings, session: CompanySession, parser: OrderParser,
-                      data: bytes) -> MediaText:
+async def _voice_note(
+    settings: Settings, session: CompanySession, parser: OrderParser, data: bytes
+) -> MediaText:
     try:
         audio = await asyncio.to_thread(decode, data, max_seconds=settings.max_voice_note_s)
     except UnreadableAudio as exc:
         return MediaText(problem=f"I could not play that voice note: {exc}. {TYPE_INSTEAD}")
     stt = await asyncio.to_thread(get_stt, settings)
-    transcript = await asyncio.to_thread(listen_for_order, stt, audio.samples, parser,
-                                         hotwords(session))
+    transcript = await asyncio.to_thread(
+        listen_for_order, stt, audio.samples, parser, hotwords(session)
+    )
     if not transcript.text:
-        return MediaText(problem=(
-            "I could not make out any words in that voice note: it sounded like silence or "
-            f"background noise. Please speak close to the phone. {TYPE_INSTEAD}"))
+        return MediaText(
+            problem=(
+                "I could not make out any words in that voice note: it sounded like silence or "
+                f"background noise. Please speak close to the phone. {TYPE_INSTEAD}"
+            )
+        )
     notes = []
     if audio.truncated:
-        notes.append(f"Your voice note was long: I listened to its first "
-                     f"{_duration(settings.max_voice_note_s)}.")
-    return MediaText(text=transcript.text, heard=f"I heard: \"{transcript.text}\"", notes=notes)
+        notes.append(
+            f"Your voice note was long: I listened to its first "
+            f"{_duration(settings.max_voice_note_s)}."
+        )
+    return MediaText(text=transcript.text, heard=f'I heard: "{transcript.text}"', notes=notes)
 
 
 def _duration(seconds: float) -> str:
@@ -107,13 +121,15 @@ async def _photo(settings: Settings, data: bytes, caption: str) -> MediaText:
     try:
         result = await asyncio.to_thread(read_image, data, settings.max_media_bytes)
     except ImageError as exc:  # its message is written for the retailer
-        return MediaText(problem=f"{exc} You can also type your order, e.g. \"2 cs Parle-G "
-                                 "250g\".")
+        return MediaText(problem=f'{exc} You can also type your order, e.g. "2 cs Parle-G 250g".')
     if not result.lines:
-        return MediaText(problem=(
-            "I could not find any writing in that photo. Please send a clear, well-lit photo "
-            f"of your order list or of the product's pack. {TYPE_INSTEAD}"))
+        return MediaText(
+            problem=(
+                "I could not find any writing in that photo. Please send a clear, well-lit photo "
+                f"of your order list or of the product's pack. {TYPE_INSTEAD}"
+            )
+        )
     text = "\n".join(filter(None, [caption, result.text]))
     shown = "; ".join(result.lines)
     shown = shown if len(shown) <= 300 else shown[:297] + "..."
-    return MediaText(text=text, heard=f"I read: \"{shown}\"")
+    return MediaText(text=text, heard=f'I read: "{shown}"')

@@ -65,8 +65,9 @@ class ArqQueue:
     window merges a burst into one job. With Redis down, the message is already stored: the
     sweeper queues it once Redis is back."""
 
-    def __init__(self, redis_url: str, burst_window_s: float,
-                 queue_name: str = "opensales:queue") -> None:
+    def __init__(
+        self, redis_url: str, burst_window_s: float, queue_name: str = "opensales:queue"
+    ) -> None:
         self.redis_url = redis_url
         self.burst = burst_window_s
         self.queue_name = queue_name
@@ -80,23 +81,35 @@ class ArqQueue:
         window = math.floor(time.time() / self.burst)
         try:
             if self.pool is None:
-                self.pool = await create_pool(RedisSettings.from_dsn(self.redis_url),
-                                              default_queue_name=self.queue_name)
+                self.pool = await create_pool(
+                    RedisSettings.from_dsn(self.redis_url), default_queue_name=self.queue_name
+                )
             job_id = f"conv:{conversation_key(company_id, channel, sender)}:{window}"
             job = await self.pool.enqueue_job(
-                "answer_conversation", str(company_id), channel, sender, _job_id=job_id,
+                "answer_conversation",
+                str(company_id),
+                channel,
+                sender,
+                _job_id=job_id,
                 _defer_until=datetime.fromtimestamp((window + 1) * self.burst, UTC),
             )
             if job is None and await self.pool.exists(in_progress_key_prefix + job_id):
                 # That window's job is already answering and may have read past this message:
                 # one more job makes sure it is answered (an extra run finds nothing to do).
                 await self.pool.enqueue_job(
-                    "answer_conversation", str(company_id), channel, sender,
-                    _job_id=f"{job_id}:{uuid.uuid4().hex}", _defer_by=self.burst,
+                    "answer_conversation",
+                    str(company_id),
+                    channel,
+                    sender,
+                    _job_id=f"{job_id}:{uuid.uuid4().hex}",
+                    _defer_by=self.burst,
                 )
         except (OSError, ConnectionError) as exc:
-            log.warning("could not queue %s in Redis (%s); the sweeper will",
-                        conversation_key(company_id, channel, sender), exc)
+            log.warning(
+                "could not queue %s in Redis (%s); the sweeper will",
+                conversation_key(company_id, channel, sender),
+                exc,
+            )
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -108,11 +121,14 @@ def stranded(runtime: Runtime, older_than_s: float = 60) -> list[tuple[uuid.UUID
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
     with system_session(runtime.engine) as session:
         rows = session.exec(
-            select(Message.company_id, Message.channel, Message.sender).where(
+            select(Message.company_id, Message.channel, Message.sender)
+            .where(
                 Message.direction == Direction.inbound,
                 Message.status.in_(("received", "processing")),
                 Message.channel != Channel.api,  # answered by the API run that stored it
-                Message.created_at < cutoff, Message.deleted_at.is_(None),
-            ).distinct()
+                Message.created_at < cutoff,
+                Message.deleted_at.is_(None),
+            )
+            .distinct()
         ).all()
     return [(company_id, channel, sender) for company_id, channel, sender in rows]

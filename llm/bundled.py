@@ -142,10 +142,16 @@ def assemble(model: BundledModel, models_dir: Path, progress: bool = False) -> P
     whole = hashlib.sha256()
     handle, temporary = tempfile.mkstemp(dir=models_dir, prefix=f".{model.filename}.")
     try:
-        with os.fdopen(handle, "wb") as out, tqdm(
-            total=model.size, unit="B", unit_scale=True, desc=f"Assembling {model.name}",
-            disable=not progress,
-        ) as bar:
+        with (
+            os.fdopen(handle, "wb") as out,
+            tqdm(
+                total=model.size,
+                unit="B",
+                unit_scale=True,
+                desc=f"Assembling {model.name}",
+                disable=not progress,
+            ) as bar,
+        ):
             for index, path in enumerate(paths):
                 part = hashlib.sha256()
                 with path.open("rb") as source:

@@ -37,11 +37,16 @@ class OpenSalesChatModel(BaseChatModel):
         return "opensales"
 
     async def _agenerate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager=None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager=None,
         **kwargs: Any,
     ) -> ChatResult:
         completion = await self.service.chat(
-            to_messages(messages), pii=self.pii, max_tokens=self.max_tokens,
+            to_messages(messages),
+            pii=self.pii,
+            max_tokens=self.max_tokens,
             temperature=self.temperature,
         )
         message = AIMessage(
@@ -56,7 +61,10 @@ class OpenSalesChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _generate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager=None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager=None,
         **kwargs: Any,
     ) -> ChatResult:
         return asyncio.run(self._agenerate(messages, stop, **kwargs))

@@ -54,8 +54,9 @@ class LocalModelConfig:
 class LocalBackend:
     name = "local"
 
-    def __init__(self, config: LocalModelConfig,
-                 resolve_path: Callable[[], Path] | None = None) -> None:
+    def __init__(
+        self, config: LocalModelConfig, resolve_path: Callable[[], Path] | None = None
+    ) -> None:
         """`resolve_path`, when given, finds the model file at first use (assembling and
         verifying a bundled model takes seconds; a process may never need it)."""
         self.config = config
@@ -107,14 +108,16 @@ class LocalBackend:
             if not template:
                 raise LLMError("this GGUF has no chat template to classify with")
             self._formatter = Jinja2ChatFormatter(
-                template, eos_token=llama._model.token_get_text(llama.token_eos()),
+                template,
+                eos_token=llama._model.token_get_text(llama.token_eos()),
                 bos_token=llama._model.token_get_text(llama.token_bos()),
                 stop_token_ids=[llama.token_eos()],
             )
         return self._formatter(messages=messages).prompt
 
-    def _family(self, llama, messages: list[dict[str, str]], tokens: list[int],
-                declare: bool = False) -> str | None:
+    def _family(
+        self, llama, messages: list[dict[str, str]], tokens: list[int], declare: bool = False
+    ) -> str | None:
         """The kept prompt family these messages belong to (by their system message), if one
         was declared (`keep_prefix`); prompts that change per call are never kept."""
         if not messages or messages[0]["role"] != "system":
@@ -135,14 +138,19 @@ class LocalBackend:
         """Load the family's kept state when the current one does not hold its prefix."""
         if family is None or family not in self._states:
             return
-        if llama.longest_token_prefix(llama._input_ids.tolist(), tokens) < \
-                self._family_tokens[family]:
+        if (
+            llama.longest_token_prefix(llama._input_ids.tolist(), tokens)
+            < self._family_tokens[family]
+        ):
             _load_kv(llama, self._states[family])
         self._states.move_to_end(family)
 
     def _keep(self, llama, family: str | None) -> None:
-        if family is None or family in self._states or \
-                self._family_tokens[family] < MIN_FAMILY_TOKENS:
+        if (
+            family is None
+            or family in self._states
+            or self._family_tokens[family] < MIN_FAMILY_TOKENS
+        ):
             return
         self._states[family] = _save_kv(llama)
         while len(self._states) > KEPT_FAMILIES:
@@ -162,8 +170,9 @@ class LocalBackend:
         self, request: ClassifyRequest, deadline: float, cancelled: threading.Event
     ) -> Classification:
         llama, loaded = self._begin(request, deadline, cancelled)
-        tokens = self._tokens(llama, self._chat_prompt(llama, request.messages)
-                              + request.answer_prefix)
+        tokens = self._tokens(
+            llama, self._chat_prompt(llama, request.messages) + request.answer_prefix
+        )
         if len(tokens) >= llama.n_ctx():
             raise PromptTooLong(f"classification prompt needs {len(tokens)} tokens")
         firsts = [self._tokens(llama, label)[0] for label in request.labels]
@@ -172,9 +181,10 @@ class LocalBackend:
         family = self._family(llama, request.messages, tokens)
         self._restore(llama, family, tokens)
         # evaluate what the cache does not hold (at least the last token, for its logits)
-        llama.n_tokens = min(llama.longest_token_prefix(llama._input_ids.tolist(), tokens),
-                             len(tokens) - 1)
-        llama.eval(tokens[llama.n_tokens:])
+        llama.n_tokens = min(
+            llama.longest_token_prefix(llama._input_ids.tolist(), tokens), len(tokens) - 1
+        )
+        llama.eval(tokens[llama.n_tokens :])
         self._keep(llama, family)
         logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
         chosen = logits[firsts].astype(np.float64)
@@ -266,8 +276,9 @@ def _save_kv(llama) -> KeptState:
     size = llama_cpp.llama_state_get_size(llama._ctx.ctx)
     buffer = (ctypes.c_uint8 * size)()
     written = llama_cpp.llama_state_get_data(llama._ctx.ctx, buffer, size)
-    return KeptState(llama.input_ids[:llama.n_tokens].copy(), llama.n_tokens,
-                     bytes(buffer)[:written])
+    return KeptState(
+        llama.input_ids[: llama.n_tokens].copy(), llama.n_tokens, bytes(buffer)[:written]
+    )
 
 
 def _load_kv(llama, state: KeptState) -> None:
@@ -278,5 +289,5 @@ def _load_kv(llama, state: KeptState) -> None:
     buffer = (ctypes.c_uint8 * len(state.data)).from_buffer_copy(state.data)
     if llama_cpp.llama_state_set_data(llama._ctx.ctx, buffer, len(state.data)) != len(state.data):
         raise LLMError("could not restore a kept prompt state")
-    llama.input_ids[:state.n_tokens] = state.input_ids
+    llama.input_ids[: state.n_tokens] = state.input_ids
     llama.n_tokens = state.n_tokens

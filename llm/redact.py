@@ -28,8 +28,9 @@ class PiiContext:
     def build(
         cls, names: Iterable[str], addresses: Mapping[str, str], region: str = "IN"
     ) -> "PiiContext":
-        return cls(frozenset(n.strip() for n in names if len(n.strip()) > 2), dict(addresses),
-                   region)
+        return cls(
+            frozenset(n.strip() for n in names if len(n.strip()) > 2), dict(addresses), region
+        )
 
     @cached_property
     def name_pattern(self) -> re.Pattern | None:

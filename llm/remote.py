@@ -75,8 +75,9 @@ class RemoteBackend:
         except httpx.HTTPError as exc:
             raise LLMError(f"{self.client.base_url}: {type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
-            raise LLMError(f"{self.client.base_url} answered {response.status_code}: "
-                           f"{response.text[:200]}")
+            raise LLMError(
+                f"{self.client.base_url} answered {response.status_code}: {response.text[:200]}"
+            )
         data = response.json()
         choice = data["choices"][0]
         usage = data.get("usage") or {}
@@ -92,12 +93,19 @@ class RemoteBackend:
     async def classify(self, request: ClassifyRequest) -> Classification:
         """A schema-constrained choice: OpenAI-compatible servers give no next-token
         probabilities we can rely on, so the chosen label gets probability 1."""
-        schema = {"type": "object", "properties": {"label": {"enum": list(request.labels)}},
-                  "required": ["label"]}
-        completion = await self.complete(CompletionRequest(
-            messages=request.messages, max_tokens=24, json_schema=schema,
-            timeout_s=request.timeout_s,
-        ))
+        schema = {
+            "type": "object",
+            "properties": {"label": {"enum": list(request.labels)}},
+            "required": ["label"],
+        }
+        completion = await self.complete(
+            CompletionRequest(
+                messages=request.messages,
+                max_tokens=24,
+                json_schema=schema,
+                timeout_s=request.timeout_s,
+            )
+        )
         try:
             label = json.loads(completion.text)["label"]
         except (ValueError, KeyError, TypeError) as exc:

@@ -36,7 +36,9 @@ T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R", Completion, Classification)
 
 SECONDS = Histogram(
-    "opensales_llm_request_seconds", "LLM request latency", ["backend", "outcome"],
+    "opensales_llm_request_seconds",
+    "LLM request latency",
+    ["backend", "outcome"],
     buckets=(0.25, 0.5, 1, 2, 3, 4, 6, 8, 10, 15, 30, 60),
 )
 TOKENS = Counter("opensales_llm_tokens_total", "Tokens through the LLM", ["backend", "kind"])
@@ -124,8 +126,12 @@ class LLMService:
         problem = ""
         for _attempt in range(2):
             completion = await self.chat(
-                messages, pii=pii, max_tokens=max_tokens, json_schema=json_schema,
-                timeout_s=timeout_s, slow_s=slow_s,
+                messages,
+                pii=pii,
+                max_tokens=max_tokens,
+                json_schema=json_schema,
+                timeout_s=timeout_s,
+                slow_s=slow_s,
             )
             if completion.finish_reason == "length":
                 raise TruncatedOutput(
@@ -141,11 +147,17 @@ class LLMService:
         """Evaluate a prompt family's fixed system prompt before its first real request, so
         that request is not the one to pay for it (the local backend keeps the state). Not
         an answer: neither the breaker nor the latency metrics count it."""
-        await self.backend.complete(CompletionRequest(
-            messages=[{"role": "system", "content": system_prompt},
-                      {"role": "user", "content": "ok"}],
-            max_tokens=1, timeout_s=600, keep_prefix=True,
-        ))
+        await self.backend.complete(
+            CompletionRequest(
+                messages=[
+                    {"role": "system", "content": system_prompt},
+                    {"role": "user", "content": "ok"},
+                ],
+                max_tokens=1,
+                timeout_s=600,
+                keep_prefix=True,
+            )
+        )
 
     async def classify(
         self,
@@ -160,10 +172,11 @@ class LLMService:
         to the labels, with a real confidence, for the price of evaluating the prompt."""
         request = ClassifyRequest(
             messages=[{"role": m["role"], "content": redact(m["content"], pii)} for m in messages],
-            labels=labels, answer_prefix=answer_prefix, timeout_s=timeout_s or self.timeout_s,
+            labels=labels,
+            answer_prefix=answer_prefix,
+            timeout_s=timeout_s or self.timeout_s,
         )
-        classification = await self._through_breaker(
-            lambda: self.backend.classify(request), None)
+        classification = await self._through_breaker(lambda: self.backend.classify(request), None)
         return classification.probabilities
 
     async def close(self) -> None:
@@ -197,22 +210,30 @@ def build_llm(settings: Settings) -> LLMService:
         from llm.remote import RemoteBackend
 
         backend = RemoteBackend(
-            settings.llm_remote_url, settings.llm_remote_model, settings.llm_remote_api_key,
-            settings.llm_context, settings.llm_remote_schema_style,
+            settings.llm_remote_url,
+            settings.llm_remote_model,
+            settings.llm_remote_api_key,
+            settings.llm_context,
+            settings.llm_remote_schema_style,
         )
     else:
         from llm.local import LocalBackend, LocalModelConfig
 
-        backend = LocalBackend(LocalModelConfig(
-            model_path=None,
-            n_ctx=settings.llm_context,
-            n_threads=settings.llm_threads,
-            n_batch=settings.llm_batch,
-            n_gpu_layers=settings.llm_gpu_layers,
-            chat_format=settings.llm_chat_format,
-        ), resolve_path=lambda: resolve_model(settings))
+        backend = LocalBackend(
+            LocalModelConfig(
+                model_path=None,
+                n_ctx=settings.llm_context,
+                n_threads=settings.llm_threads,
+                n_batch=settings.llm_batch,
+                n_gpu_layers=settings.llm_gpu_layers,
+                chat_format=settings.llm_chat_format,
+            ),
+            resolve_path=lambda: resolve_model(settings),
+        )
     breaker = CircuitBreaker(
-        f"llm-{backend.name}", settings.llm_breaker_failures, settings.llm_breaker_slow_s,
+        f"llm-{backend.name}",
+        settings.llm_breaker_failures,
+        settings.llm_breaker_slow_s,
         settings.llm_breaker_reset_s,
     )
     return LLMService(backend, breaker, settings.llm_timeout_s)
@@ -222,4 +243,3 @@ def build_llm(settings: Settings) -> LLMService:
 def get_llm() -> LLMService:
     """The process-wide LLM service."""
     return build_llm(get_settings())
-

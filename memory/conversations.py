@@ -55,7 +55,12 @@ async def _postgres(url: str) -> ConversationMemory:
     from psycopg_pool import AsyncConnectionPool
 
     pool = AsyncConnectionPool(
-        url, open=False, min_size=1, max_size=8, max_lifetime=1800, max_idle=300,
+        url,
+        open=False,
+        min_size=1,
+        max_size=8,
+        max_lifetime=1800,
+        max_idle=300,
         check=AsyncConnectionPool.check_connection,
         kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
     )

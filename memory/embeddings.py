@@ -36,9 +36,11 @@ class Embedder(EmbeddingFunction[Documents]):
         return self.model.get_embedding_dimension()
 
     def __call__(self, input: Documents) -> Embeddings:
-        return list(self.model.encode(
-            list(input), normalize_embeddings=True, batch_size=64, show_progress_bar=False
-        ))
+        return list(
+            self.model.encode(
+                list(input), normalize_embeddings=True, batch_size=64, show_progress_bar=False
+            )
+        )
 
     @staticmethod
     def name() -> str:

@@ -72,16 +72,22 @@ def store_documents(session: CompanySession, today: date) -> list[Document]:
         else:
             rhythm = "no orders yet"
         usual = ", ".join(name for name, _ in baskets[store.id].most_common(5)) or "nothing yet"
-        documents.append(Document(
-            id=f"store/{store.code}",
-            text=(
-                f"{store.name} ({store.code}), a {store.channel_type} store in {store.locality}, "
-                f"{store.city}. Rep: {reps.get(store.assigned_rep_id, 'none')}. {rhythm}. "
-                f"Usually buys: {usual}."
-            ),
-            metadata={"code": store.code, "locality": store.locality,
-                      "channel_type": store.channel_type},
-        ))
+        documents.append(
+            Document(
+                id=f"store/{store.code}",
+                text=(
+                    f"{store.name} ({store.code}), a {store.channel_type} store in "
+                    f"{store.locality}, {store.city}. "
+                    f"Rep: {reps.get(store.assigned_rep_id, 'none')}. {rhythm}. "
+                    f"Usually buys: {usual}."
+                ),
+                metadata={
+                    "code": store.code,
+                    "locality": store.locality,
+                    "channel_type": store.channel_type,
+                },
+            )
+        )
     return documents
 
 
@@ -96,11 +102,13 @@ def playbook_documents(folders: list[Path]) -> list[Document]:
                     title = line[2:].strip()
                 elif line.startswith("## "):
                     if section and any(lines):
-                        documents.append(Document(
-                            id=f"playbook/{path.stem}#{slug(section)}",
-                            text=f"{title}: {section}\n" + "\n".join(lines).strip(),
-                            metadata={"playbook": path.stem, "section": section},
-                        ))
+                        documents.append(
+                            Document(
+                                id=f"playbook/{path.stem}#{slug(section)}",
+                                text=f"{title}: {section}\n" + "\n".join(lines).strip(),
+                                metadata={"playbook": path.stem, "section": section},
+                            )
+                        )
                     section, lines = line[3:].strip(), []
                 elif section:
                     lines.append(line)

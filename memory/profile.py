@@ -36,8 +36,7 @@ async def recall(store: BaseStore | None, company_id: uuid.UUID, user_key: str) 
     return dict(item.value) if item else {}
 
 
-async def remember(store: BaseStore | None, company_id: uuid.UUID, user_key: str,
-                   **facts) -> None:
+async def remember(store: BaseStore | None, company_id: uuid.UUID, user_key: str, **facts) -> None:
     """Merge `facts` into what is known; writes only when something changed."""
     if store is None:
         return

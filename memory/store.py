@@ -82,15 +82,20 @@ class CompanyMemory:
     ) -> list[Hit]:
         """The `k` documents of this company nearest to `query`."""
         result = self.memory.collection(collection).query(
-            query_texts=[expand(query)], n_results=k, where=self._where(where),
+            query_texts=[expand(query)],
+            n_results=k,
+            where=self._where(where),
             include=["documents", "metadatas", "distances"],
         )
         prefix = len(self.company) + 1
         return [
             Hit(key[prefix:], text, metadata, distance)
             for key, text, metadata, distance in zip(
-                result["ids"][0], result["documents"][0], result["metadatas"][0],
-                result["distances"][0], strict=True,
+                result["ids"][0],
+                result["documents"][0],
+                result["metadatas"][0],
+                result["distances"][0],
+                strict=True,
             )
         ]
 
@@ -117,8 +122,11 @@ class CompanyMemory:
             metadatas.append({**document.metadata, "company_id": self.company, "hash": digest})
         report.added = len(keys) - report.updated
         for start in range(0, len(keys), 256):
-            target.upsert(ids=keys[start : start + 256], documents=texts[start : start + 256],
-                          metadatas=metadatas[start : start + 256])
+            target.upsert(
+                ids=keys[start : start + 256],
+                documents=texts[start : start + 256],
+                metadatas=metadatas[start : start + 256],
+            )
         if hashes:
             target.delete(ids=list(hashes))
             report.removed = len(hashes)

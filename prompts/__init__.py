@@ -11,8 +11,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 @lru_cache
 def _environment() -> Environment:
-    return Environment(loader=PackageLoader("prompts", ""), undefined=StrictUndefined,
-                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+    return Environment(
+        loader=PackageLoader("prompts", ""),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
 
 
 def render(name: str, **variables) -> str:

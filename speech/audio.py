@@ -63,8 +63,9 @@ def decode(data: bytes, rate: int = STT_RATE, max_seconds: float | None = None) 
         samples = samples[:limit]
     if not len(samples):
         raise UnreadableAudio("the audio has no samples")
-    return Decoded(samples.astype(np.float32, copy=False),
-                   max(duration or 0.0, len(samples) / rate), truncated)
+    return Decoded(
+        samples.astype(np.float32, copy=False), max(duration or 0.0, len(samples) / rate), truncated
+    )
 
 
 def _duration(container, stream) -> float | None:

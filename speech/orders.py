@@ -18,11 +18,17 @@ from rapidfuzz import fuzz, process
 from speech.stt import SpeechToText, Transcript, spoken_names
 from tools.order_parser import OrderParser
 
-NUMBER = (r"(\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|"
-          r"fifty|hundred)")
+NUMBER = (
+    r"(\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|"
+    r"fifty|hundred)"
+)
 CONFUSIONS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(NUMBER + r"[\s-]*(?:grand|graham|grants?|gramps|grounds|grams?|gramme|gm)\b",
-                re.I), r"\1 gram"),
+    (
+        re.compile(
+            NUMBER + r"[\s-]*(?:grand|graham|grants?|gramps|grounds|grams?|gramme|gm)\b", re.I
+        ),
+        r"\1 gram",
+    ),
     (re.compile(NUMBER + r"[\s-]*(?:leader|liter|litter|later)s?\b", re.I), r"\1 litre"),
     (re.compile(NUMBER + r"[\s-]*(?:rubies|rupee|rupies|ruby)\b", re.I), r"\1 rupees"),
     (re.compile(r"\b(one|1)[\s-]?k\b(?![\s-]?g)", re.I), r"one case"),
@@ -32,8 +38,14 @@ CONFUSIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bhundry\b", re.I), "hundred"),
     (re.compile(r"\bfree (cases?|cartons?|pieces|packets|dozen|peti)\b", re.I), r"three \1"),
     (re.compile(r"\bto (cases?|cartons?|pieces|packets|dozen|peti)\b", re.I), r"two \1"),
-    (re.compile(r"\b(?:in|an) (?=(?:one|two|three|four|five|six|a|\d+) (?:cases?|cartons?|"
-                r"pieces|packets|dozen|peti|bottles?)\b)", re.I), "and "),
+    (
+        re.compile(
+            r"\b(?:in|an) (?=(?:one|two|three|four|five|six|a|\d+) (?:cases?|cartons?|"
+            r"pieces|packets|dozen|peti|bottles?)\b)",
+            re.I,
+        ),
+        "and ",
+    ),
 ]
 CANDIDATES = 12
 
@@ -57,13 +69,15 @@ def short_names(parser: OrderParser) -> list[str]:
 
 def nearest_names(text: str, names: list[str], limit: int = CANDIDATES) -> list[str]:
     """Catalogue names that sound most like something in the transcript."""
-    found = process.extract(text.lower(), names, scorer=fuzz.partial_ratio,
-                            processor=str.lower, limit=limit)
+    found = process.extract(
+        text.lower(), names, scorer=fuzz.partial_ratio, processor=str.lower, limit=limit
+    )
     return [name for name, _, _ in found]
 
 
-def listen_for_order(stt: SpeechToText, samples: np.ndarray, parser: OrderParser,
-                     hotwords: str, vad: bool = True) -> Transcript:
+def listen_for_order(
+    stt: SpeechToText, samples: np.ndarray, parser: OrderParser, hotwords: str, vad: bool = True
+) -> Transcript:
     """Transcribe an order; a second pass, primed with the names nearest to the first
     transcript, when the first does not read as a clean order. Blocking (a worker thread)."""
     first = _tidied(stt.transcribe(samples, hotwords, vad=vad))

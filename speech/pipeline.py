@@ -100,9 +100,11 @@ class TwilioDecoder:
                     return AudioIn(mulaw_to_pcm(base64.b64decode(media["payload"])))
                 case "start":
                     start = event["start"]
-                    return Start(stream_sid=event.get("streamSid") or start["streamSid"],
-                                 call_sid=start["callSid"],
-                                 parameters=dict(start.get("customParameters") or {}))
+                    return Start(
+                        stream_sid=event.get("streamSid") or start["streamSid"],
+                        call_sid=start["callSid"],
+                        parameters=dict(start.get("customParameters") or {}),
+                    )
                 case "dtmf":
                     return DtmfIn(str(event["dtmf"]["digit"]))
                 case "mark":
@@ -122,8 +124,11 @@ class TwilioEncoder:
 
     def encode(self, frame: OutAudio | OutMark | Clear) -> dict:
         if isinstance(frame, OutAudio):
-            return {"event": "media", "streamSid": self.stream_sid,
-                    "media": {"payload": base64.b64encode(frame.mulaw).decode()}}
+            return {
+                "event": "media",
+                "streamSid": self.stream_sid,
+                "media": {"payload": base64.b64encode(frame.mulaw).decode()},
+            }
         if isinstance(frame, OutMark):
             return {"event": "mark", "streamSid": self.stream_sid, "mark": {"name": frame.name}}
         return {"event": "clear", "streamSid": self.stream_sid}
@@ -142,13 +147,14 @@ class TurnTaking:
         whole = len(samples) - len(samples) % FRAME_SAMPLES
         self._pending = samples[whole:]
         for start in range(0, whole, FRAME_SAMPLES):
-            out += self._frames(self.detector.push(samples[start:start + FRAME_SAMPLES]))
+            out += self._frames(self.detector.push(samples[start : start + FRAME_SAMPLES]))
         return out
 
     def flush(self) -> list[TurnAudio]:
         """The call ended: the turn being spoken, if it was long enough to be one."""
-        return [frame for frame in self._frames(self.detector.finish())
-                if isinstance(frame, TurnAudio)]
+        return [
+            frame for frame in self._frames(self.detector.finish()) if isinstance(frame, TurnAudio)
+        ]
 
     def _frames(self, events: list[Event]) -> list[SpeechStarted | TurnAudio]:
         out: list[SpeechStarted | TurnAudio] = []
@@ -176,8 +182,9 @@ class Transcriber:
         self.stt, self.parser, self.hotwords = stt, parser, hotwords
 
     async def process(self, frame: TurnAudio) -> Transcript:
-        return await asyncio.to_thread(listen_for_order, self.stt, frame.samples, self.parser,
-                                       self.hotwords, False)
+        return await asyncio.to_thread(
+            listen_for_order, self.stt, frame.samples, self.parser, self.hotwords, False
+        )
 
 
 class Speaker:
@@ -196,6 +203,6 @@ class Speaker:
             whole = -len(phone) % FRAME_SAMPLES  # silence to a whole 20 ms frame
             mulaw = pcm_to_mulaw(np.concatenate([phone, np.zeros(whole, dtype=np.int16)]))
             for start in range(0, len(mulaw), FRAME_SAMPLES):
-                yield OutAudio(mulaw[start:start + FRAME_SAMPLES])
+                yield OutAudio(mulaw[start : start + FRAME_SAMPLES])
             self._marks += 1
             yield OutMark(f"said-{self._marks}")

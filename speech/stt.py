@@ -102,21 +102,30 @@ class SpeechToText:
 
         self.folder = folder
         self.english_only = (folder / "config.json").is_file() and _english_only(folder)
-        self.model = WhisperModel(str(folder), device="cpu", compute_type="int8",
-                                  cpu_threads=threads or os.cpu_count() or 1)
+        self.model = WhisperModel(
+            str(folder),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=threads or os.cpu_count() or 1,
+        )
         self._lock = threading.Lock()
 
-    def transcribe(self, samples: np.ndarray, hotwords: str = "", language: str | None = None,
-                   vad: bool = True) -> Transcript:
+    def transcribe(
+        self, samples: np.ndarray, hotwords: str = "", language: str | None = None, vad: bool = True
+    ) -> Transcript:
         """16 kHz mono float32 → text. `vad=False` for audio already cut to speech (a call's
         turn): Silero drops short telephone-band words ("yes") whole. Blocking: call it from
         a worker thread."""
         duration = len(samples) / 16000
         with self._lock:
             segments, info = self.model.transcribe(
-                samples, language="en" if self.english_only else language, beam_size=1,
-                vad_filter=vad, hotwords=hotwords or None,
-                condition_on_previous_text=False, without_timestamps=True,
+                samples,
+                language="en" if self.english_only else language,
+                beam_size=1,
+                vad_filter=vad,
+                hotwords=hotwords or None,
+                condition_on_previous_text=False,
+                without_timestamps=True,
                 # bounded work: a looping decode is retried twice, not five times, and no
                 # segment says more than a fast talker could in it
                 temperature=RETRY_TEMPERATURES,
@@ -125,8 +134,9 @@ class SpeechToText:
             kept = [s for s in segments if s.no_speech_prob <= NO_SPEECH_ABOVE]
         text = " ".join(segment.text.strip() for segment in kept).strip()
         speech = float(info.duration_after_vad or duration) if text else 0.0
-        return Transcript(text=text, language=info.language or "en", duration_s=duration,
-                          speech_s=speech)
+        return Transcript(
+            text=text, language=info.language or "en", duration_s=duration, speech_s=speech
+        )
 
 
 def _english_only(folder: Path) -> bool:

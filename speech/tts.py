@@ -15,12 +15,24 @@ import numpy as np
 from settings import Settings
 
 UNITS = {
-    "cs": "cases", "case": "case", "ctn": "cartons", "pcs": "pieces", "pc": "piece",
-    "pkt": "packets", "pkts": "packets", "g": "grams", "gm": "grams", "kg": "kilo",
-    "ml": "ml", "l": "litre", "ltr": "litre", "dz": "dozen",
+    "cs": "cases",
+    "case": "case",
+    "ctn": "cartons",
+    "pcs": "pieces",
+    "pc": "piece",
+    "pkt": "packets",
+    "pkts": "packets",
+    "g": "grams",
+    "gm": "grams",
+    "kg": "kilo",
+    "ml": "ml",
+    "l": "litre",
+    "ltr": "litre",
+    "dz": "dozen",
 }
-_SIZE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?(cs|ctn|pcs|pc|pkts?|gm|g|kg|ml|ltr|l|dz)\b",
-                   re.IGNORECASE)
+_SIZE = re.compile(
+    r"(?<![\w.])(\d+(?:\.\d+)?)\s?(cs|ctn|pcs|pc|pkts?|gm|g|kg|ml|ltr|l|dz)\b", re.IGNORECASE
+)
 _RUPEES = re.compile(r"(?:₹|\bRs\.?|\bINR)\s?([\d,]+(?:\.\d+)?)")
 _SYMBOLS = re.compile(r"[*_~`#>|•·\[\]{}]|[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]")
 

@@ -154,8 +154,18 @@ def parser():
     from db.demo import load_catalog
     from tools.order_parser import CatalogItem, OrderParser
 
-    return OrderParser([
-        CatalogItem(p["sku"], p["name"], p["category"], p["pack_size"], p["units_per_case"],
-                    p["price_paise"], p["mrp_paise"], tuple(p["aliases"]))
-        for p in load_catalog()
-    ])
+    return OrderParser(
+        [
+            CatalogItem(
+                p["sku"],
+                p["name"],
+                p["category"],
+                p["pack_size"],
+                p["units_per_case"],
+                p["price_paise"],
+                p["mrp_paise"],
+                tuple(p["aliases"]),
+            )
+            for p in load_catalog()
+        ]
+    )

@@ -10,8 +10,11 @@ from llm.service import LLMService
 class FakeBackend:
     name = "fake"
 
-    def __init__(self, complete: Callable[[CompletionRequest], str] | None = None,
-                 classify: Callable[[ClassifyRequest], dict[str, float]] | None = None) -> None:
+    def __init__(
+        self,
+        complete: Callable[[CompletionRequest], str] | None = None,
+        classify: Callable[[ClassifyRequest], dict[str, float]] | None = None,
+    ) -> None:
         self.on_complete = complete
         self.on_classify = classify
         self.completions: list[CompletionRequest] = []

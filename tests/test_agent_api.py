@@ -26,8 +26,13 @@ SECRET = "test-secret-for-hs256-tokens-only"
 
 
 def token(company_id, role="manager", subject="u-manager", **claims) -> str:
-    body = {"sub": subject, "company_id": str(company_id), "role": role,
-            "exp": int(time.time()) + 600, **claims}
+    body = {
+        "sub": subject,
+        "company_id": str(company_id),
+        "role": role,
+        "exp": int(time.time()) + 600,
+        **claims,
+    }
     return jwt.encode(body, SECRET, algorithm="HS256")
 
 
@@ -48,8 +53,7 @@ def shop(tmp_path_factory):
 
 def client(folder, **settings) -> TestClient:
     values = {"data_dir": folder, "llm_backend": "off", "auth_jwt_secret": SECRET, **settings}
-    return TestClient(create_app(Settings(_env_file=None, **values)),
-                      raise_server_exceptions=False)
+    return TestClient(create_app(Settings(_env_file=None, **values)), raise_server_exceptions=False)
 
 
 def test_every_call_needs_a_valid_token(shop):
@@ -57,8 +61,16 @@ def test_every_call_needs_a_valid_token(shop):
     with client(folder) as api:
         missing = api.post("/threads")
         assert missing.status_code == 401 and missing.json()["error"]["code"] == "AUTH_REQUIRED"
-        forged = jwt.encode({"sub": "x", "company_id": str(company_id), "role": "admin",
-                             "exp": int(time.time()) + 60}, SECRET.upper(), algorithm="HS256")
+        forged = jwt.encode(
+            {
+                "sub": "x",
+                "company_id": str(company_id),
+                "role": "admin",
+                "exp": int(time.time()) + 60,
+            },
+            SECRET.upper(),
+            algorithm="HS256",
+        )
         bad = api.post("/threads", headers={"Authorization": f"Bearer {forged}"})
         assert bad.status_code == 401 and bad.json()["error"]["code"] == "AUTH_INVALID"
     with client(folder, auth_jwt_secret=None) as api:
@@ -72,8 +84,11 @@ def test_a_manager_asks_through_a_thread_and_reads_its_history(shop):
         created = api.post("/threads", headers=bearer(company_id), json={"metadata": {"a": 1}})
         assert created.status_code == 201
         thread = created.json()["thread_id"]
-        run = api.post(f"/threads/{thread}/runs/wait", headers=bearer(company_id), json={
-            "input": {"messages": [{"role": "user", "content": "top 3 stores last week"}]}})
+        run = api.post(
+            f"/threads/{thread}/runs/wait",
+            headers=bearer(company_id),
+            json={"input": {"messages": [{"role": "user", "content": "top 3 stores last week"}]}},
+        )
         assert run.status_code == 200, run.text
         body = run.json()
         assert body["route"]["agent"] == "analytics" and body["route"]["source"] == "rule"
@@ -86,15 +101,23 @@ def test_a_manager_asks_through_a_thread_and_reads_its_history(shop):
         assert said[-1]["role"] == "assistant"
         for stranger in (bearer(company_id, subject="u-other"), bearer(other_company)):
             assert api.get(f"/threads/{thread}/history", headers=stranger).status_code == 404
-            assert api.post(f"/threads/{thread}/runs/wait", headers=stranger, json={
-                "input": {"text": "hi"}}).json()["error"]["code"] == "THREAD_NOT_FOUND"
-        bad = api.post(f"/threads/{thread}/runs/wait", headers=bearer(company_id),
-                       json={"input": {"messages": []}})
+            assert (
+                api.post(
+                    f"/threads/{thread}/runs/wait", headers=stranger, json={"input": {"text": "hi"}}
+                ).json()["error"]["code"]
+                == "THREAD_NOT_FOUND"
+            )
+        bad = api.post(
+            f"/threads/{thread}/runs/wait",
+            headers=bearer(company_id),
+            json={"input": {"messages": []}},
+        )
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "INVALID_INPUT"
     engine = create_db_engine(f"sqlite:///{folder / 'opensales.db'}")
     with company_session(company_id, engine) as session:  # stored, processed, answered
-        rows = session.exec(select(Message).where(
-            (Message.sender == thread) | (Message.recipient == thread))).all()
+        rows = session.exec(
+            select(Message).where((Message.sender == thread) | (Message.recipient == thread))
+        ).all()
         assert [r.status for r in rows if r.direction == Direction.inbound] == ["processed"]
         assert sum(r.direction == Direction.outbound for r in rows) == 2
     engine.dispose()
@@ -104,11 +127,18 @@ def test_a_streamed_run_sends_events_as_the_graph_moves(shop):
     folder, company_id, _ = shop
     with client(folder) as api:
         thread = api.post("/threads", headers=bearer(company_id)).json()["thread_id"]
-        with api.stream("POST", f"/threads/{thread}/runs/stream", headers=bearer(company_id),
-                        json={"input": {"text": "sales yesterday"}}) as response:
+        with api.stream(
+            "POST",
+            f"/threads/{thread}/runs/stream",
+            headers=bearer(company_id),
+            json={"input": {"text": "sales yesterday"}},
+        ) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
-            events = [line.removeprefix("event: ") for line in response.iter_lines()
-                      if line.startswith("event: ")]
+            events = [
+                line.removeprefix("event: ")
+                for line in response.iter_lines()
+                if line.startswith("event: ")
+            ]
     assert events[0] == "metadata" and events[-2:] == ["values", "end"]
     assert events.count("updates") == 2 and "messages" in events
 
@@ -117,10 +147,19 @@ def test_runs_are_rate_limited_per_user(shop):
     folder, company_id, _ = shop
     with client(folder, rate_limit_ai_per_minute=2) as api:
         thread = api.post("/threads", headers=bearer(company_id)).json()["thread_id"]
-        codes = [api.post(f"/threads/{thread}/runs/wait", headers=bearer(company_id),
-                          json={"input": {"text": "hi"}}).status_code for _ in range(3)]
-        limited = api.post(f"/threads/{thread}/runs/wait", headers=bearer(company_id),
-                           json={"input": {"text": "hi"}})
+        codes = [
+            api.post(
+                f"/threads/{thread}/runs/wait",
+                headers=bearer(company_id),
+                json={"input": {"text": "hi"}},
+            ).status_code
+            for _ in range(3)
+        ]
+        limited = api.post(
+            f"/threads/{thread}/runs/wait",
+            headers=bearer(company_id),
+            json={"input": {"text": "hi"}},
+        )
         other_user = api.post("/threads", headers=bearer(company_id, subject="u-2"))
     assert codes == [200, 200, 429]
     assert limited.json()["error"]["code"] == "RATE_LIMITED"
@@ -145,8 +184,11 @@ def test_a_second_run_on_a_thread_waits_for_the_first(shop):
         thread = api.post("/threads", headers=bearer(company_id)).json()["thread_id"]
 
         def ask(text):
-            return api.post(f"/threads/{thread}/runs/wait", headers=bearer(company_id),
-                            json={"input": {"text": text}}).status_code
+            return api.post(
+                f"/threads/{thread}/runs/wait",
+                headers=bearer(company_id),
+                json={"input": {"text": text}},
+            ).status_code
 
         with ThreadPoolExecutor(2) as pool:
             codes = list(pool.map(ask, ["is everything fine", "anything new today"]))
@@ -154,8 +196,7 @@ def test_a_second_run_on_a_thread_waits_for_the_first(shop):
     assert codes == [200, 200]
     (first_start, first_end), (second_start, _) = sorted(spans)
     assert second_start >= first_end  # never both at once
-    texts = [entry["text"] for entry in history[0]["values"]["history"] if
-             entry["role"] == "user"]
+    texts = [entry["text"] for entry in history[0]["values"]["history"] if entry["role"] == "user"]
     assert sorted(texts) == ["anything new today", "is everything fine"]
 
 
@@ -164,19 +205,30 @@ def _memory_survives_a_restart(settings: Settings, engine, company_id) -> None:
         rep = session.exec(select(Rep).order_by(Rep.code)).first()
         rep_claims = {"role": "rep", "subject": f"rep-{rep.code}", "rep_id": str(rep.id)}
         rep_claims_code = rep.code
-    scored = json.dumps({"acknowledge": 2, "probe": 1, "answer": 1, "close": 2,
-                         "tip": "Ask which items are overstocked."})
+    scored = json.dumps(
+        {
+            "acknowledge": 2,
+            "probe": 1,
+            "answer": 1,
+            "close": 2,
+            "tip": "Ask which items are overstocked.",
+        }
+    )
     with TestClient(create_app(settings)) as api:
         thread = api.post("/threads", headers=bearer(company_id, **rep_claims)).json()
-        started = api.post(f"/threads/{thread['thread_id']}/runs/wait",
-                           headers=bearer(company_id, **rep_claims),
-                           json={"input": {"text": "coach me"}}).json()
+        started = api.post(
+            f"/threads/{thread['thread_id']}/runs/wait",
+            headers=bearer(company_id, **rep_claims),
+            json={"input": {"text": "coach me"}},
+        ).json()
         assert started["messages"][0]["content"].startswith("Role-play:")
     with TestClient(create_app(settings)) as api:  # a new process: nothing in memory
         api.app.state.runtime.llm = fake_llm(complete=lambda _: scored)
-        answered = api.post(f"/threads/{thread['thread_id']}/runs/wait",
-                            headers=bearer(company_id, **rep_claims),
-                            json={"input": {"text": "Samajh sakta hoon, 1 case le lijiye"}})
+        answered = api.post(
+            f"/threads/{thread['thread_id']}/runs/wait",
+            headers=bearer(company_id, **rep_claims),
+            json={"input": {"text": "Samajh sakta hoon, 1 case le lijiye"}},
+        )
         assert answered.json()["route"]["source"] == "pending"
         assert answered.json()["messages"][0]["content"].startswith("Score 6/8")
 
@@ -194,8 +246,9 @@ def test_conversation_memory_survives_a_restart_on_sqlite(tmp_path):
     engine = create_db_engine(f"sqlite:///{tmp_path / 'opensales.db'}")
     upgrade(engine)
     company_id = load_demo(engine, stores=12, days=7, progress=False).company_id
-    settings = Settings(_env_file=None, data_dir=tmp_path, llm_backend="off",
-                        auth_jwt_secret=SECRET)
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path, llm_backend="off", auth_jwt_secret=SECRET
+    )
     _memory_survives_a_restart(settings, engine, company_id)
     assert (tmp_path / "checkpoints.db").stat().st_size > 0
     engine.dispose()
@@ -206,8 +259,13 @@ def test_conversation_memory_survives_a_restart_on_postgres(postgres_engine, tmp
     upgrade(postgres_engine)
     company_id = load_demo(postgres_engine, stores=12, days=7, progress=False).company_id
     url = postgres_engine.url.render_as_string(hide_password=False)
-    settings = Settings(_env_file=None, data_dir=tmp_path, llm_backend="off",
-                        database_url=url, auth_jwt_secret=SECRET)
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        llm_backend="off",
+        database_url=url,
+        auth_jwt_secret=SECRET,
+    )
     _memory_survives_a_restart(settings, postgres_engine, company_id)
     assert not (tmp_path / "checkpoints.db").exists()  # the checkpoints are in PostgreSQL
     with postgres_engine.connect() as connection:
@@ -225,14 +283,18 @@ def test_a_retailer_token_orders_for_its_store(shop):
         store = session.exec(select(Store).order_by(Store.code)).first()
         store_id = str(store.id)
     engine.dispose()
-    claims = {"role": "retailer", "subject": f"shop-{uuid.uuid4().hex[:6]}",
-              "store_id": store_id}
+    claims = {"role": "retailer", "subject": f"shop-{uuid.uuid4().hex[:6]}", "store_id": store_id}
     with client(folder) as api:
         thread = api.post("/threads", headers=bearer(company_id, **claims)).json()["thread_id"]
-        run = api.post(f"/threads/{thread}/runs/wait", headers=bearer(company_id, **claims),
-                       json={"input": {"text": "1 cs parle g 250g"}}).json()
-        report = api.post(f"/threads/{thread}/runs/wait", headers=bearer(company_id, **claims),
-                          json={"input": {"text": "top 5 stores last week"}}).json()
+        run = api.post(
+            f"/threads/{thread}/runs/wait",
+            headers=bearer(company_id, **claims),
+            json={"input": {"text": "1 cs parle g 250g"}},
+        ).json()
+        report = api.post(
+            f"/threads/{thread}/runs/wait",
+            headers=bearer(company_id, **claims),
+            json={"input": {"text": "top 5 stores last week"}},
+        ).json()
     assert run["route"]["agent"] == "order" and "Order #" in run["messages"][-1]["content"]
     assert report["route"]["agent"] == "denied"
-

@@ -78,15 +78,22 @@ def settings(**values) -> Settings:
 
 @pytest.fixture
 def keycloak(jwks_server) -> Authenticator:
-    return Authenticator(settings(auth_jwks_url=jwks_server[0], auth_issuer=ISSUER,
-                                  auth_audience=AUDIENCE))
+    return Authenticator(
+        settings(auth_jwks_url=jwks_server[0], auth_issuer=ISSUER, auth_audience=AUDIENCE)
+    )
 
 
 def claims(**changes) -> dict:
     now = int(time.time())
     values = {
-        "iss": ISSUER, "aud": AUDIENCE, "sub": "8c1e-user", "iat": now, "exp": now + 300,
-        "azp": "opensales-web", "typ": "Bearer", "preferred_username": "asha",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "8c1e-user",
+        "iat": now,
+        "exp": now + 300,
+        "azp": "opensales-web",
+        "typ": "Bearer",
+        "preferred_username": "asha",
         "realm_access": {"roles": ["offline_access", "manager", "uma_authorization"]},
         "company_id": str(COMPANY),
     }
@@ -101,6 +108,7 @@ def rs256(key: rsa.RSAPrivateKey, kid: str = KID, **changes) -> str:
 def hs256_raw(payload: dict, secret: bytes) -> str:
     """An HS256 token signed by hand: PyJWT refuses a PEM public key as an HMAC secret, an
     attacker's tooling does not."""
+
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -121,8 +129,9 @@ def rejected(authenticator: Authenticator, header: str | None) -> ApiError:
 def test_a_keycloak_token_names_the_user_company_and_highest_role(keycloak, rsa_key, jwks_server):
     fetches = len(jwks_server[1])
     principal = keycloak.authenticate(f"Bearer {rs256(rsa_key)}")
-    assert principal == Principal(subject="8c1e-user", company_id=COMPANY, role=Role.manager,
-                                  name="asha")
+    assert principal == Principal(
+        subject="8c1e-user", company_id=COMPANY, role=Role.manager, name="asha"
+    )
     # The JWKS is fetched once and the key cached, and the async form gives the same answer.
     other = rs256(rsa_key, sub="other", realm_access={"roles": ["rep", "admin"]})
     assert asyncio.run(keycloak.authenticate_async(f"bearer {other}")).role is Role.admin
@@ -149,10 +158,12 @@ def test_expiry_is_required_and_checked_with_30_s_leeway(keycloak, rsa_key):
 
 @pytest.mark.parametrize("also_secret", [False, True])
 def test_hs256_signed_with_the_rsa_public_key_is_rejected(jwks_server, rsa_key, also_secret):
-    authenticator = Authenticator(settings(auth_jwks_url=jwks_server[0],
-                                           auth_jwt_secret=SECRET if also_secret else None))
-    pem = rsa_key.public_key().public_bytes(serialization.Encoding.PEM,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    authenticator = Authenticator(
+        settings(auth_jwks_url=jwks_server[0], auth_jwt_secret=SECRET if also_secret else None)
+    )
+    pem = rsa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     error = rejected(authenticator, f"Bearer {hs256_raw(claims(), pem)}")
     assert (error.status_code, error.code) == (401, "AUTH_INVALID")
 
@@ -169,24 +180,30 @@ def test_rs256_is_rejected_when_only_a_secret_is_configured(rsa_key):
     assert rejected(authenticator, f"Bearer {rs256(rsa_key)}").code == "AUTH_INVALID"
 
 
-@pytest.mark.parametrize(("changes", "words"), [
-    ({"company_id": None}, "no 'company_id'"),
-    ({"company_id": "acme"}, "'company_id' claim is not a UUID"),
-    ({"store_id": "store-7"}, "'store_id' claim is not a UUID"),
-    ({"realm_access": {"roles": ["offline_access", "uma_authorization"]}}, "no OpenSales role"),
-    ({"realm_access": "manager"}, "no OpenSales role"),
-])
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"company_id": None}, "no 'company_id'"),
+        ({"company_id": "acme"}, "'company_id' claim is not a UUID"),
+        ({"store_id": "store-7"}, "'store_id' claim is not a UUID"),
+        ({"realm_access": {"roles": ["offline_access", "uma_authorization"]}}, "no OpenSales role"),
+        ({"realm_access": "manager"}, "no OpenSales role"),
+    ],
+)
 def test_claims_the_api_needs_are_checked(keycloak, rsa_key, changes, words):
     error = rejected(keycloak, f"Bearer {rs256(rsa_key, **changes)}")
     assert (error.status_code, error.code) == (403, "AUTH_CLAIMS_INVALID")
     assert words in error.message
 
 
-@pytest.mark.parametrize(("changes", "words"), [
-    ({"aud": "another-client"}, "audience"),
-    ({"iss": "https://kc.example/realms/other"}, "issuer"),
-    ({"iss": None}, "'iss'"),
-])
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"aud": "another-client"}, "audience"),
+        ({"iss": "https://kc.example/realms/other"}, "issuer"),
+        ({"iss": None}, "'iss'"),
+    ],
+)
 def test_wrong_audience_or_issuer_is_invalid(keycloak, rsa_key, changes, words):
     error = rejected(keycloak, f"Bearer {rs256(rsa_key, **changes)}")
     assert (error.status_code, error.code) == (401, "AUTH_INVALID")
@@ -211,24 +228,42 @@ def test_a_development_hs256_token_names_store_and_rep():
     authenticator = Authenticator(settings(auth_jwt_secret=SECRET))
     store, rep = uuid.uuid4(), uuid.uuid4()
     token = jwt.encode(
-        claims(iss=None, aud=None, realm_access=None, preferred_username=None, roles=["rep"],
-               store_id=str(store), rep_id=str(rep), name="Ravi"),
-        SECRET, algorithm="HS256")
+        claims(
+            iss=None,
+            aud=None,
+            realm_access=None,
+            preferred_username=None,
+            roles=["rep"],
+            store_id=str(store),
+            rep_id=str(rep),
+            name="Ravi",
+        ),
+        SECRET,
+        algorithm="HS256",
+    )
     assert authenticator.authenticate(f"Bearer {token}") == Principal(
-        subject="8c1e-user", company_id=COMPANY, role=Role.rep, store_id=store, rep_id=rep,
-        name="Ravi")
+        subject="8c1e-user",
+        company_id=COMPANY,
+        role=Role.rep,
+        store_id=store,
+        rep_id=rep,
+        name="Ravi",
+    )
     wrong = jwt.encode(claims(), "another-secret-of-thirty-two-bytes!!", algorithm="HS256")
     assert "signature" in rejected(authenticator, f"Bearer {wrong}").message
 
 
-@pytest.mark.parametrize(("header", "code"), [
-    (None, "AUTH_REQUIRED"),
-    ("", "AUTH_REQUIRED"),
-    ("Basic dXNlcjpwYXNz", "AUTH_INVALID"),
-    ("Bearer", "AUTH_INVALID"),
-    ("Bearer not.a.jwt", "AUTH_INVALID"),
-    ("Bearer two tokens", "AUTH_INVALID"),
-])
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [
+        (None, "AUTH_REQUIRED"),
+        ("", "AUTH_REQUIRED"),
+        ("Basic dXNlcjpwYXNz", "AUTH_INVALID"),
+        ("Bearer", "AUTH_INVALID"),
+        ("Bearer not.a.jwt", "AUTH_INVALID"),
+        ("Bearer two tokens", "AUTH_INVALID"),
+    ],
+)
 def test_missing_or_malformed_headers(header, code):
     error = rejected(Authenticator(settings(auth_jwt_secret=SECRET)), header)
     assert (error.status_code, error.code) == (401, code)

@@ -25,8 +25,11 @@ def fake_model(tmp_path, monkeypatch):
         (data / f"part{index:02d}.bin").write_bytes(chunk)
     monkeypatch.syspath_prepend(str(site))
     model = BundledModel(
-        name="fake", filename="fake.gguf", package_prefix=prefix.replace("_", "-"),
-        version="1.0", size=sum(map(len, chunks)),
+        name="fake",
+        filename="fake.gguf",
+        package_prefix=prefix.replace("_", "-"),
+        version="1.0",
+        size=sum(map(len, chunks)),
         sha256=hashlib.sha256(b"".join(chunks)).hexdigest(),
         part_sha256=tuple(hashlib.sha256(c).hexdigest() for c in chunks),
     )
@@ -84,8 +87,9 @@ def test_resolve_model_takes_bundled_names_and_verified_paths(small_model_path, 
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", llm_model=QWEN_0_5B.name)
     assert resolve_model(settings) == models / QWEN_0_5B.filename
 
-    by_path = settings.model_copy(update={"llm_model": str(small_model_path),
-                                          "llm_model_sha256": "0" * 64})
+    by_path = settings.model_copy(
+        update={"llm_model": str(small_model_path), "llm_model_sha256": "0" * 64}
+    )
     with pytest.raises(ModelFileError, match="does not match the expected 0000"):
         resolve_model(by_path)
     with pytest.raises(ModelFileError, match="neither a bundled model"):
@@ -98,7 +102,7 @@ def test_models_command_lists_paths_sizes_and_hashes(app_env, small_model_path, 
     os.link(small_model_path, models / QWEN_0_5B.filename)
     assert cli.main(["models"]) == 0
     out = capsys.readouterr().out
-    small = out[out.index("qwen2.5-coder-0.5b"):]
+    small = out[out.index("qwen2.5-coder-0.5b") :]
     assert f"path:   {models / QWEN_0_5B.filename}" in small
     assert f"sha256: {QWEN_0_5B.sha256}" in small and "ok, sha256 verified" in small
     assert "qwen2.5-coder-1.5b\n" in out and "not assembled yet" in out

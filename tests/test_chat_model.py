@@ -28,11 +28,15 @@ def router_graph(model: OpenSalesChatModel):
     classify = model.with_structured_output(Intent)
 
     async def route(state: State) -> dict:
-        answer = await classify.ainvoke([
-            SystemMessage("Classify the retailer's message: order (wants goods), order_status "
-                          "(asks where an order is), scheme_question (asks about offers)."),
-            HumanMessage(state["text"]),
-        ])
+        answer = await classify.ainvoke(
+            [
+                SystemMessage(
+                    "Classify the retailer's message: order (wants goods), order_status "
+                    "(asks where an order is), scheme_question (asks about offers)."
+                ),
+                HumanMessage(state["text"]),
+            ]
+        )
         return {"intent": answer.intent}
 
     graph = StateGraph(State)

@@ -29,8 +29,12 @@ def console_url(tmp_path_factory):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "OPENSALES_DATA_DIR": str(data), "OPENSALES_LLM_BACKEND": "off",
-           "OPENSALES_BURST_WINDOW_S": "0.2"}
+    env = {
+        **os.environ,
+        "OPENSALES_DATA_DIR": str(data),
+        "OPENSALES_LLM_BACKEND": "off",
+        "OPENSALES_BURST_WINDOW_S": "0.2",
+    }
     env.pop("OPENSALES_DATABASE_URL", None)
     env.pop("OPENSALES_REDIS_URL", None)
     cli = os.path.join(os.path.dirname(sys.executable), "opensales")
@@ -52,9 +56,16 @@ def console_url(tmp_path_factory):
 def test_order_through_the_console(console_url):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         page = browser.new_page()
         page.goto(f"{console_url}/console")

@@ -59,10 +59,13 @@ def test_demo_company_is_believable(engine):
 
         sales = session.exec(select(Transaction)).all()
         assert len(sales) > 0.5 * 60 * 60 / 7  # most weekly beat visits end in an order
-        line_totals = dict(session.exec(
-            select(TransactionItem.transaction_id, func.sum(TransactionItem.line_total_paise))
-            .group_by(TransactionItem.transaction_id)
-        ).all())
+        line_totals = dict(
+            session.exec(
+                select(
+                    TransactionItem.transaction_id, func.sum(TransactionItem.line_total_paise)
+                ).group_by(TransactionItem.transaction_id)
+            ).all()
+        )
         assert all(line_totals[s.id] == s.total_paise for s in sales)
         assert min(s.transaction_date for s in sales) >= date(2026, 9, 29)  # 60 days to END
 
@@ -120,8 +123,9 @@ def test_history_has_weekday_and_festival_seasonality(sqlite_engine):
     with company_session(result.company_id, sqlite_engine) as session:
         sales = session.exec(select(Transaction.transaction_date, Transaction.total_paise)).all()
         baskets = session.exec(
-            select(Transaction.store_id, TransactionItem.product_id)
-            .join(TransactionItem, TransactionItem.transaction_id == Transaction.id)
+            select(Transaction.store_id, TransactionItem.product_id).join(
+                TransactionItem, TransactionItem.transaction_id == Transaction.id
+            )
         ).all()
     by_weekday, by_day = Counter(), defaultdict(int)
     for day, total in sales:

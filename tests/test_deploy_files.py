@@ -13,7 +13,8 @@ BIN = Path(sys.executable).parent
 def test_dockerfile_passes_hadolint():
     result = subprocess.run(
         [BIN / "hadolint", "--config", ROOT / ".hadolint.yaml", ROOT / "Dockerfile"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -29,9 +30,18 @@ def test_dockerfile_compiles_llama_cpp_in_the_build_stage_with_a_cuda_switch():
 
 def test_compose_file_is_valid_and_wires_the_services():
     result = subprocess.run(
-        [BIN / "docker-compose", "-f", ROOT / "compose.yaml", "--profile", "worker", "config",
-         "--format", "json"],
-        capture_output=True, text=True,
+        [
+            BIN / "docker-compose",
+            "-f",
+            ROOT / "compose.yaml",
+            "--profile",
+            "worker",
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]

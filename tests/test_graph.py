@@ -47,19 +47,28 @@ class Chat:
     """Messages in through the store-then-answer path, replies out of the simulated sender."""
 
     def __init__(self, folder, engine, company_id, llm=None, tmp=None) -> None:
-        settings = Settings(_env_file=None, data_dir=tmp or folder, llm_backend="off",
-                            burst_window_s=0)
+        settings = Settings(
+            _env_file=None, data_dir=tmp or folder, llm_backend="off", burst_window_s=0
+        )
         self.sender = SimulatedSender("whatsapp")
-        self.runtime = Runtime(settings=settings, engine=engine,
-                               senders={"whatsapp": self.sender}, llm=llm)
+        self.runtime = Runtime(
+            settings=settings, engine=engine, senders={"whatsapp": self.sender}, llm=llm
+        )
         self.engine, self.company_id = engine, company_id
 
     async def say(self, phone: str, text: str = "", choice: str | None = None):
         now = datetime.now(UTC)
         message = InboundMessage(
-            channel="whatsapp", provider_message_id=f"wamid.{uuid.uuid4().hex}", sender=phone,
-            recipient="PN1", kind=Kind.button if choice else Kind.text, text=text,
-            choice_id=choice, sent_at=now, received_at=now)
+            channel="whatsapp",
+            provider_message_id=f"wamid.{uuid.uuid4().hex}",
+            sender=phone,
+            recipient="PN1",
+            kind=Kind.button if choice else Kind.text,
+            text=text,
+            choice_id=choice,
+            sent_at=now,
+            received_at=now,
+        )
         before = len(self.sender.sent[phone])
         store_inbound(self.engine, self.company_id, message, {})
         await process_conversation(self.runtime, self.company_id, "whatsapp", phone)
@@ -71,6 +80,7 @@ class Chat:
                 return await scenario(self)
             finally:
                 await self.runtime.close()
+
         return asyncio.run(wrapped())
 
 
@@ -92,8 +102,9 @@ def test_rules_route_each_role_to_its_agent_without_the_llm(demo, tmp_path):
         hello = await chat.say(manager, "hi")
         return order, tasks, report, hello
 
-    order, tasks, report, hello = Chat(folder, engine, company_id, never_routes(), tmp_path) \
-        .run(scenario)
+    order, tasks, report, hello = Chat(folder, engine, company_id, never_routes(), tmp_path).run(
+        scenario
+    )
     assert "Order #" in order[-1].text
     assert tasks[-1].text.startswith(("Your tasks today", "No tasks for you today"))
     assert report[0].image is not None and report[0].image.startswith(b"\x89PNG")
@@ -107,11 +118,14 @@ def test_a_role_cannot_reach_another_roles_agent(demo, tmp_path):
     rep = phone_of(engine, company_id, Role.rep, 1)
 
     async def scenario(chat):
-        return (await chat.say(retailer, "top 5 stores last week"),
-                await chat.say(rep, "top 5 stores last week"))
+        return (
+            await chat.say(retailer, "top 5 stores last week"),
+            await chat.say(rep, "top 5 stores last week"),
+        )
 
-    retailer_reply, rep_reply = Chat(folder, engine, company_id, never_routes(), tmp_path) \
-        .run(scenario)
+    retailer_reply, rep_reply = Chat(folder, engine, company_id, never_routes(), tmp_path).run(
+        scenario
+    )
     assert retailer_reply[-1].text.startswith("Company sales reports are for your distributor")
     assert rep_reply[-1].text.startswith("Company sales reports are for your distributor")
     assert all(reply.image is None for reply in retailer_reply + rep_reply)
@@ -131,11 +145,14 @@ def test_the_llm_decides_what_rules_cannot_and_low_confidence_asks(demo, tmp_pat
         return {label: found.get(label, 0.0) for label in request.labels}
 
     async def scenario(chat):
-        return (await chat.say(manager, "is the team doing fine"),
-                await chat.say(manager, "kuch naya hai kya mere liye"))
+        return (
+            await chat.say(manager, "is the team doing fine"),
+            await chat.say(manager, "kuch naya hai kya mere liye"),
+        )
 
-    unsure, promo = Chat(folder, engine, company_id, fake_llm(classify=classify), tmp_path) \
-        .run(scenario)
+    unsure, promo = Chat(folder, engine, company_id, fake_llm(classify=classify), tmp_path).run(
+        scenario
+    )
     assert unsure[-1].text.startswith("I'm not sure what you need")
     assert {b.id for b in unsure[-1].buttons} <= {"menu:analytics", "menu:promo", "menu:coach"}
     assert promo[-1].text.startswith(("Schemes running now", "No scheme is running"))
@@ -146,20 +163,23 @@ def test_with_the_llm_down_rules_still_route_and_it_says_what_it_cannot_do(demo,
     manager = phone_of(engine, company_id, Role.manager)
 
     async def scenario(chat):
-        return (await chat.say(manager, "sales yesterday"),
-                await chat.say(manager, "which reps improved their strike rate most vs last "
-                                        "month?"),
-                await chat.say(manager, "hello"))
+        return (
+            await chat.say(manager, "sales yesterday"),
+            await chat.say(manager, "which reps improved their strike rate most vs last month?"),
+            await chat.say(manager, "hello"),
+        )
 
-    template, free_form, hello = Chat(folder, engine, company_id, down_llm(), tmp_path) \
-        .run(scenario)
+    template, free_form, hello = Chat(folder, engine, company_id, down_llm(), tmp_path).run(
+        scenario
+    )
     assert template[-1].text.startswith("sales inr:")
     assert free_form[-1].text.startswith("I can't answer free-form questions right now")
     assert "language model is down" in hello[-1].text
 
 
 def test_a_pending_order_question_gets_the_answer_even_if_it_looks_like_something_else(
-        demo, tmp_path):
+    demo, tmp_path
+):
     folder, engine, company_id = demo
     retailer = phone_of(engine, company_id, Role.retailer, 2)
 
@@ -169,8 +189,9 @@ def test_a_pending_order_question_gets_the_answer_even_if_it_looks_like_somethin
         answered = await chat.say(retailer, "2")
         return question, picked, answered
 
-    question, picked, answered = Chat(folder, engine, company_id, never_routes(), tmp_path) \
-        .run(scenario)
+    question, picked, answered = Chat(folder, engine, company_id, never_routes(), tmp_path).run(
+        scenario
+    )
     assert question[-1].buttons and question[-1].buttons[0].id.startswith("pick:")
     assert picked[-1].text.startswith("How many of")
     assert "Order #" in answered[-1].text
@@ -179,10 +200,13 @@ def test_a_pending_order_question_gets_the_answer_even_if_it_looks_like_somethin
 def test_coach_role_play_is_scored_by_the_llm_or_by_keywords(demo, tmp_path):
     folder, engine, company_id = demo
     rep = phone_of(engine, company_id, Role.rep, 2)
-    answer = ("Haan bhaiya samajh sakta hoon. Kaunsa item zyada pada hai? Yeh fast item 3 din "
-              "mein nikal jata hai, 1 case le lijiye.")
-    scored = json.dumps({"acknowledge": 2, "probe": 2, "answer": 1, "close": 2,
-                         "tip": "Quote the weekly sell-out."})
+    answer = (
+        "Haan bhaiya samajh sakta hoon. Kaunsa item zyada pada hai? Yeh fast item 3 din "
+        "mein nikal jata hai, 1 case le lijiye."
+    )
+    scored = json.dumps(
+        {"acknowledge": 2, "probe": 2, "answer": 1, "close": 2, "tip": "Quote the weekly sell-out."}
+    )
 
     async def with_llm(chat):
         start = await chat.say(rep, "coach me")
@@ -190,8 +214,9 @@ def test_coach_role_play_is_scored_by_the_llm_or_by_keywords(demo, tmp_path):
         after = await chat.say(rep, "my tasks today")  # the role-play is over
         return start, score, after
 
-    start, score, after = Chat(folder, engine, company_id,
-                               fake_llm(complete=lambda _: scored), tmp_path).run(with_llm)
+    start, score, after = Chat(
+        folder, engine, company_id, fake_llm(complete=lambda _: scored), tmp_path
+    ).run(with_llm)
     assert start[-1].text.startswith("Role-play: Too Much Stock Already")
     assert 'Retailer: "Abhi bahut stock pada hai' in start[-1].text
     assert score[-1].text.startswith("Score 7/8 (acknowledge 2/2, probe 2/2, answer 1/2")
@@ -210,8 +235,16 @@ def test_promo_answers_running_schemes_and_drafts_one_for_a_manager(demo, tmp_pa
     folder, engine, company_id = demo
     retailer = phone_of(engine, company_id, Role.retailer, 3)
     manager = phone_of(engine, company_id, Role.manager)
-    draft = json.dumps({"name": "Maggi monsoon push", "discount_pct": 4, "min_cases": 2,
-                        "free_pieces": 0, "days": 14, "reason": "Sales fell 12%."})
+    draft = json.dumps(
+        {
+            "name": "Maggi monsoon push",
+            "discount_pct": 4,
+            "min_cases": 2,
+            "free_pieces": 0,
+            "days": 14,
+            "reason": "Sales fell 12%.",
+        }
+    )
 
     async def scenario(chat):
         asked = await chat.say(retailer, "any scheme on maggi?")
@@ -222,7 +255,8 @@ def test_promo_answers_running_schemes_and_drafts_one_for_a_manager(demo, tmp_pa
         return asked, unknown, drafted, activated, stolen
 
     asked, unknown, drafted, activated, stolen = Chat(
-        folder, engine, company_id, fake_llm(complete=lambda _: draft), tmp_path).run(scenario)
+        folder, engine, company_id, fake_llm(complete=lambda _: draft), tmp_path
+    ).run(scenario)
     assert asked[-1].text.startswith(("Schemes on Maggi", "No scheme is running on Maggi"))
     assert unknown[-1].text.startswith('I couldn\'t find "nivea creme" in our catalogue.')
     assert drafted[-1].text.startswith("Draft scheme DRAFT-")
@@ -239,8 +273,14 @@ def test_a_rep_marks_a_task_done_and_earns_its_points(demo, tmp_path):
     today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
     with company_session(company_id, engine) as session:
         rep = session.exec(select(Rep).order_by(Rep.code)).first()
-        task = Task(rep_id=rep.id, task_type="msl_gap", title="Pitch Tata Salt 1kg",
-                    reasoning="Missing from the shelf.", points=15, due_date=today)
+        task = Task(
+            rep_id=rep.id,
+            task_type="msl_gap",
+            title="Pitch Tata Salt 1kg",
+            reasoning="Missing from the shelf.",
+            points=15,
+            due_date=today,
+        )
         session.add(task)
         session.commit()
         phone, balance, task_id, rep_id = rep.phone, rep.points_balance, task.id, rep.id
@@ -282,8 +322,9 @@ def test_ok_accepts_a_substitute_and_a_rep_saying_done_with_calls_earns_nothing(
     retailer = phone_of(engine, company_id, Role.retailer, 5)
     rep = phone_of(engine, company_id, Role.rep, 3)
     with company_session(company_id, engine) as session:
-        sold_out = session.exec(select(StockLevel).where(StockLevel.quantity == 0)
-                                .order_by(StockLevel.product_id)).first()
+        sold_out = session.exec(
+            select(StockLevel).where(StockLevel.quantity == 0).order_by(StockLevel.product_id)
+        ).first()
         name = session.get(Product, sold_out.product_id).name
 
     async def scenario(chat):

@@ -63,15 +63,15 @@ def test_reimport_revives_a_soft_deleted_row(engine, two_companies):
 
 BAD_CATALOG = (
     "sku,name,brand,category,pack_size,units_per_case,price_inr,mrp_inr,aliases\n"
-    "PG250,Parle-G 250g,Parle,Biscuits,250g,48,27.50,30,parle g\n"       # line 2: good
-    "MAGGI,Maggi 70g,Maggi,Noodles,70g,many,14,15,maggi\n"               # 3: not a number
-    "PG250,Parle-G again,Parle,Biscuits,250g,48,27,30,\n"                # 4: duplicate
-    "SURF1,Surf Excel 1kg,Surf Excel,Home Care,1kg,0,120,130,surf\n"     # 5: zero case size
-    "LUX,Lux 100g,Lux,Personal Care,100g,72,50,45,lux\n"                 # 6: price above MRP
-    "TEA1,Tata Tea 250g,Tata,Tea,250g,40,12.345,150,tata tea\n"          # 7: three decimals
-    ",No SKU,X,Y,1,1,1,1,x\n"                                            # 8: empty sku
+    "PG250,Parle-G 250g,Parle,Biscuits,250g,48,27.50,30,parle g\n"  # line 2: good
+    "MAGGI,Maggi 70g,Maggi,Noodles,70g,many,14,15,maggi\n"  # 3: not a number
+    "PG250,Parle-G again,Parle,Biscuits,250g,48,27,30,\n"  # 4: duplicate
+    "SURF1,Surf Excel 1kg,Surf Excel,Home Care,1kg,0,120,130,surf\n"  # 5: zero case size
+    "LUX,Lux 100g,Lux,Personal Care,100g,72,50,45,lux\n"  # 6: price above MRP
+    "TEA1,Tata Tea 250g,Tata,Tea,250g,40,12.345,150,tata tea\n"  # 7: three decimals
+    ",No SKU,X,Y,1,1,1,1,x\n"  # 8: empty sku
     "COKE750,Coca-Cola 750ml,Coca-Cola,Beverages,750ml,24,38,45,coke\n"  # 9: good
-    "EXTRA,Extra,X,Y,1,1,1,1,x,surplus\n"                                # 10: too many fields
+    "EXTRA,Extra,X,Y,1,1,1,1,x,surplus\n"  # 10: too many fields
 )
 
 
@@ -79,8 +79,13 @@ def test_every_bad_row_is_reported_by_line_and_good_rows_import(engine, two_comp
     alpha, _ = two_companies
     report = run_import(engine, alpha, "catalog", BAD_CATALOG)
     assert [(e.line, e.message.split(" ")[0]) for e in report.errors] == [
-        (3, "units_per_case"), (4, "duplicate"), (5, "units_per_case"), (6, "price_inr"),
-        (7, "price_inr"), (8, "sku"), (10, "10"),
+        (3, "units_per_case"),
+        (4, "duplicate"),
+        (5, "units_per_case"),
+        (6, "price_inr"),
+        (7, "price_inr"),
+        (8, "sku"),
+        (10, "10"),
     ]
     assert "first on line 2" in report.errors[1].message
     assert report.committed
@@ -133,17 +138,22 @@ def test_bad_store_rows(engine, two_companies):
     run_import(engine, alpha, "reps", REPS)
     header = STORES.splitlines()[0]
     rows = [
-        "ST3,A,B,98220 33333,Addr,Loc,Pune,91.5,73.8,",     # 2: latitude out of range
-        "ST4,A,B,98220 44444,Addr,Loc,Pune,0,0,",           # 3: missing coordinates
-        "ST5,A,B,12345,Addr,Loc,Pune,18.5,73.8,",           # 4: bad phone
-        "ST6,A,B,98220 66666,Addr,Loc,Pune,north,73.8,",    # 5: not a number
+        "ST3,A,B,98220 33333,Addr,Loc,Pune,91.5,73.8,",  # 2: latitude out of range
+        "ST4,A,B,98220 44444,Addr,Loc,Pune,0,0,",  # 3: missing coordinates
+        "ST5,A,B,12345,Addr,Loc,Pune,18.5,73.8,",  # 4: bad phone
+        "ST6,A,B,98220 66666,Addr,Loc,Pune,north,73.8,",  # 5: not a number
         "ST7,A,B,98220 77777,Addr,Loc,Pune,18.5,73.8,R99",  # 6: unknown rep
-        "ST8,A,B,98220 12345,Addr,Loc,Pune,18.5,73.8,",     # 7: phone of the rep
+        "ST8,A,B,98220 12345,Addr,Loc,Pune,18.5,73.8,",  # 7: phone of the rep
         "ST9,A,B,98220 99999,Addr,Loc,Pune,18.5,73.8,R01",  # 8: good
     ]
     report = run_import(engine, alpha, "stores", "\n".join([header, *rows]) + "\n")
     assert [(e.line, e.message.split(" ")[0]) for e in report.errors] == [
-        (2, "lat"), (3, "lat,lng"), (4, "owner_phone"), (5, "lat"), (6, "rep_code"), (7, "phone"),
+        (2, "lat"),
+        (3, "lat,lng"),
+        (4, "owner_phone"),
+        (5, "lat"),
+        (6, "rep_code"),
+        (7, "phone"),
     ]
     with company_session(alpha, engine) as session:
         assert [s.code for s in session.exec(select(Store))] == ["ST9"]
@@ -154,8 +164,8 @@ def test_line_numbers_count_from_where_a_row_starts(engine, two_companies):
     data = (
         "sku,name,brand,category,pack_size,units_per_case,price_inr\n"
         '"PG250","Parle-G\n250g family pack",Parle,Biscuits,250g,48,27\n'  # lines 2-3
-        "\n"                                                                # line 4: blank
-        "MAGGI,Maggi,Maggi,Noodles,70g,-4,14\n"                             # line 5
+        "\n"  # line 4: blank
+        "MAGGI,Maggi,Maggi,Noodles,70g,-4,14\n"  # line 5
     )
     report = run_import(engine, alpha, "catalog", data)
     assert [(e.line, e.message.split(" ")[0]) for e in report.errors] == [(5, "units_per_case")]

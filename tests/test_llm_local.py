@@ -41,22 +41,37 @@ def ask(word: str) -> list[dict]:
 
 
 def test_order_parse_with_skus_as_an_enum(llm):
-    order = asyncio.run(llm.complete_json(
-        [{"role": "system", "content": SYSTEM},
-         {"role": "user", "content": "Please send 2 cases of Parle-G and 1 case of Coca-Cola."}],
-        Order, max_tokens=120,
-    ))
+    order = asyncio.run(
+        llm.complete_json(
+            [
+                {"role": "system", "content": SYSTEM},
+                {
+                    "role": "user",
+                    "content": "Please send 2 cases of Parle-G and 1 case of Coca-Cola.",
+                },
+            ],
+            Order,
+            max_tokens=120,
+        )
+    )
     assert {(i.sku, i.quantity, i.unit) for i in order.items} == {
-        ("PG250", 2, "case"), ("COKE750", 1, "case"),
+        ("PG250", 2, "case"),
+        ("COKE750", 1, "case"),
     }
 
 
 def test_a_cut_answer_is_an_error(llm):
     with pytest.raises(TruncatedOutput):
-        asyncio.run(llm.complete_json(
-            [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "2 case parle g"}],
-            Order, max_tokens=6,
-        ))
+        asyncio.run(
+            llm.complete_json(
+                [
+                    {"role": "system", "content": SYSTEM},
+                    {"role": "user", "content": "2 case parle g"},
+                ],
+                Order,
+                max_tokens=6,
+            )
+        )
 
 
 def test_concurrent_callers_each_get_their_own_answer_and_the_loop_stays_free(llm):
@@ -106,14 +121,20 @@ def test_too_long_prompts_are_trimmed_or_refused(llm):
     filler = "Kothrud stores ordered biscuits and soft drinks last week. " * 60
     history = []
     for i in range(8):
-        history += [{"role": "user", "content": f"{i}: {filler}"},
-                    {"role": "assistant", "content": "Noted."}]
+        history += [
+            {"role": "user", "content": f"{i}: {filler}"},
+            {"role": "assistant", "content": "Noted."},
+        ]
     # a full 4096-token context takes ~45 s on 2 cores: what is tested is the trimming, so the
     # deadline and the breaker's slow-answer limit leave room for a busy machine
-    trimmed = asyncio.run(llm.chat(
-        [{"role": "system", "content": "Answer briefly."}, *history, *ask("OK")], max_tokens=4,
-        timeout_s=180, slow_s=180,
-    ))
+    trimmed = asyncio.run(
+        llm.chat(
+            [{"role": "system", "content": "Answer briefly."}, *history, *ask("OK")],
+            max_tokens=4,
+            timeout_s=180,
+            slow_s=180,
+        )
+    )
     assert trimmed.trimmed_messages > 0 and "OK" in trimmed.text
     with pytest.raises(PromptTooLong):
         asyncio.run(llm.chat([{"role": "user", "content": filler * 8}], max_tokens=4))
@@ -133,15 +154,18 @@ def test_a_kept_prompt_family_is_restored_after_another_family(bundled_llm):
     from prompts import render
 
     backend = bundled_llm.backend
-    route = [{"role": "system", "content": render("route")},
-             {"role": "user", "content": 'manager: "kis area mein sabse zyada maal gaya"'}]
+    route = [
+        {"role": "system", "content": render("route")},
+        {"role": "user", "content": 'manager: "kis area mein sabse zyada maal gaya"'},
+    ]
     labels = ("order", "promo", "analytics", "coach", "tasks", "help", "other")
 
     async def scenario():
         await bundled_llm.prepare(render("route"))
         first = await bundled_llm.classify(route, labels, answer_prefix='{"intent": "')
-        await bundled_llm.chat([{"role": "system", "content": SYSTEM * 3}] + ask("ok"),
-                               max_tokens=4)
+        await bundled_llm.chat(
+            [{"role": "system", "content": SYSTEM * 3}] + ask("ok"), max_tokens=4
+        )
         again = await bundled_llm.classify(route, labels, answer_prefix='{"intent": "')
         return first, again
 

@@ -35,9 +35,21 @@ def free_port() -> int:
 def server_url(small_model_path):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(small_model_path),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(small_model_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -65,11 +77,17 @@ def test_structured_output_through_the_server(server_url):
         llm = remote_service(server_url)
         try:
             return await llm.complete_json(
-                [{"role": "system", "content": "Classify the retailer's message: order (they "
-                  "want goods), status (they ask where an order is) or complaint (something "
-                  "went wrong). Confidence is between 0 and 1."},
-                 {"role": "user", "content": "send 2 cases of parle g"}],
-                Answer, max_tokens=40,
+                [
+                    {
+                        "role": "system",
+                        "content": "Classify the retailer's message: order (they "
+                        "want goods), status (they ask where an order is) or complaint (something "
+                        "went wrong). Confidence is between 0 and 1.",
+                    },
+                    {"role": "user", "content": "send 2 cases of parle g"},
+                ],
+                Answer,
+                max_tokens=40,
             )
         finally:
             await llm.close()
@@ -82,8 +100,9 @@ def test_truncation_is_reported_by_the_server_too(server_url):
     async def scenario():
         llm = remote_service(server_url)
         try:
-            await llm.complete_json([{"role": "user", "content": "classify: hello"}], Answer,
-                                    max_tokens=3)
+            await llm.complete_json(
+                [{"role": "user", "content": "classify: hello"}], Answer, max_tokens=3
+            )
         finally:
             await llm.close()
 
@@ -93,8 +112,10 @@ def test_truncation_is_reported_by_the_server_too(server_url):
 
 def test_an_unreachable_server_opens_the_breaker():
     async def scenario():
-        llm = remote_service(f"http://127.0.0.1:{free_port()}/v1",
-                             CircuitBreaker("e2e-remote-down", failure_threshold=2))
+        llm = remote_service(
+            f"http://127.0.0.1:{free_port()}/v1",
+            CircuitBreaker("e2e-remote-down", failure_threshold=2),
+        )
         try:
             for _ in range(2):
                 with pytest.raises(LLMError):

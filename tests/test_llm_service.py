@@ -48,10 +48,15 @@ def service(backend, breaker=None) -> LLMService:
 def test_every_message_is_redacted_before_the_backend_sees_it():
     backend = Scripted("ok")
     pii = PiiContext.build(["Ramesh Patil"], {})
-    run(service(backend).chat(
-        [{"role": "system", "content": "Store owner Ramesh Patil, +91 98220 13210"},
-         {"role": "user", "content": "call me on 9822043210"}], pii=pii,
-    ))
+    run(
+        service(backend).chat(
+            [
+                {"role": "system", "content": "Store owner Ramesh Patil, +91 98220 13210"},
+                {"role": "user", "content": "call me on 9822043210"},
+            ],
+            pii=pii,
+        )
+    )
     sent = [m["content"] for m in backend.requests[0].messages]
     assert sent == ["Store owner Store Owner, +91****3210", "call me on +91****3210"]
 

@@ -20,8 +20,14 @@ def meta(request: httpx.Request) -> httpx.Response:
         if media_id == "down":
             return httpx.Response(503)
         size = 99 << 20 if media_id == "huge" else len(NOTE)
-        return httpx.Response(200, json={"url": f"https://lookaside.fbsbx.com/{media_id}",
-                                         "mime_type": "audio/ogg", "file_size": size})
+        return httpx.Response(
+            200,
+            json={
+                "url": f"https://lookaside.fbsbx.com/{media_id}",
+                "mime_type": "audio/ogg",
+                "file_size": size,
+            },
+        )
     if request.url.path == "/lies":  # said small, is not
         return httpx.Response(200, content=b"x" * (2 << 20))
     return httpx.Response(200, content=NOTE, headers={"content-type": "audio/ogg"})

@@ -8,8 +8,18 @@ from sqlmodel import SQLModel
 from db.migrate import downgrade, include_object, upgrade
 
 CORE_TABLES = {
-    "tenants", "companies", "stores", "reps", "products", "transactions", "transaction_items",
-    "tasks", "incentives", "visits", "predictions", "orders_eb2b",
+    "tenants",
+    "companies",
+    "stores",
+    "reps",
+    "products",
+    "transactions",
+    "transaction_items",
+    "tasks",
+    "incentives",
+    "visits",
+    "predictions",
+    "orders_eb2b",
 }
 
 
@@ -44,14 +54,23 @@ def test_downgrade_removes_everything_and_upgrade_again_works(engine):
 def test_postgres_has_brin_and_gist_indexes(postgres_engine):
     upgrade(postgres_engine)
     with postgres_engine.connect() as connection:
-        methods = dict(connection.execute(text(
-            "SELECT i.relname, am.amname FROM pg_index x "
-            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am am ON am.oid = i.relam "
-            "WHERE i.relname IN ('ix_transactions_date_brin', 'ix_stores_location_gist')"
-        )).all())
+        methods = dict(
+            connection.execute(
+                text(
+                    "SELECT i.relname, am.amname FROM pg_index x "
+                    "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am am ON am.oid = i.relam "
+                    "WHERE i.relname IN ('ix_transactions_date_brin', 'ix_stores_location_gist')"
+                )
+            ).all()
+        )
         assert methods == {"ix_transactions_date_brin": "brin", "ix_stores_location_gist": "gist"}
         connection.execute(text("SET enable_seqscan = off"))
-        plan = "\n".join(connection.execute(text(
-            "EXPLAIN SELECT id FROM stores ORDER BY point(lng, lat) <-> point(73.8, 18.5) LIMIT 5"
-        )).scalars())
+        plan = "\n".join(
+            connection.execute(
+                text(
+                    "EXPLAIN SELECT id FROM stores "
+                    "ORDER BY point(lng, lat) <-> point(73.8, 18.5) LIMIT 5"
+                )
+            ).scalars()
+        )
         assert "ix_stores_location_gist" in plan

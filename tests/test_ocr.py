@@ -75,12 +75,19 @@ def cat() -> Image.Image:
     return image
 
 
-@pytest.mark.parametrize("picture", [
-    pytest.param(lambda: Image.new("RGB", (640, 480), (128, 140, 150)), id="flat"),
-    pytest.param(lambda: Image.fromarray(
-        np.random.default_rng(2).integers(0, 256, (480, 640, 3), dtype=np.uint8)), id="noise"),
-    pytest.param(cat, id="cat"),
-])
+@pytest.mark.parametrize(
+    "picture",
+    [
+        pytest.param(lambda: Image.new("RGB", (640, 480), (128, 140, 150)), id="flat"),
+        pytest.param(
+            lambda: Image.fromarray(
+                np.random.default_rng(2).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+            ),
+            id="noise",
+        ),
+        pytest.param(cat, id="cat"),
+    ],
+)
 def test_a_photo_without_text_has_no_lines(picture):
     result = read_image(encoded(picture(), "JPEG", quality=85), LIMIT)
 
@@ -108,12 +115,15 @@ def truncated_png() -> bytes:
     return data[: len(data) // 2]
 
 
-@pytest.mark.parametrize("data", [
-    pytest.param(b"", id="empty"),
-    pytest.param(b"this is not an image at all", id="corrupt"),
-    pytest.param(truncated_png(), id="truncated-png"),
-    pytest.param(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", id="eps"),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"this is not an image at all", id="corrupt"),
+        pytest.param(truncated_png(), id="truncated-png"),
+        pytest.param(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", id="eps"),
+    ],
+)
 def test_what_is_not_a_photo_is_unreadable(data):
     with pytest.raises(UnreadableImage) as refused:
         read_image(data, LIMIT)
@@ -124,9 +134,11 @@ def test_what_is_not_a_photo_is_unreadable(data):
 
 def png_header(width: int, height: int) -> bytes:
     """A PNG that claims a size and holds no pixels: a decompression bomb's header."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(
-            ">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
@@ -156,15 +168,18 @@ def test_black_text_on_a_transparent_background_is_read():
     assert result.lines == ORDER[:1]
 
 
-@pytest.mark.parametrize(("read", "meant"), [
-    ("kinley 11 2 case", "kinley 1l 2 case"),
-    ("fortune sunflower 51 2 can", "fortune sunflower 5l 2 can"),
-    ("harpik 1I 6 pcs", "harpik 1l 6 pcs"),
-    ("tata salt lkg 5 pkt", "tata salt 1kg 5 pkt"),
-    ("madhur Ikg 2 pkt", "madhur 1kg 2 pkt"),
-    ("coke 2 × 6", "coke 2 x 6"),
-    ("maggi 11 pcs", "maggi 11 pcs"),
-])
+@pytest.mark.parametrize(
+    ("read", "meant"),
+    [
+        ("kinley 11 2 case", "kinley 1l 2 case"),
+        ("fortune sunflower 51 2 can", "fortune sunflower 5l 2 can"),
+        ("harpik 1I 6 pcs", "harpik 1l 6 pcs"),
+        ("tata salt lkg 5 pkt", "tata salt 1kg 5 pkt"),
+        ("madhur Ikg 2 pkt", "madhur 1kg 2 pkt"),
+        ("coke 2 × 6", "coke 2 x 6"),
+        ("maggi 11 pcs", "maggi 11 pcs"),
+    ],
+)
 def test_common_misreadings_are_written_as_meant(read, meant):
     assert ocr._fix_slips(read) == meant
 
@@ -172,25 +187,33 @@ def test_common_misreadings_are_written_as_meant(read, meant):
 def test_lines_are_merged_from_boxes_on_a_tilted_page():
     tilt = np.radians(4)
     rotation = np.array([[np.cos(tilt), -np.sin(tilt)], [np.sin(tilt), np.cos(tilt)]])
-    words = [("2 case", 700, 100), ("Parle-G", 100, 100), ("Good Day", 100, 160),
-             ("1 case", 700, 160)]
+    words = [
+        ("2 case", 700, 100),
+        ("Parle-G", 100, 100),
+        ("Good Day", 100, 160),
+        ("1 case", 700, 160),
+    ]
     random.Random(4).shuffle(words)
-    boxes = np.array([
-        [rotation @ (x + dx, y + dy) for dx, dy in ((0, 0), (200, 0), (200, 40), (0, 40))]
-        for _, x, y in words
-    ])
+    boxes = np.array(
+        [
+            [rotation @ (x + dx, y + dy) for dx, dy in ((0, 0), (200, 0), (200, 40), (0, 40))]
+            for _, x, y in words
+        ]
+    )
 
     assert ocr._merge_lines(boxes, tuple(w for w, _, _ in words)) == [
-        "Parle-G 2 case", "Good Day 1 case"
+        "Parle-G 2 case",
+        "Good Day 1 case",
     ]
 
 
 def test_a_short_line_under_a_long_one_stays_its_own_line():
-    boxes = np.array([
-        [(0, 85), (1200, 85), (1200, 115), (0, 115)],
-        [(0, 115), (300, 115), (300, 145), (0, 145)],
-    ], dtype=np.float32)
+    boxes = np.array(
+        [
+            [(0, 85), (1200, 85), (1200, 115), (0, 115)],
+            [(0, 115), (300, 115), (300, 145), (0, 145)],
+        ],
+        dtype=np.float32,
+    )
 
-    assert ocr._merge_lines(boxes, ("a long first line", "short")) == [
-        "a long first line", "short"
-    ]
+    assert ocr._merge_lines(boxes, ("a long first line", "short")) == ["a long first line", "short"]

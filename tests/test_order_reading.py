@@ -32,7 +32,8 @@ def test_a_missing_size_is_asked_not_guessed(parser):
 
 def test_the_llm_reads_what_the_fast_path_could_not_place(parser):
     reading, backend = read(
-        "ek peti of that orange fanta drink", parser,
+        "ek peti of that orange fanta drink",
+        parser,
         '{"items": [{"sku": "FANTA750", "quantity": 1, "unit": "case"}], "unclear": false}',
     )
     schema = backend.requests[0].json_schema
@@ -43,7 +44,8 @@ def test_the_llm_reads_what_the_fast_path_could_not_place(parser):
 
 def test_an_llm_quantity_that_is_not_in_the_message_is_not_believed(parser):
     reading, _ = read(
-        "ek peti of that orange fanta drink", parser,
+        "ek peti of that orange fanta drink",
+        parser,
         '{"items": [{"sku": "FANTA750", "quantity": 5, "unit": "case"}], "unclear": false}',
     )
     assert reading.clarify

@@ -27,15 +27,28 @@ pytestmark = pytest.mark.redis
 
 def inbound(phone: str, text: str) -> InboundMessage:
     now = datetime.now(UTC)
-    return InboundMessage(channel="whatsapp", provider_message_id=f"wamid.{uuid.uuid4().hex}",
-                          sender=phone, recipient="PN1", kind=Kind.text, text=text, sent_at=now,
-                          received_at=now)
+    return InboundMessage(
+        channel="whatsapp",
+        provider_message_id=f"wamid.{uuid.uuid4().hex}",
+        sender=phone,
+        recipient="PN1",
+        kind=Kind.text,
+        text=text,
+        sent_at=now,
+        received_at=now,
+    )
 
 
 def test_a_burst_is_one_arq_job_and_the_worker_answers_it(tmp_path):
     queue_name = f"opensales-test:{uuid.uuid4().hex}"
-    settings = Settings(_env_file=None, data_dir=tmp_path, redis_url=REDIS_URL,
-                        queue_name=queue_name, llm_backend="off", burst_window_s=0.5)
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        redis_url=REDIS_URL,
+        queue_name=queue_name,
+        llm_backend="off",
+        burst_window_s=0.5,
+    )
     engine = create_db_engine(settings.sqlalchemy_url)
     upgrade(engine)
     company_id = load_demo(engine, stores=10, days=7, progress=False).company_id
@@ -51,9 +64,15 @@ def test_a_burst_is_one_arq_job_and_the_worker_answers_it(tmp_path):
                 store_inbound(engine, company_id, inbound(phone, text), {})
                 await queue.enqueue(company_id, "whatsapp", phone)
             assert await redis.zcard(queue_name) == 1  # one job for the burst
-            worker = Worker(functions=[answer_conversation], redis_pool=queue.pool,
-                            queue_name=queue_name, burst=True, handle_signals=False,
-                            poll_delay=0.05, ctx={"runtime": runtime})
+            worker = Worker(
+                functions=[answer_conversation],
+                redis_pool=queue.pool,
+                queue_name=queue_name,
+                burst=True,
+                handle_signals=False,
+                poll_delay=0.05,
+                ctx={"runtime": runtime},
+            )
             await worker.async_run()
             await worker.close()
             return runtime.senders["whatsapp"].sent[phone], worker.jobs_complete
@@ -68,8 +87,12 @@ def test_a_burst_is_one_arq_job_and_the_worker_answers_it(tmp_path):
     sent, completed = asyncio.run(scenario())
     assert completed == 1 and len(sent) == 1  # both messages, one turn, one reply
     with company_session(company_id, engine) as session:
-        statuses = {m.status for m in session.exec(select(Message).where(
-            Message.sender == phone, Message.direction == "inbound"))}
+        statuses = {
+            m.status
+            for m in session.exec(
+                select(Message).where(Message.sender == phone, Message.direction == "inbound")
+            )
+        }
     assert statuses == {"processed"}
     engine.dispose()
 

@@ -31,6 +31,7 @@ Body = Callable[[Make, Clock], Awaitable[None]]
 def run(backend: str, body: Body) -> None:
     """Run `body` with a factory of limiters on `backend`, sharing one clock and (on Redis) one
     key prefix of this test's own, deleted afterwards."""
+
     async def main() -> None:
         prefix = f"opensales-test:rate:{uuid.uuid4().hex}"
         redis = Redis.from_url(REDIS_URL) if backend == "redis" else None
@@ -48,7 +49,8 @@ def run(backend: str, body: Body) -> None:
 
 
 backends = pytest.mark.parametrize(
-    "backend", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+    "backend", ["memory", pytest.param("redis", marks=pytest.mark.redis)]
+)
 
 
 @backends

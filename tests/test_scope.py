@@ -12,8 +12,16 @@ from db.scope import ScopeError
 
 
 def product(sku: str, **values) -> Product:
-    defaults = dict(name=f"Product {sku}", brand="Parle", category="Biscuits", pack_size="250g",
-                    units_per_case=48, mrp_paise=3000, price_paise=2700, aliases=[sku.lower()])
+    defaults = dict(
+        name=f"Product {sku}",
+        brand="Parle",
+        category="Biscuits",
+        pack_size="250g",
+        units_per_case=48,
+        mrp_paise=3000,
+        price_paise=2700,
+        aliases=[sku.lower()],
+    )
     return Product(sku=sku, **{**defaults, **values})
 
 
@@ -158,9 +166,17 @@ def test_delete_is_soft(engine, seeded):
 def test_soft_deleted_rows_of_other_tables_are_hidden(engine, two_companies):
     alpha, _beta = two_companies
     with company_session(alpha, engine) as session:
-        store = Store(code="S1", name="Balaji Kirana", owner_name="Ramesh Patil",
-                      owner_phone="+919800000001", address="Kothrud", locality="Kothrud",
-                      city="Pune", lat=18.5, lng=73.8)
+        store = Store(
+            code="S1",
+            name="Balaji Kirana",
+            owner_name="Ramesh Patil",
+            owner_phone="+919800000001",
+            address="Kothrud",
+            locality="Kothrud",
+            city="Pune",
+            lat=18.5,
+            lng=73.8,
+        )
         session.add(store)
         session.commit()
         session.delete(store)

@@ -91,7 +91,8 @@ def test_errors_are_json_with_codes(tmp_path):
         refused = client.get("/refuse")
         assert refused.status_code == 400
         assert refused.json()["error"] == {
-            "code": "GPS_VALIDATION_FAILED", "message": "You are 240 m from the store."
+            "code": "GPS_VALIDATION_FAILED",
+            "message": "You are 240 m from the store.",
         }
         crashed = client.get("/crash")
         assert crashed.status_code == 500

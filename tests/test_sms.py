@@ -44,12 +44,29 @@ class TwilioAPI(AsyncHttpClient):
         self.posted: list[dict] = []
         self.error_code = error_code
 
-    async def request(self, method, uri, params=None, data=None, headers=None, auth=None,
-                      timeout=None, allow_redirects=False) -> Response:
+    async def request(
+        self,
+        method,
+        uri,
+        params=None,
+        data=None,
+        headers=None,
+        auth=None,
+        timeout=None,
+        allow_redirects=False,
+    ) -> Response:
         self.posted.append({"method": method, "uri": uri, "auth": auth, **(data or {})})
         if self.error_code:
-            return Response(400, json.dumps({"code": self.error_code, "status": 400,
-                                             "message": "The recipient replied STOP."}))
+            return Response(
+                400,
+                json.dumps(
+                    {
+                        "code": self.error_code,
+                        "status": 400,
+                        "message": "The recipient replied STOP.",
+                    }
+                ),
+            )
         return Response(201, json.dumps({"sid": f"SM{uuid.uuid4().hex}", "status": "queued"}))
 
     def bodies(self, to: str) -> list[str]:
@@ -75,8 +92,13 @@ class Shop:
 
     def opt_outs(self, phone: str) -> list[OptOut]:
         with company_session(self.company_id, self.client.app.state.engine) as session:
-            return list(session.exec(select(OptOut).where(OptOut.phone == phone)
-                                     .execution_options(include_deleted=True)).all())
+            return list(
+                session.exec(
+                    select(OptOut)
+                    .where(OptOut.phone == phone)
+                    .execution_options(include_deleted=True)
+                ).all()
+            )
 
     def replies(self, phone: str, count: int, timeout: float = 15.0) -> list[str]:
         deadline = time.monotonic() + timeout
@@ -105,10 +127,20 @@ def demo(engine) -> uuid.UUID:
 
 @contextmanager
 def open_shop(engine, company_id, tmp_path, **overrides) -> Iterator[Shop]:
-    values = {"twilio_account_sid": ACCOUNT, "twilio_auth_token": TOKEN,
-              "twilio_phone_number": OURS, **overrides}
-    settings = Settings(_env_file=None, data_dir=tmp_path, llm_backend="off", burst_window_s=0.1,
-                        database_url=engine.url.render_as_string(hide_password=False), **values)
+    values = {
+        "twilio_account_sid": ACCOUNT,
+        "twilio_auth_token": TOKEN,
+        "twilio_phone_number": OURS,
+        **overrides,
+    }
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        llm_backend="off",
+        burst_window_s=0.1,
+        database_url=engine.url.render_as_string(hide_password=False),
+        **values,
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         runtime = client.app.state.runtime
         api = TwilioAPI()
@@ -123,12 +155,23 @@ def shop(engine, demo, tmp_path) -> Iterator[Shop]:
 
 
 def form(phone: str, body: str, sid: str | None = None, to: str = OURS, **extra) -> dict:
-    return {"MessageSid": sid or f"SM{uuid.uuid4().hex}", "AccountSid": ACCOUNT, "From": phone,
-            "To": to, "Body": body, "NumMedia": "0", **extra}
+    return {
+        "MessageSid": sid or f"SM{uuid.uuid4().hex}",
+        "AccountSid": ACCOUNT,
+        "From": phone,
+        "To": to,
+        "Body": body,
+        "NumMedia": "0",
+        **extra,
+    }
 
 
-def post(client: TestClient, fields: dict, url: str = "http://testserver/sms/webhook",
-         signature: str | None = None):
+def post(
+    client: TestClient,
+    fields: dict,
+    url: str = "http://testserver/sms/webhook",
+    signature: str | None = None,
+):
     signature = signature or RequestValidator(TOKEN).compute_signature(url, fields)
     return client.post("/sms/webhook", data=fields, headers={"X-Twilio-Signature": signature})
 
@@ -145,8 +188,10 @@ def test_an_order_by_sms_is_stored_once_and_confirmed_once(shop):
     for _ in range(3):  # Twilio delivers the same message again
         assert text(shop, phone, "2 cs parle g 250 aur 1 ctn coke 750ml", "SMorder1").text == EMPTY
     reply = shop.replies(phone, 1)[-1]
-    assert reply.startswith("Order #") and \
-        "confirmed: 2 cs Parle-G 250g, 1 cs Coca-Cola 750ml" in reply
+    assert (
+        reply.startswith("Order #")
+        and "confirmed: 2 cs Parle-G 250g, 1 cs Coca-Cola 750ml" in reply
+    )
     time.sleep(0.5)
     assert len(shop.api.bodies(phone)) == 1
     posted = shop.api.posted[0]
@@ -157,8 +202,9 @@ def test_an_order_by_sms_is_stored_once_and_confirmed_once(shop):
     [sent] = shop.messages(direction="outbound", recipient=phone)
     assert sent.status == "sent" and sent.provider_message_id.startswith("SM")
     with company_session(shop.company_id, shop.client.app.state.engine) as session:
-        orders = session.exec(select(OrderEB2B).where(
-            OrderEB2B.source_message_id == stored.id)).all()
+        orders = session.exec(
+            select(OrderEB2B).where(OrderEB2B.source_message_id == stored.id)
+        ).all()
     assert [order.channel for order in orders] == ["sms"]
 
 
@@ -166,10 +212,14 @@ def test_signatures_are_checked_before_anything_is_stored(shop):
     fields = form("+919800000000", "2 cs parle g")
     missing = shop.client.post("/sms/webhook", data=fields)
     assert (missing.status_code, missing.json()["error"]["code"]) == (
-        401, "WEBHOOK_SIGNATURE_MISSING")
+        401,
+        "WEBHOOK_SIGNATURE_MISSING",
+    )
     forged = post(shop.client, fields, signature="bm90IGEgc2lnbmF0dXJl")
     assert (forged.status_code, forged.json()["error"]["code"]) == (
-        403, "WEBHOOK_SIGNATURE_INVALID")
+        403,
+        "WEBHOOK_SIGNATURE_INVALID",
+    )
     signature = RequestValidator(TOKEN).compute_signature("http://testserver/sms/webhook", fields)
     tampered = post(shop.client, {**fields, "Body": "20 cs parle g"}, signature=signature)
     assert tampered.status_code == 403
@@ -180,15 +230,18 @@ def test_twilio_unconfigured_is_503(engine, demo, tmp_path):
     with open_shop(engine, demo, tmp_path, twilio_auth_token=None) as shop:
         response = post(shop.client, form("+919800000000", "hi"))
         assert (response.status_code, response.json()["error"]["code"]) == (
-            503, "TWILIO_NOT_CONFIGURED")
+            503,
+            "TWILIO_NOT_CONFIGURED",
+        )
 
 
 def test_behind_a_proxy_the_public_url_is_what_twilio_signed(engine, demo, tmp_path):
     with open_shop(engine, demo, tmp_path, public_url="https://sms.example.com/") as shop:
         fields = form(shop.retailer(0), "hello", "SMproxy1")
         assert post(shop.client, fields, url="http://testserver/sms/webhook").status_code == 403
-        assert post(shop.client, fields, url="https://sms.example.com/sms/webhook").status_code \
-            == 200
+        assert (
+            post(shop.client, fields, url="https://sms.example.com/sms/webhook").status_code == 200
+        )
         assert len(shop.messages(provider_message_id="SMproxy1")) == 1
 
 
@@ -203,8 +256,11 @@ def test_a_numbered_reply_picks_the_option_of_our_last_sms(shop):
     text(shop, phone, "1 case surf excel")
     question = shop.replies(phone, 1)[-1]
     assert "Did you mean Surf Excel Easy Wash 500g or Surf Excel Easy Wash 1kg?" in question
-    options = dict(line.removeprefix("Reply ").split(" for ", 1)
-                   for line in question.splitlines() if line.startswith("Reply "))
+    options = dict(
+        line.removeprefix("Reply ").split(" for ", 1)
+        for line in question.splitlines()
+        if line.startswith("Reply ")
+    )
     assert len(options) == 2
     [number] = [n for n, title in options.items() if "1kg" in title.lower().replace(" ", "")]
     text(shop, phone, f" {number}. ", "SMpick1")
@@ -230,9 +286,16 @@ def test_stop_opts_out_and_start_opts_back_in(shop):
 
     # a message stored meanwhile is answered by the pipeline: the sender refuses to send
     now = datetime.now(UTC)
-    message = InboundMessage(channel="sms", provider_message_id="SMlate1", sender=phone,
-                             recipient=OURS, kind=Kind.text, text="where is my order",
-                             sent_at=now, received_at=now)
+    message = InboundMessage(
+        channel="sms",
+        provider_message_id="SMlate1",
+        sender=phone,
+        recipient=OURS,
+        kind=Kind.text,
+        text="where is my order",
+        sent_at=now,
+        received_at=now,
+    )
     store_inbound(shop.client.app.state.engine, shop.company_id, message, {})
     shop.client.portal.call(shop.client.app.state.queue.enqueue, shop.company_id, "sms", phone)
     deadline = time.monotonic() + 15
@@ -279,34 +342,46 @@ def test_mms_media_is_stored_as_image_or_audio(shop):
     stranger = "+919999900001"  # answered without fetching the media
     url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages/MM1/Media/ME1"
     for sid, media_type in (("MMimage1", "image/jpeg"), ("MMaudio1", "audio/ogg")):
-        text_fields = form(stranger, "my order list", sid, NumMedia="1", MediaUrl0=url,
-                           MediaContentType0=media_type)
+        text_fields = form(
+            stranger,
+            "my order list",
+            sid,
+            NumMedia="1",
+            MediaUrl0=url,
+            MediaContentType0=media_type,
+        )
         assert post(shop.client, text_fields).status_code == 200
     image, audio = (shop.messages(provider_message_id=sid)[0] for sid in ("MMimage1", "MMaudio1"))
     assert (image.kind, audio.kind) == ("image", "audio")
     stored = image.payload["message"]
     assert (stored["media_id"], stored["media_type"], stored["text"]) == (
-        url, "image/jpeg", "my order list")
+        url,
+        "image/jpeg",
+        "my order list",
+    )
 
 
-@pytest.mark.parametrize(("text", "count"), [
-    ("", 1),
-    ("a" * 160, 1),
-    ("a" * 161, 2),
-    ("a" * 306, 2),
-    ("a" * 307, 3),
-    ("a" * 159 + "[", 2),  # an extension character takes two septets
-    ("€" * 80, 1),
-    ("€" * 81, 2),
-    ("a" * 152 + "€" + "a" * 152, 3),  # the escape pair is not split across parts
-    ("नमस्ते " * 10, 1),  # 70 UCS-2 characters
-    ("नमस्ते " * 10 + "!", 2),
-    ("a" * 133 + "ç", 2),  # one character outside GSM-7 makes it all UCS-2
-    ("a" * 134 + "ç", 3),
-    ("😀" * 35, 1),  # outside the BMP: two UCS-2 units each
-    ("😀" * 36, 2),
-    ("a" * 69 + "😀", 2),
-])
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("", 1),
+        ("a" * 160, 1),
+        ("a" * 161, 2),
+        ("a" * 306, 2),
+        ("a" * 307, 3),
+        ("a" * 159 + "[", 2),  # an extension character takes two septets
+        ("€" * 80, 1),
+        ("€" * 81, 2),
+        ("a" * 152 + "€" + "a" * 152, 3),  # the escape pair is not split across parts
+        ("नमस्ते " * 10, 1),  # 70 UCS-2 characters
+        ("नमस्ते " * 10 + "!", 2),
+        ("a" * 133 + "ç", 2),  # one character outside GSM-7 makes it all UCS-2
+        ("a" * 134 + "ç", 3),
+        ("😀" * 35, 1),  # outside the BMP: two UCS-2 units each
+        ("😀" * 36, 2),
+        ("a" * 69 + "😀", 2),
+    ],
+)
 def test_segments(text, count):
     assert segments(text) == count
 
@@ -319,8 +394,13 @@ def test_long_replies_are_cut_after_a_word_to_fit():
     hindi = fit("पारले जी बिस्कुट आज स्टॉक में है " * 20, 3)
     assert segments(hindi) <= 3 and hindi.endswith("…")
 
-    options = OutboundMessage(text=long, buttons=[Button(id="pick:A", title="Surf Excel 500g"),
-                                                  Button(id="pick:B", title="Surf Excel 1kg")])
+    options = OutboundMessage(
+        text=long,
+        buttons=[
+            Button(id="pick:A", title="Surf Excel 500g"),
+            Button(id="pick:B", title="Surf Excel 1kg"),
+        ],
+    )
     sms = render(options, 3)
     assert segments(sms) <= 3
     assert sms.endswith("...\nReply 1 for Surf Excel 500g\nReply 2 for Surf Excel 1kg")
@@ -332,14 +412,20 @@ def test_rendering_charts_audio_and_typography():
     spoken = OutboundMessage(text="Order #12 confirmed.", audio=b"ogg")
     assert render(spoken, 4) == "Order #12 confirmed."
     menu = OutboundMessage(text="I can help with:\n• order…\n• schemes — “any?”")
-    assert render(menu, 4) == "I can help with:\n- order...\n- schemes - \"any?\""
+    assert render(menu, 4) == 'I can help with:\n- order...\n- schemes - "any?"'
     assert segments(render(menu, 4)) == 1
 
 
 def test_the_sender_posts_capped_text_and_refuses_opted_out_numbers(engine, tmp_path):
     company_id = make_company(engine, "alpha")
-    settings = Settings(_env_file=None, data_dir=tmp_path, twilio_account_sid=ACCOUNT,
-                        twilio_auth_token=TOKEN, twilio_phone_number=OURS, sms_max_segments=2)
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        twilio_account_sid=ACCOUNT,
+        twilio_auth_token=TOKEN,
+        twilio_phone_number=OURS,
+        sms_max_segments=2,
+    )
     api = TwilioAPI()
     sender = TwilioSMSSender(settings, engine, http_client=api)
     sid = asyncio.run(sender.send("+919800000001", OutboundMessage(text="word " * 400)))

@@ -17,13 +17,30 @@ SEEDED = (Store, Product, Transaction, TransactionItem)
 
 
 def store(code: str, name: str) -> Store:
-    return Store(code=code, name=name, owner_name="Owner", owner_phone="+919800000000",
-                 address="1 Main Road", locality="Kothrud", city="Pune", lat=18.5, lng=73.8)
+    return Store(
+        code=code,
+        name=name,
+        owner_name="Owner",
+        owner_phone="+919800000000",
+        address="1 Main Road",
+        locality="Kothrud",
+        city="Pune",
+        lat=18.5,
+        lng=73.8,
+    )
 
 
 def product(sku: str, name: str, price_paise: int) -> Product:
-    return Product(sku=sku, name=name, brand="Parle", category="Biscuits", pack_size="100g",
-                   units_per_case=48, mrp_paise=price_paise + 100, price_paise=price_paise)
+    return Product(
+        sku=sku,
+        name=name,
+        brand="Parle",
+        category="Biscuits",
+        pack_size="100g",
+        units_per_case=48,
+        mrp_paise=price_paise + 100,
+        price_paise=price_paise,
+    )
 
 
 def sale(session, shop: Store, item: Product, quantity: int) -> None:
@@ -31,8 +48,15 @@ def sale(session, shop: Store, item: Product, quantity: int) -> None:
     bill = Transaction(store_id=shop.id, transaction_date=date(2025, 1, 15), total_paise=total)
     session.add(bill)
     session.flush()
-    session.add(TransactionItem(transaction_id=bill.id, product_id=item.id, quantity=quantity,
-                                unit_price_paise=item.price_paise, line_total_paise=total))
+    session.add(
+        TransactionItem(
+            transaction_id=bill.id,
+            product_id=item.id,
+            quantity=quantity,
+            unit_price_paise=item.price_paise,
+            line_total_paise=total,
+        )
+    )
 
 
 @pytest.fixture
@@ -40,8 +64,11 @@ def seeded(engine, two_companies):
     """Alpha: two live stores, one soft-deleted, three sales. Beta: one store, one big sale."""
     alpha, beta = two_companies
     with company_session(alpha, engine) as session:
-        kirana, mart, closed = store("A1", "Alpha Kirana"), store("A2", "Alpha Mart"), \
-            store("A3", "Alpha Closed")
+        kirana, mart, closed = (
+            store("A1", "Alpha Kirana"),
+            store("A2", "Alpha Mart"),
+            store("A3", "Alpha Closed"),
+        )
         biscuit, noodles = product("P1", "Parle G", 1000), product("P2", "Maggi", 1400)
         session.add_all([kirana, mart, closed, biscuit, noodles])
         session.flush()
@@ -66,8 +93,12 @@ def ask(engine, sql: str, company_id, timeout_s: float = 5, max_rows: int = 100)
 
 def counts(engine) -> dict[str, int]:
     with engine.connect() as connection:
-        return {model.__tablename__: connection.execute(
-            select(func.count()).select_from(model.__table__)).scalar_one() for model in SEEDED}
+        return {
+            model.__tablename__: connection.execute(
+                select(func.count()).select_from(model.__table__)
+            ).scalar_one()
+            for model in SEEDED
+        }
 
 
 def test_our_database_gets_our_policies(engine):
@@ -76,7 +107,9 @@ def test_our_database_gets_our_policies(engine):
 
 def test_reads_only_the_companys_live_rows(engine, seeded):
     alpha, beta = seeded
-    result = ask(engine, """
+    result = ask(
+        engine,
+        """
         WITH sales AS (
             SELECT s.name AS store, SUM(ti.line_total_paise) AS paise
             FROM stores s
@@ -89,10 +122,15 @@ def test_reads_only_the_companys_live_rows(engine, seeded):
         UNION ALL
         SELECT 'stores', COUNT(*) FROM stores
         ORDER BY 1
-    """, alpha)
+    """,
+        alpha,
+    )
     assert result.columns == ["store", "rupees"]
     assert [(name, float(value)) for name, value in result.rows] == [
-        ("Alpha Kirana", 64.0), ("Alpha Mart", 28.0), ("stores", 2.0)]
+        ("Alpha Kirana", 64.0),
+        ("Alpha Mart", 28.0),
+        ("stores", 2.0),
+    ]
     assert not result.truncated
     names = ask(engine, "SELECT name FROM Stores ORDER BY stores.name", alpha).rows
     assert names == [("Alpha Kirana",), ("Alpha Mart",)]
@@ -105,8 +143,10 @@ def test_another_companys_rows_stay_out_of_reach(engine, seeded):
         ask(engine, f"SELECT * FROM stores WHERE company_id = '{beta}'", alpha)
     pairs = ask(engine, "SELECT COUNT(*) FROM stores s JOIN stores s2 ON s.city = s2.city", alpha)
     assert pairs.rows == [(4,)]
-    big = "SELECT s.name FROM stores s WHERE s.id IN " \
-          "(SELECT store_id FROM transactions WHERE total_paise = 77700)"
+    big = (
+        "SELECT s.name FROM stores s WHERE s.id IN "
+        "(SELECT store_id FROM transactions WHERE total_paise = 77700)"
+    )
     assert ask(engine, big, alpha).rows == []
     assert ask(engine, "SELECT MAX(total_paise) FROM transactions", alpha).rows == [(5000,)]
     # A CTE named "Users" is written back in lower case, so `users` is the CTE on both databases.
@@ -201,15 +241,18 @@ def test_database_is_told_to_only_read(engine):
         with engine.connect() as connection:  # the pooled connection is writable again
             assert connection.exec_driver_sql("PRAGMA query_only").scalar_one() == 0
     else:
-        settings = "SELECT current_setting('transaction_read_only'), " \
-                   "current_setting('statement_timeout')"
+        settings = (
+            "SELECT current_setting('transaction_read_only'), current_setting('statement_timeout')"
+        )
         assert run_readonly(engine, settings, None, 0.5, 1).rows == [("on", "500ms")]
 
 
 def test_slow_query_times_out(engine, seeded):
     alpha, _beta = seeded
-    slow = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000)" \
-           " SELECT COUNT(*) FROM n, stores"
+    slow = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000)"
+        " SELECT COUNT(*) FROM n, stores"
+    )
     started = time.monotonic()
     with pytest.raises(SqlTimeout):
         ask(engine, slow, alpha, timeout_s=0.5)
@@ -228,10 +271,20 @@ def test_row_cap(engine, seeded):
 
 def test_foreign_database_is_read_unscoped(bare_engine):
     metadata = MetaData()
-    Table("customers", metadata, Column("id", Integer, primary_key=True), Column("name", String),
-          comment="People who buy")
-    Table("orders", metadata, Column("id", Integer, primary_key=True),
-          Column("customer_id", Integer), Column("amount", Integer))
+    Table(
+        "customers",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("name", String),
+        comment="People who buy",
+    )
+    Table(
+        "orders",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("customer_id", Integer),
+        Column("amount", Integer),
+    )
     metadata.create_all(bare_engine)
     with bare_engine.begin() as connection:
         connection.execute(text("INSERT INTO customers VALUES (1, 'Asha'), (2, 'Ravi')"))
@@ -245,8 +298,10 @@ def test_foreign_database_is_read_unscoped(bare_engine):
     if bare_engine.dialect.supports_comments:
         assert policies["customers"].description == "People who buy"
 
-    sql = "SELECT c.name, SUM(o.amount) AS total FROM orders o JOIN customers c " \
-          "ON c.id = o.customer_id GROUP BY c.name ORDER BY total DESC"
+    sql = (
+        "SELECT c.name, SUM(o.amount) AS total FROM orders o JOIN customers c "
+        "ON c.id = o.customer_id GROUP BY c.name ORDER BY total DESC"
+    )
     guarded = guard(sql, policies, bare_engine.dialect.name)
     assert not guarded.needs_company
     result = run_readonly(bare_engine, guarded.sql, None, 5, 10)

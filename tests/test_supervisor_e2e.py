@@ -38,8 +38,15 @@ def test_the_model_writes_sql_that_answers_a_managers_question(bundled_llm, tmp_
     engine = create_db_engine(f"sqlite:///{tmp_path / 'opensales.db'}")
     upgrade(engine)
     company_id = load_demo(engine, stores=20, days=30, progress=False).company_id
-    answer = asyncio.run(ask("Which 3 brands sold the most pieces in the last 30 days?", engine,
-                             company_id, bundled_llm, templates=False))
+    answer = asyncio.run(
+        ask(
+            "Which 3 brands sold the most pieces in the last 30 days?",
+            engine,
+            company_id,
+            bundled_llm,
+            templates=False,
+        )
+    )
     assert answer.source in ("llm", "repaired") and answer.result is not None, answer.error
     with company_session(company_id, engine) as session:
         pieces = func.sum(TransactionItem.quantity)
@@ -48,7 +55,9 @@ def test_the_model_writes_sql_that_answers_a_managers_question(bundled_llm, tmp_
             .join(TransactionItem, TransactionItem.product_id == Product.id)
             .join(Transaction, Transaction.id == TransactionItem.transaction_id)
             .where(Transaction.transaction_date >= func.date("now", "-30 day"))
-            .group_by(Product.brand).order_by(pieces.desc()).limit(3)
+            .group_by(Product.brand)
+            .order_by(pieces.desc())
+            .limit(3)
         ).all()
     assert [row[0] for row in answer.result.rows] == [brand for brand, _ in top]
     engine.dispose()
@@ -59,11 +68,15 @@ def test_the_model_scores_a_good_answer_above_a_poor_one(bundled_llm):
         llm = bundled_llm
 
     scenario = scenarios()[0]
-    good = ("Haan bhaiya, samajh sakta hoon godown bhara hai. Kaunse items zyada pade hain? "
-            "Yeh do fast items 3 din mein nikal jaate hain, sirf 1 case each le lijiye.")
+    good = (
+        "Haan bhaiya, samajh sakta hoon godown bhara hai. Kaunse items zyada pade hain? "
+        "Yeh do fast items 3 din mein nikal jaate hain, sirf 1 case each le lijiye."
+    )
     poor = "ok"
     scored = [asyncio.run(_llm_score(Context, scenario, text)) for text in (good, poor)]
     assert all(isinstance(score, Score) for score in scored)
-    total = [sum(getattr(s, part) for part in ("acknowledge", "probe", "answer", "close"))
-             for s in scored]
+    total = [
+        sum(getattr(s, part) for part in ("acknowledge", "probe", "answer", "close"))
+        for s in scored
+    ]
     assert total[0] > total[1]

@@ -30,9 +30,15 @@ OUR_NUMBER = "+15550001111"
 
 def make_shop(folder, **settings) -> tuple[TestClient, object]:
     company_id, _ = demo_shop(folder)
-    config = Settings(_env_file=None, data_dir=folder, twilio_auth_token=TOKEN,
-                      public_url=PUBLIC, twilio_phone_number=OUR_NUMBER, llm_backend="off",
-                      **settings)
+    config = Settings(
+        _env_file=None,
+        data_dir=folder,
+        twilio_auth_token=TOKEN,
+        public_url=PUBLIC,
+        twilio_phone_number=OUR_NUMBER,
+        llm_backend="off",
+        **settings,
+    )
     return TestClient(create_app(config), raise_server_exceptions=False), company_id
 
 
@@ -64,8 +70,9 @@ def twilio(client, path: str, params: dict, signature: str | None = None):
 
 
 def call(client, path, caller, call_sid="CA1", **fields):
-    response = twilio(client, path, {"CallSid": call_sid, "From": caller, "To": OUR_NUMBER,
-                                     **fields})
+    response = twilio(
+        client, path, {"CallSid": call_sid, "From": caller, "To": OUR_NUMBER, **fields}
+    )
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/xml")
     return ET.fromstring(response.text)
 
@@ -76,8 +83,9 @@ def said(twiml: ET.Element) -> str:
 
 def orders(client, company_id, store) -> list[OrderEB2B]:
     with company_session(company_id, client.app.state.engine) as session:
-        return session.exec(select(OrderEB2B).where(OrderEB2B.store_id == store.id,
-                                                    OrderEB2B.channel == "voice")).all()
+        return session.exec(
+            select(OrderEB2B).where(OrderEB2B.store_id == store.id, OrderEB2B.channel == "voice")
+        ).all()
 
 
 def test_webhooks_need_twilios_signature(shop):
@@ -86,13 +94,16 @@ def test_webhooks_need_twilios_signature(shop):
     params = {"CallSid": "CAx", "From": phone, "To": OUR_NUMBER}
     missing = client.post("/voice/incoming", data=params)
     assert (missing.status_code, missing.json()["error"]["code"]) == (
-        401, "WEBHOOK_SIGNATURE_MISSING")
+        401,
+        "WEBHOOK_SIGNATURE_MISSING",
+    )
     forged = twilio(client, "/voice/incoming", params, signature="bm90IGl0")
     assert (forged.status_code, forged.json()["error"]["code"]) == (
-        403, "WEBHOOK_SIGNATURE_INVALID")
+        403,
+        "WEBHOOK_SIGNATURE_INVALID",
+    )
     # signed for the internal URL instead of the public one Twilio called
-    internal = RequestValidator(TOKEN).compute_signature("http://testserver/voice/incoming",
-                                                         params)
+    internal = RequestValidator(TOKEN).compute_signature("http://testserver/voice/incoming", params)
     assert twilio(client, "/voice/incoming", params, internal).status_code == 403
 
 
@@ -113,8 +124,13 @@ def test_an_order_by_phone_is_read_back_and_placed_on_1(shop):
     asked = call(client, "/voice/menu", phone, Digits="1").find("Gather")
     assert asked.get("action") == f"{PUBLIC}/voice/turn?n=1" and "Parle" in asked.get("hints")
 
-    read_back = call(client, "/voice/turn?n=1", phone, SpeechResult="Two cases of Parle-G "
-                     "250 gram and one case of Coke 750 ml.", Confidence="0.9")
+    read_back = call(
+        client,
+        "/voice/turn?n=1",
+        phone,
+        SpeechResult="Two cases of Parle-G 250 gram and one case of Coke 750 ml.",
+        Confidence="0.9",
+    )
     text = said(read_back)
     assert "I heard 2 cases Parle-G 250 grams, 1 cases Coca-Cola 750 ml" in text
     assert "Shall I place the order?" in text and not orders(client, company_id, store)
@@ -169,9 +185,14 @@ def phone_audio(text: str) -> np.ndarray:
 
 def frames(samples: np.ndarray) -> list[dict]:
     mulaw = pcm_to_mulaw(samples)
-    return [{"event": "media", "streamSid": "MZ1", "media": {
-        "track": "inbound", "payload": base64.b64encode(mulaw[i:i + 160]).decode()}}
-        for i in range(0, len(mulaw), 160)]
+    return [
+        {
+            "event": "media",
+            "streamSid": "MZ1",
+            "media": {"track": "inbound", "payload": base64.b64encode(mulaw[i : i + 160]).decode()},
+        }
+        for i in range(0, len(mulaw), 160)
+    ]
 
 
 SILENCE = np.zeros(8000, dtype=np.int16)  # 1 s
@@ -183,15 +204,21 @@ def open_stream(client, phone, call_sid="CA10", signature=None):
     assert stream.get("url") == "wss://shop.example.com/voice/stream"
     params = {p.get("name"): p.get("value") for p in stream.iter("Parameter")}
     signature = signature or RequestValidator(TOKEN).compute_signature(stream.get("url"), {})
-    socket = client.websocket_connect("/voice/stream",
-                                      headers={"X-Twilio-Signature": signature})
+    socket = client.websocket_connect("/voice/stream", headers={"X-Twilio-Signature": signature})
     return socket, params
 
 
 def start_event(call_sid, params):
-    return {"event": "start", "streamSid": "MZ1", "start": {
-        "streamSid": "MZ1", "callSid": call_sid, "customParameters": params,
-        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}
+    return {
+        "event": "start",
+        "streamSid": "MZ1",
+        "start": {
+            "streamSid": "MZ1",
+            "callSid": call_sid,
+            "customParameters": params,
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        },
+    }
 
 
 def until_mark(ws) -> int:
@@ -273,9 +300,12 @@ def test_a_hang_up_mid_turn_loses_nothing(tmp_path):
         deadline = time.monotonic() + 30
         while True:
             with company_session(company_id, engine) as session:
-                turns = session.exec(select(Message).where(
-                    or_(Message.sender == phones[0], Message.recipient == phones[0]),
-                    Message.channel == "voice")).all()
+                turns = session.exec(
+                    select(Message).where(
+                        or_(Message.sender == phones[0], Message.recipient == phones[0]),
+                        Message.channel == "voice",
+                    )
+                ).all()
             inbound = [m for m in turns if m.direction == "inbound"]
             if inbound and inbound[0].status == "processed":
                 break

@@ -24,8 +24,14 @@ from tests.test_whatsapp_pipeline import SECRET, replies, signed, webhook
 def shop(tmp_path_factory):
     folder = tmp_path_factory.mktemp("voice-shop")
     company_id, _ = demo_shop(folder)
-    settings = Settings(_env_file=None, data_dir=folder, whatsapp_app_secret=SECRET,
-                        llm_backend="off", burst_window_s=0.1, max_voice_note_s=8)
+    settings = Settings(
+        _env_file=None,
+        data_dir=folder,
+        whatsapp_app_secret=SECRET,
+        llm_backend="off",
+        burst_window_s=0.1,
+        max_voice_note_s=8,
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         media = HeldMedia()
         client.app.state.runtime.media["whatsapp"] = media
@@ -44,22 +50,23 @@ def retailer(client, company_id, index) -> str:
 
 def send_audio(client, media, phone, data: bytes, media_id: str) -> None:
     media.items[media_id] = Media(data, "audio/ogg; codecs=opus")
-    body = webhook(phone, "audio", {"id": media_id, "mime_type": "audio/ogg; codecs=opus",
-                                    "voice": True})
+    body = webhook(
+        phone, "audio", {"id": media_id, "mime_type": "audio/ogg; codecs=opus", "voice": True}
+    )
     assert client.post("/whatsapp/webhook", content=body, headers=signed(body)).status_code == 200
 
 
 def stored(client, company_id, phone) -> list[Message]:
     with company_session(company_id, client.app.state.engine) as session:
-        return session.exec(select(Message).where(
-            Message.sender == phone, Message.kind == "audio")).all()
+        return session.exec(
+            select(Message).where(Message.sender == phone, Message.kind == "audio")
+        ).all()
 
 
 def test_a_voice_note_is_heard_and_ordered(shop, voice):
     client, company_id, media = shop
     phone = retailer(client, company_id, 0)
-    speech = voice.synthesize("I need 2 cases of Parle-G 250 gram and 1 case of Coke "
-                              "750 ml.")
+    speech = voice.synthesize("I need 2 cases of Parle-G 250 gram and 1 case of Coke 750 ml.")
     send_audio(client, media, phone, encode_ogg_opus(speech, voice.sample_rate), "media.order")
     reply = replies(client, phone, 1, timeout=30)[-1].text
     heard, _, answer = reply.partition("\n")
@@ -74,8 +81,10 @@ def test_bad_audio_gets_a_clear_answer(shop, voice):
     client, company_id, media = shop
     cases = [
         (b"OggS\x00\x02garbage" * 40, "I could not play that voice note"),
-        (encode_ogg_opus(np.zeros(16000 * 3, dtype=np.int16), 16000),
-         "I could not make out any words"),
+        (
+            encode_ogg_opus(np.zeros(16000 * 3, dtype=np.int16), 16000),
+            "I could not make out any words",
+        ),
         (b"", "I could not play that voice note"),
     ]
     for index, (data, expected) in enumerate(cases, start=1):
@@ -117,8 +126,7 @@ def test_voice_replies_when_asked_for(shop, voice):
 
 def send_photo(client, media, phone, data: bytes, media_id: str, caption: str = "") -> None:
     media.items[media_id] = Media(data, "image/jpeg")
-    body = webhook(phone, "image", {"id": media_id, "mime_type": "image/jpeg",
-                                    "caption": caption})
+    body = webhook(phone, "image", {"id": media_id, "mime_type": "image/jpeg", "caption": caption})
     assert client.post("/whatsapp/webhook", content=body, headers=signed(body)).status_code == 200
 
 
@@ -127,8 +135,7 @@ def test_a_photo_of_an_order_list_is_read_and_ordered(shop):
 
     client, company_id, media = shop
     phone = retailer(client, company_id, 7)
-    photo = encoded(order_list(["Parle G 250g - 2 cs", "Coke 750ml - 1 cs"]), "JPEG",
-                    quality=85)
+    photo = encoded(order_list(["Parle G 250g - 2 cs", "Coke 750ml - 1 cs"]), "JPEG", quality=85)
     send_photo(client, media, phone, photo, "media.list")
     reply = replies(client, phone, 1, timeout=60)[-1].text
     read, _, answer = reply.partition("\n")
@@ -138,7 +145,10 @@ def test_a_photo_of_an_order_list_is_read_and_ordered(shop):
     phone = retailer(client, company_id, 8)
     send_photo(client, media, phone, encoded(cat(), "JPEG"), "media.cat")
     assert replies(client, phone, 1, timeout=60)[-1].text.startswith(
-        "I could not find any writing in that photo")
+        "I could not find any writing in that photo"
+    )
     send_photo(client, media, phone, b"\xff\xd8" + b"\x00" * (17 << 20), "media.huge")
-    assert "I could not download that file (it is over the 16 MB limit)" in \
-        replies(client, phone, 2, timeout=60)[-1].text
+    assert (
+        "I could not download that file (it is over the 16 MB limit)"
+        in replies(client, phone, 2, timeout=60)[-1].text
+    )

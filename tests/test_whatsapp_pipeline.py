@@ -33,9 +33,14 @@ def shop(tmp_path_factory):
             level.quantity = 5000
         session.commit()
     engine.dispose()
-    settings = Settings(_env_file=None, data_dir=folder, whatsapp_app_secret=SECRET,
-                        whatsapp_verify_token="verify-me", llm_backend="off",
-                        burst_window_s=0.2)
+    settings = Settings(
+        _env_file=None,
+        data_dir=folder,
+        whatsapp_app_secret=SECRET,
+        whatsapp_verify_token="verify-me",
+        llm_backend="off",
+        burst_window_s=0.2,
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client, company_id
 
@@ -52,22 +57,46 @@ def signed(body: bytes) -> dict:
 
 
 def webhook(phone: str, kind: str = "text", body=None, message_id: str | None = None) -> bytes:
-    message = {"from": phone.lstrip("+"), "id": message_id or f"wamid.{next(counter)}",
-               "timestamp": str(int(time.time())), "type": kind,
-               kind: body if body is not None else {}}
-    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{
-        "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN1"},
-            "contacts": [{"profile": {"name": "x"}, "wa_id": phone.lstrip("+")}],
-            "messages": [message],
-        }}]}]}).encode()
+    message = {
+        "from": phone.lstrip("+"),
+        "id": message_id or f"wamid.{next(counter)}",
+        "timestamp": str(int(time.time())),
+        "type": kind,
+        kind: body if body is not None else {},
+    }
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "W",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": "15550001111",
+                                    "phone_number_id": "PN1",
+                                },
+                                "contacts": [
+                                    {"profile": {"name": "x"}, "wa_id": phone.lstrip("+")}
+                                ],
+                                "messages": [message],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
 
 
 def say(client, phone, text=None, button=None, message_id=None):
     if button:
-        body = webhook(phone, "interactive", {"type": "button_reply", "button_reply": button},
-                       message_id)
+        body = webhook(
+            phone, "interactive", {"type": "button_reply", "button_reply": button}, message_id
+        )
     else:
         body = webhook(phone, "text", {"body": text}, message_id)
     return client.post("/whatsapp/webhook", content=body, headers=signed(body))
@@ -84,9 +113,14 @@ def replies(client, phone, count, timeout=10.0) -> list:
 
 def test_verification_and_signatures(shop):
     client, _ = shop
-    ok = client.get("/whatsapp/webhook",
-                    params={"hub.mode": "subscribe", "hub.verify_token": "verify-me",
-                            "hub.challenge": "1158201444"})
+    ok = client.get(
+        "/whatsapp/webhook",
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": "verify-me",
+            "hub.challenge": "1158201444",
+        },
+    )
     assert (ok.status_code, ok.text) == (200, "1158201444")
     wrong = client.get("/whatsapp/webhook", params={"hub.verify_token": "nope"})
     assert wrong.status_code == 403
@@ -95,11 +129,16 @@ def test_verification_and_signatures(shop):
     body = webhook("+919800000000", "text", {"body": "hi"})
     missing = client.post("/whatsapp/webhook", content=body)
     assert (missing.status_code, missing.json()["error"]["code"]) == (
-        401, "WEBHOOK_SIGNATURE_MISSING")
-    forged = client.post("/whatsapp/webhook", content=body,
-                         headers={"X-Hub-Signature-256": "sha256=" + "0" * 64})
+        401,
+        "WEBHOOK_SIGNATURE_MISSING",
+    )
+    forged = client.post(
+        "/whatsapp/webhook", content=body, headers={"X-Hub-Signature-256": "sha256=" + "0" * 64}
+    )
     assert (forged.status_code, forged.json()["error"]["code"]) == (
-        403, "WEBHOOK_SIGNATURE_INVALID")
+        403,
+        "WEBHOOK_SIGNATURE_INVALID",
+    )
     bad = b"{not json"
     malformed = client.post("/whatsapp/webhook", content=bad, headers=signed(bad))
     assert (malformed.status_code, malformed.json()["error"]["code"]) == (400, "MALFORMED_JSON")
@@ -109,19 +148,25 @@ def test_an_order_is_confirmed_once_even_when_meta_retries(shop):
     client, company_id = shop
     phone, store = retailer(client, company_id, 0)
     for _ in range(3):  # Meta delivers the same message again
-        response = say(client, phone, "2 cs parle g 250 aur 1 ctn coke 750ml",
-                       message_id="wamid.order-once")
+        response = say(
+            client, phone, "2 cs parle g 250 aur 1 ctn coke 750ml", message_id="wamid.order-once"
+        )
         assert response.status_code == 200
     reply = replies(client, phone, 1)[-1].text
-    assert reply.startswith("Order #") and "confirmed: 2 cs Parle-G 250g, 1 cs Coca-Cola 750ml" \
-        in reply and "Delivery by tomorrow 2 PM" in reply
+    assert (
+        reply.startswith("Order #")
+        and "confirmed: 2 cs Parle-G 250g, 1 cs Coca-Cola 750ml" in reply
+        and "Delivery by tomorrow 2 PM" in reply
+    )
     time.sleep(0.5)
     with company_session(company_id, client.app.state.engine) as session:
-        orders = session.exec(select(OrderEB2B).where(OrderEB2B.store_id == store.id,
-                                                      OrderEB2B.channel == "whatsapp")).all()
+        orders = session.exec(
+            select(OrderEB2B).where(OrderEB2B.store_id == store.id, OrderEB2B.channel == "whatsapp")
+        ).all()
         new = [o for o in orders if o.source_message_id is not None]
-        stored = session.exec(select(Message).where(
-            Message.provider_message_id == "wamid.order-once")).all()
+        stored = session.exec(
+            select(Message).where(Message.provider_message_id == "wamid.order-once")
+        ).all()
     assert len(new) == 1 and len(stored) == 1 and stored[0].status == "processed"
     prices = {"PG250": None, "COKE750": None}
     with company_session(company_id, client.app.state.engine) as session:
@@ -147,8 +192,10 @@ def test_out_of_stock_offers_a_substitute(shop):
     client, company_id = shop
     phone, _ = retailer(client, company_id, 2)
     with company_session(company_id, client.app.state.engine) as session:
-        sold_out = session.exec(select(Product).join(
-            StockLevel, StockLevel.product_id == Product.id).where(StockLevel.quantity == 0)
+        sold_out = session.exec(
+            select(Product)
+            .join(StockLevel, StockLevel.product_id == Product.id)
+            .where(StockLevel.quantity == 0)
         ).first()
     say(client, phone, f"2 pcs {sold_out.name}")
     offer = replies(client, phone, 1)[-1]
@@ -193,13 +240,32 @@ def test_delivery_statuses_are_recorded(shop):
     replies(client, phone, 1)
     time.sleep(0.3)
     with company_session(company_id, client.app.state.engine) as session:
-        sent = session.exec(select(Message).where(Message.recipient == phone,
-                                                  Message.direction == "outbound")).first()
-    body = json.dumps({"entry": [{"changes": [{"value": {
-        "metadata": {"phone_number_id": "PN1"},
-        "statuses": [{"id": sent.provider_message_id, "status": "read",
-                      "timestamp": "1795830000", "recipient_id": phone.lstrip("+")}],
-    }}]}]}).encode()
+        sent = session.exec(
+            select(Message).where(Message.recipient == phone, Message.direction == "outbound")
+        ).first()
+    body = json.dumps(
+        {
+            "entry": [
+                {
+                    "changes": [
+                        {
+                            "value": {
+                                "metadata": {"phone_number_id": "PN1"},
+                                "statuses": [
+                                    {
+                                        "id": sent.provider_message_id,
+                                        "status": "read",
+                                        "timestamp": "1795830000",
+                                        "recipient_id": phone.lstrip("+"),
+                                    }
+                                ],
+                            }
+                        }
+                    ]
+                }
+            ]
+        }
+    ).encode()
     assert client.post("/whatsapp/webhook", content=body, headers=signed(body)).status_code == 200
     with company_session(company_id, client.app.state.engine) as session:
         assert session.get(Message, sent.id).status == "read"
@@ -221,13 +287,16 @@ def test_add_remove_and_repeat_change_the_last_order(shop):
     assert "confirmed" in replies(client, phone, 4)[-1].text
 
 
-@pytest.mark.parametrize(("text", "answer"), [
-    ("🙏🙏👍", "Send your order as product, size and quantity"),
-    ("0 case parle g 250", "How many of Parle-G 250g"),
-    ("10000 case parle g 250", "more than we take in one order"),
-    ("2 case nutella 350g", "could not find"),
-    ("2 cs parle g 250 " + "bhaiya " * 150_000, "very long"),  # about 1 MB
-])
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("🙏🙏👍", "Send your order as product, size and quantity"),
+        ("0 case parle g 250", "How many of Parle-G 250g"),
+        ("10000 case parle g 250", "more than we take in one order"),
+        ("2 case nutella 350g", "could not find"),
+        ("2 cs parle g 250 " + "bhaiya " * 150_000, "very long"),  # about 1 MB
+    ],
+)
 def test_odd_messages_get_a_helpful_answer(shop, text, answer):
     client, company_id = shop
     phone, _ = retailer(client, company_id, 6)
@@ -249,9 +318,16 @@ def test_answers_outside_the_24_hour_window_go_as_a_template(shop):
     client, company_id = shop
     phone, _ = retailer(client, company_id, 7)
     long_ago = datetime.now(UTC) - timedelta(hours=25)  # answered late, after an outage
-    message = InboundMessage(channel="whatsapp", provider_message_id="wamid.old", sender=phone,
-                             recipient="PN1", kind=Kind.text, text="where is my order",
-                             sent_at=long_ago, received_at=long_ago)
+    message = InboundMessage(
+        channel="whatsapp",
+        provider_message_id="wamid.old",
+        sender=phone,
+        recipient="PN1",
+        kind=Kind.text,
+        text="where is my order",
+        sent_at=long_ago,
+        received_at=long_ago,
+    )
     store_inbound(client.app.state.engine, company_id, message, {})
     runtime = client.app.state.runtime
     client.portal.call(process_conversation, runtime, company_id, "whatsapp", phone)

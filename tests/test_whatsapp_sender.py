@@ -15,11 +15,15 @@ def graph_api(requests: list):
         requests.append(request)
         if request.url.path.endswith("/media"):
             return httpx.Response(200, json={"id": "MEDIA1"})
-        return httpx.Response(200, json={
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": "919822011111", "wa_id": "919822011111"}],
-            "messages": [{"id": f"wamid.sent{len(requests)}"}],
-        })
+        return httpx.Response(
+            200,
+            json={
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": "919822011111", "wa_id": "919822011111"}],
+                "messages": [{"id": f"wamid.sent{len(requests)}"}],
+            },
+        )
+
     return httpx.MockTransport(answer)
 
 
@@ -40,20 +44,26 @@ def sent(messages: list[OutboundMessage]) -> tuple[list[str], list[dict]]:
 def test_text_buttons_list_and_template():
     three = [Button(id=f"pick:S{i}", title=f"Size {i}") for i in range(3)]
     five = [Button(id=f"pick:S{i}", title=f"Size {i}") for i in range(5)]
-    ids, bodies = sent([
-        OutboundMessage(text="Order #1001 confirmed"),
-        OutboundMessage(text="Which size?", buttons=three),
-        OutboundMessage(text="Which one?", buttons=five, options_title="Choose"),
-        OutboundMessage(template="order_update", template_params=["Order #1001 is on its way"]),
-    ])
+    ids, bodies = sent(
+        [
+            OutboundMessage(text="Order #1001 confirmed"),
+            OutboundMessage(text="Which size?", buttons=three),
+            OutboundMessage(text="Which one?", buttons=five, options_title="Choose"),
+            OutboundMessage(template="order_update", template_params=["Order #1001 is on its way"]),
+        ]
+    )
     assert ids[0].startswith("wamid.sent")
     text, buttons, listed, template = bodies
     assert text["to"] == "919822011111" and text["text"]["body"] == "Order #1001 confirmed"
     assert [b["reply"]["id"] for b in buttons["interactive"]["action"]["buttons"]] == [
-        "pick:S0", "pick:S1", "pick:S2"]
+        "pick:S0",
+        "pick:S1",
+        "pick:S2",
+    ]
     rows = listed["interactive"]["action"]["sections"][0]["rows"]
     assert listed["interactive"]["type"] == "list" and [r["id"] for r in rows] == [
-        f"pick:S{i}" for i in range(5)]
+        f"pick:S{i}" for i in range(5)
+    ]
     assert template["type"] == "template" and template["template"]["name"] == "order_update"
     assert template["template"]["language"]["code"] == "en"
     body = template["template"]["components"][0]

@@ -27,8 +27,9 @@ def _indian(value: float, _position=None) -> str:
     return f"{value:g}"
 
 
-def render_chart(kind: ChartKind, labels: Sequence[str], values: Sequence[float], title: str,
-                 value_name: str) -> bytes:
+def render_chart(
+    kind: ChartKind, labels: Sequence[str], values: Sequence[float], title: str, value_name: str
+) -> bytes:
     figure, axes = pyplot.subplots(figsize=(8, 4.5), dpi=100)
     try:
         if kind == "trend":

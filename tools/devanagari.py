@@ -8,23 +8,88 @@ consonant, none at the end of a word), close enough for fuzzy matching ("मै�
 import re
 
 WORDS = {
-    "एक": "ek", "दो": "do", "तीन": "teen", "चार": "char", "पांच": "paanch", "पाँच": "paanch",
-    "छह": "chhe", "छः": "chhe", "सात": "saat", "आठ": "aath", "नौ": "nau", "दस": "das",
-    "बीस": "bees", "पचास": "pachas", "सौ": "sau", "आधा": "aadha",
-    "पेटी": "peti", "केस": "case", "कार्टन": "carton", "पीस": "piece", "पैकेट": "packet",
-    "दर्जन": "dozen", "डिब्बा": "box", "बोतल": "bottle",
-    "और": "aur", "भैया": "bhaiya", "भाई": "bhai", "भेजो": "bhejo", "भेजना": "bhejna",
-    "नमस्ते": "namaste", "जी": "ji", "चाहिए": "chahiye", "किलो": "kg", "लीटर": "l",
-    "ग्राम": "g", "रुपये": "rs", "रुपए": "rs",
+    "एक": "ek",
+    "दो": "do",
+    "तीन": "teen",
+    "चार": "char",
+    "पांच": "paanch",
+    "पाँच": "paanch",
+    "छह": "chhe",
+    "छः": "chhe",
+    "सात": "saat",
+    "आठ": "aath",
+    "नौ": "nau",
+    "दस": "das",
+    "बीस": "bees",
+    "पचास": "pachas",
+    "सौ": "sau",
+    "आधा": "aadha",
+    "पेटी": "peti",
+    "केस": "case",
+    "कार्टन": "carton",
+    "पीस": "piece",
+    "पैकेट": "packet",
+    "दर्जन": "dozen",
+    "डिब्बा": "box",
+    "बोतल": "bottle",
+    "और": "aur",
+    "भैया": "bhaiya",
+    "भाई": "bhai",
+    "भेजो": "bhejo",
+    "भेजना": "bhejna",
+    "नमस्ते": "namaste",
+    "जी": "ji",
+    "चाहिए": "chahiye",
+    "किलो": "kg",
+    "लीटर": "l",
+    "ग्राम": "g",
+    "रुपये": "rs",
+    "रुपए": "rs",
 }
-CONSONANTS = dict(zip(
-    "कखगघङचछजझञटठडढणतथदधनपफबभमयरलवशषसह",
-    ["k", "kh", "g", "gh", "n", "ch", "chh", "j", "jh", "n", "t", "th", "d", "dh", "n", "t",
-     "th", "d", "dh", "n", "p", "ph", "b", "bh", "m", "y", "r", "l", "v", "sh", "sh", "s", "h"],
-    strict=True,
-))
-VOWELS = dict(zip("अआइईउऊएऐओऔऋ", ["a", "aa", "i", "ee", "u", "oo", "e", "ai", "o", "au", "ri"],
-                  strict=True))
+CONSONANTS = dict(
+    zip(
+        "कखगघङचछजझञटठडढणतथदधनपफबभमयरलवशषसह",
+        [
+            "k",
+            "kh",
+            "g",
+            "gh",
+            "n",
+            "ch",
+            "chh",
+            "j",
+            "jh",
+            "n",
+            "t",
+            "th",
+            "d",
+            "dh",
+            "n",
+            "t",
+            "th",
+            "d",
+            "dh",
+            "n",
+            "p",
+            "ph",
+            "b",
+            "bh",
+            "m",
+            "y",
+            "r",
+            "l",
+            "v",
+            "sh",
+            "sh",
+            "s",
+            "h",
+        ],
+        strict=True,
+    )
+)
+VOWELS = dict(
+    zip("अआइईउऊएऐओऔऋ", ["a", "aa", "i", "ee", "u", "oo", "e", "ai", "o", "au", "ri"], strict=True)
+)
 SIGNS = dict(zip("ािीुूेैोौृ", ["a", "i", "i", "u", "u", "e", "ai", "o", "au", "ri"], strict=True))
 VIRAMA, NASAL = "्", "ंँ"
 WORD = re.compile(r"[\u0900-\u097f]+")
@@ -36,8 +101,12 @@ def _letters(word: str) -> str:
         following = word[index + 1] if index + 1 < len(word) else ""
         if char in CONSONANTS:
             out.append(CONSONANTS[char])
-            if following and following not in SIGNS and following != VIRAMA \
-                    and following not in NASAL:
+            if (
+                following
+                and following not in SIGNS
+                and following != VIRAMA
+                and following not in NASAL
+            ):
                 out.append("a")
         elif char in SIGNS:
             out.append(SIGNS[char])

@@ -22,20 +22,75 @@ CONFIDENT = 0.8
 
 # Hindi number words, read as words; English ones are digits by then (`SPOKEN_NUMBERS`).
 NUMBER_WORDS = {
-    "ek": 1, "do": 2, "teen": 3, "tin": 3, "char": 4, "chaar": 4, "paanch": 5, "panch": 5,
-    "paach": 5, "chhe": 6, "che": 6, "chheh": 6, "saat": 7, "sat": 7, "aath": 8, "ath": 8,
-    "nau": 9, "das": 10, "dus": 10, "gyarah": 11, "gyara": 11, "barah": 12, "bara": 12,
-    "terah": 13, "chaudah": 14, "pandrah": 15, "solah": 16, "satrah": 17, "atharah": 18,
-    "unnis": 19, "bees": 20, "bis": 20, "pachees": 25, "pachis": 25, "tees": 30,
-    "chalis": 40, "pachas": 50, "sau": 100,
+    "ek": 1,
+    "do": 2,
+    "teen": 3,
+    "tin": 3,
+    "char": 4,
+    "chaar": 4,
+    "paanch": 5,
+    "panch": 5,
+    "paach": 5,
+    "chhe": 6,
+    "che": 6,
+    "chheh": 6,
+    "saat": 7,
+    "sat": 7,
+    "aath": 8,
+    "ath": 8,
+    "nau": 9,
+    "das": 10,
+    "dus": 10,
+    "gyarah": 11,
+    "gyara": 11,
+    "barah": 12,
+    "bara": 12,
+    "terah": 13,
+    "chaudah": 14,
+    "pandrah": 15,
+    "solah": 16,
+    "satrah": 17,
+    "atharah": 18,
+    "unnis": 19,
+    "bees": 20,
+    "bis": 20,
+    "pachees": 25,
+    "pachis": 25,
+    "tees": 30,
+    "chalis": 40,
+    "pachas": 50,
+    "sau": 100,
 }
 # English number words as speech is transcribed; `normalise` writes them as digits.
 SPOKEN_NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
-    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-    "ninety": 90, "hundred": 100,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
 }
 _SPOKEN_WORD = "|".join(sorted(SPOKEN_NUMBERS, key=len, reverse=True))
 # "twenty four", "a hundred and fifty", "two point two five"; an "and" between two numbers
@@ -53,49 +108,259 @@ FRACTION_SIZE = re.compile(
 THE_ONE = re.compile(r"\b((?:the|that|this)\s+(?:[\w']+\s+){0,3}?)one\b(?=\s*(?:[,.;!?]|$))")
 # Number words that are also ordinary words: numbers only next to a unit or a product.
 WEAK_NUMBERS = {"do", "tin", "sat", "ath", "che", "bis", "bara"}
-CASE_UNITS = {"case", "cases", "cs", "ctn", "ctns", "carton", "cartons", "peti", "petti",
-              "peti's", "crate", "crates", "c"}
-PIECE_UNITS = {"pc", "pcs", "piece", "pieces", "pkt", "pkts", "packet", "packets", "pack",
-               "packs", "nos", "no", "bottle", "bottles", "btl", "sachet", "sachets", "bar",
-               "bars", "box", "boxes", "tin", "tins", "jar", "jars", "pouch", "pouches", "unit",
-               "units", "tube", "tubes", "can", "cans", "bag", "bags", "strip", "strips"}
+CASE_UNITS = {
+    "case",
+    "cases",
+    "cs",
+    "ctn",
+    "ctns",
+    "carton",
+    "cartons",
+    "peti",
+    "petti",
+    "peti's",
+    "crate",
+    "crates",
+    "c",
+}
+PIECE_UNITS = {
+    "pc",
+    "pcs",
+    "piece",
+    "pieces",
+    "pkt",
+    "pkts",
+    "packet",
+    "packets",
+    "pack",
+    "packs",
+    "nos",
+    "no",
+    "bottle",
+    "bottles",
+    "btl",
+    "sachet",
+    "sachets",
+    "bar",
+    "bars",
+    "box",
+    "boxes",
+    "tin",
+    "tins",
+    "jar",
+    "jars",
+    "pouch",
+    "pouches",
+    "unit",
+    "units",
+    "tube",
+    "tubes",
+    "can",
+    "cans",
+    "bag",
+    "bags",
+    "strip",
+    "strips",
+}
 DOZEN_UNITS = {"dozen", "dozens", "dz", "doz", "darjan", "darjen", "darzan"}
 HALF_WORDS = {"half", "aadha", "adha", "aadhi", "adhi"}
 ALL_UNITS = CASE_UNITS | PIECE_UNITS | DOZEN_UNITS
 JOINERS = {"and", "n", "aur", "or", "plus"}
 ARTICLES = {"a", "an"}
 FILLER = {
-    "bhaiya", "bhai", "bhaisaab", "sir", "ji", "please", "pls", "plz", "send", "bhejo", "bhej",
-    "bhejna", "bhejiye", "dena", "de", "dijiye", "chahiye", "chaiye", "jaldi", "kal", "tak",
-    "order", "mera", "mere", "meri", "hai", "hain", "ka", "ki", "ke", "of", "the", "a", "an",
-    "me", "mujhe", "hame", "humko", "also", "bhi", "thanks", "thank", "you", "namaste",
-    "hello", "hi", "good", "morning", "for", "shop", "store", "dukaan", "urgent", "today",
-    "aaj", "abhi", "need", "want", "add", "and", "aur", "with", "x", "nos.", "each", "sath",
-    "saath", "regards", "ok", "okay", "bhijwa", "bhijwana", "dijiyega", "karo", "kar",
-    "delivery", "deliver", "by", "evening", "sham", "subah", "ko",
+    "bhaiya",
+    "bhai",
+    "bhaisaab",
+    "sir",
+    "ji",
+    "please",
+    "pls",
+    "plz",
+    "send",
+    "bhejo",
+    "bhej",
+    "bhejna",
+    "bhejiye",
+    "dena",
+    "de",
+    "dijiye",
+    "chahiye",
+    "chaiye",
+    "jaldi",
+    "kal",
+    "tak",
+    "order",
+    "mera",
+    "mere",
+    "meri",
+    "hai",
+    "hain",
+    "ka",
+    "ki",
+    "ke",
+    "of",
+    "the",
+    "a",
+    "an",
+    "me",
+    "mujhe",
+    "hame",
+    "humko",
+    "also",
+    "bhi",
+    "thanks",
+    "thank",
+    "you",
+    "namaste",
+    "hello",
+    "hi",
+    "good",
+    "morning",
+    "for",
+    "shop",
+    "store",
+    "dukaan",
+    "urgent",
+    "today",
+    "aaj",
+    "abhi",
+    "need",
+    "want",
+    "add",
+    "and",
+    "aur",
+    "with",
+    "x",
+    "nos.",
+    "each",
+    "sath",
+    "saath",
+    "regards",
+    "ok",
+    "okay",
+    "bhijwa",
+    "bhijwana",
+    "dijiyega",
+    "karo",
+    "kar",
+    "delivery",
+    "deliver",
+    "by",
+    "evening",
+    "sham",
+    "subah",
+    "ko",
     # the English of asking: "I would like to get ...", "can we have ... on the side"
-    "i", "i'd", "i'll", "im", "we", "we'd", "would", "like", "could", "can", "may", "get",
-    "have", "take", "let", "give", "just", "some", "my", "our", "on", "it", "that", "this",
-    "in", "to", "be", "will", "is", "are", "there", "side", "top", "thats", "all", "else", "as",
-    "well", "too", "then", "so", "yes", "hey",
+    "i",
+    "i'd",
+    "i'll",
+    "im",
+    "we",
+    "we'd",
+    "would",
+    "like",
+    "could",
+    "can",
+    "may",
+    "get",
+    "have",
+    "take",
+    "let",
+    "give",
+    "just",
+    "some",
+    "my",
+    "our",
+    "on",
+    "it",
+    "that",
+    "this",
+    "in",
+    "to",
+    "be",
+    "will",
+    "is",
+    "are",
+    "there",
+    "side",
+    "top",
+    "thats",
+    "all",
+    "else",
+    "as",
+    "well",
+    "too",
+    "then",
+    "so",
+    "yes",
+    "hey",
     # Hindi and Marathi of placing an order: "likh lo", "pathva", "mala ... dya"
-    "haan", "han", "likh", "likho", "likhiye", "lijiye", "lo", "lena", "pathva", "pathwa",
-    "pathvaa", "dya", "dyaa", "dyave", "mala", "amhala", "udya", "sakali", "saheb", "saab",
-    "rakh", "rakhna",
+    "haan",
+    "han",
+    "likh",
+    "likho",
+    "likhiye",
+    "lijiye",
+    "lo",
+    "lena",
+    "pathva",
+    "pathwa",
+    "pathvaa",
+    "dya",
+    "dyaa",
+    "dyave",
+    "mala",
+    "amhala",
+    "udya",
+    "sakali",
+    "saheb",
+    "saab",
+    "rakh",
+    "rakhna",
     # speech: hesitations, and pack descriptions that only repeat the size ("the small bottle")
-    "uh", "um", "umm", "uhh", "uhm", "hmm", "erm", "ah", "yeah", "actually", "small", "big",
-    "large", "kindly",
+    "uh",
+    "um",
+    "umm",
+    "uhh",
+    "uhm",
+    "hmm",
+    "erm",
+    "ah",
+    "yeah",
+    "actually",
+    "small",
+    "big",
+    "large",
+    "kindly",
 }
 SIZE = re.compile(
     r"(\d+(?:\.\d+)?)\s*(kgs|kg|kilograms|kilogram|kilos|kilo|grams|gram|gms|gm|g|ltrs|ltr|"
     r"litres|litre|liters|liter|lt|l|millilitres|millilitre|milliliters|milliliter|mls|ml)"
     r"(?![a-z])"
 )
-SIZE_UNIT = {"kgs": "kg", "kilograms": "kg", "kilogram": "kg", "kilos": "kg", "kilo": "kg",
-             "grams": "g", "gram": "g", "gms": "g", "gm": "g", "ltrs": "l", "ltr": "l",
-             "litres": "l", "litre": "l", "liters": "l", "liter": "l", "lt": "l",
-             "millilitres": "ml", "millilitre": "ml", "milliliters": "ml", "milliliter": "ml",
-             "mls": "ml"}
+SIZE_UNIT = {
+    "kgs": "kg",
+    "kilograms": "kg",
+    "kilogram": "kg",
+    "kilos": "kg",
+    "kilo": "kg",
+    "grams": "g",
+    "gram": "g",
+    "gms": "g",
+    "gm": "g",
+    "ltrs": "l",
+    "ltr": "l",
+    "litres": "l",
+    "litre": "l",
+    "liters": "l",
+    "liter": "l",
+    "lt": "l",
+    "millilitres": "ml",
+    "millilitre": "ml",
+    "milliliters": "ml",
+    "milliliter": "ml",
+    "mls": "ml",
+}
 GLUED_UNIT = re.compile(
     r"(?<![\d.])(\d+)(cs|case|cases|ctn|ctns|pcs|pc|pkt|pkts|box|dozen|doz|dz|peti|nos|no|c)"
     r"(?![a-z])"
@@ -126,9 +391,16 @@ class CatalogItem:
     @classmethod
     def of(cls, product) -> "CatalogItem":
         """From a `db.models.Product`."""
-        return cls(product.sku, product.name, product.category, product.pack_size,
-                   product.units_per_case, product.price_paise, product.mrp_paise,
-                   tuple(product.aliases))
+        return cls(
+            product.sku,
+            product.name,
+            product.category,
+            product.pack_size,
+            product.units_per_case,
+            product.price_paise,
+            product.mrp_paise,
+            tuple(product.aliases),
+        )
 
 
 @dataclass
@@ -153,8 +425,10 @@ class ParsedOrder:
 
     @property
     def confident(self) -> bool:
-        return bool(self.lines) and not self.unknown and all(
-            line.confidence >= CONFIDENT for line in self.lines
+        return (
+            bool(self.lines)
+            and not self.unknown
+            and all(line.confidence >= CONFIDENT for line in self.lines)
         )
 
 
@@ -169,8 +443,9 @@ def normalise(text: str) -> str:
     text = re.sub(r"(?<=[a-z])(?=\d)", " ", text)  # parleg250 -> parleg 250
     text = PRICE.sub(lambda m: f" {m.group(1) or m.group(2)}rs ", text)
     text = re.sub(r"\s[-–—]+\s", " , ", text)  # "coke 5 cs - sprite 2 cs"
-    text = SIZE.sub(lambda m: f" {_number(m.group(1))}{SIZE_UNIT.get(m.group(2), m.group(2))} ",
-                    text)
+    text = SIZE.sub(
+        lambda m: f" {_number(m.group(1))}{SIZE_UNIT.get(m.group(2), m.group(2))} ", text
+    )
     text = GLUED_UNIT.sub(r" \1 \2 ", text)
     text = re.sub(r"[^\w\s.,;:+&/\n]", " ", text)
     text = re.sub(r"(?<!\d)\.|\.(?!\d)", " . ", text)
@@ -178,7 +453,7 @@ def normalise(text: str) -> str:
 
 
 def _fraction_size(match: re.Match) -> str:
-    """"half kg" -> "500g", "quarter litre" -> "250ml"."""
+    """ "half kg" -> "500g", "quarter litre" -> "250ml"."""
     amount = 250 if match.group(1) in {"quarter", "pav", "paav"} else 500
     return f"{amount}{'g' if match.group(2).startswith('k') else 'ml'}"
 
@@ -248,23 +523,38 @@ class OrderParser:
                     key = ("_".join(key),)
                 if key and item.sku not in self.by_alias.setdefault(key, []):
                     self.by_alias[key].append(item.sku)
-        self.joined = re.compile(
-            "|".join(rf"(?<!\w){re.escape(j)}(?!\w)" for j in sorted(joined, key=len, reverse=True))
-        ) if joined else None
+        self.joined = (
+            re.compile(
+                "|".join(
+                    rf"(?<!\w){re.escape(j)}(?!\w)" for j in sorted(joined, key=len, reverse=True)
+                )
+            )
+            if joined
+            else None
+        )
         self.longest = max((len(k) for k in self.by_alias), default=1)
         self.alias_texts = [" ".join(key) for key in self.by_alias]
         self.sizes = {sku: normalise_size(item.pack_size) for sku, item in self.items.items()}
         # "twenty five star" is 20 Five Star, not 25 "star": names that start with a number word
         # are written as digits before a count can swallow their number.
         numbered = sorted(
-            {name.lower() for item in catalog for name in (item.name, *item.aliases)
-             if re.split(r"[\s-]+", name.lower().strip())[0] in SPOKEN_NUMBERS},
-            key=len, reverse=True,
+            {
+                name.lower()
+                for item in catalog
+                for name in (item.name, *item.aliases)
+                if re.split(r"[\s-]+", name.lower().strip())[0] in SPOKEN_NUMBERS
+            },
+            key=len,
+            reverse=True,
         )
         spellings = (r"[\s-]+".join(map(re.escape, name.split())) for name in numbered)
-        self.numbered = re.compile(
-            "|".join(rf"(?<!\w){spelling}(?!\w)" for spelling in spellings), re.IGNORECASE
-        ) if numbered else None
+        self.numbered = (
+            re.compile(
+                "|".join(rf"(?<!\w){spelling}(?!\w)" for spelling in spellings), re.IGNORECASE
+            )
+            if numbered
+            else None
+        )
 
     def parse(self, text: str) -> ParsedOrder:
         order = ParsedOrder()
@@ -315,15 +605,19 @@ class OrderParser:
                 found = [(1, "piece")]
             descriptors = [t for t in own if _descriptor(t)]
             order.lines.append(self._line(tokens[start:end], skus, score, found, descriptors))
+
     def _bare_sizes(self, tokens: list[str], skus: list[str]) -> list[str]:
-        """"sprite 750 2 cs": a bare number that is a candidate's pack size, beside another
+        """ "sprite 750 2 cs": a bare number that is a candidate's pack size, beside another
         number, is the size ("750ml"), not a second quantity. A number before a unit is the
         quantity ("2 peti coke 750", though 2L is a coke too), unless it follows another bare
         number ("2 750 cases" may be either way round)."""
         if len([t for t in tokens if t.isdigit() or t in NUMBER_WORDS]) < 2:
             return tokens
-        sizes = {re.match(r"[\d.]+", self.sizes[sku]).group(0): self.sizes[sku]
-                 for sku in skus if re.match(r"[\d.]+", self.sizes[sku])}
+        sizes = {
+            re.match(r"[\d.]+", self.sizes[sku]).group(0): self.sizes[sku]
+            for sku in skus
+            if re.match(r"[\d.]+", self.sizes[sku])
+        }
         read = []
         for index, token in enumerate(tokens):
             after = tokens[index + 1] if index + 1 < len(tokens) else ""
@@ -332,17 +626,24 @@ class OrderParser:
         return read
 
     def _number_in_name(self, tokens: list[str], end: int, skus: list[str]) -> bool:
-        """"boroline 20 nos": the name (here the SKU code BOROLINE20) ends in a number that
+        """ "boroline 20 nos": the name (here the SKU code BOROLINE20) ends in a number that
         names nothing the rest of it does not, and a unit follows it: the number is the
         quantity."""
         name, following = tokens[:end], tokens[end] if end < len(tokens) else ""
-        return (len(name) > 1 and name[-1].isdigit() and following in ALL_UNITS
-                and set(self.by_alias.get(tuple(name[:-1]), ())) == set(skus))
+        return (
+            len(name) > 1
+            and name[-1].isdigit()
+            and following in ALL_UNITS
+            and set(self.by_alias.get(tuple(name[:-1]), ())) == set(skus)
+        )
 
     def _wordy(self, token: str) -> bool:
         return (
-            token.isalpha() and len(token) > 2 and token not in FILLER
-            and token not in NUMBER_WORDS and token not in CASE_UNITS | PIECE_UNITS | DOZEN_UNITS
+            token.isalpha()
+            and len(token) > 2
+            and token not in FILLER
+            and token not in NUMBER_WORDS
+            and token not in CASE_UNITS | PIECE_UNITS | DOZEN_UNITS
             and token not in HALF_WORDS
         )
 
@@ -379,8 +680,9 @@ class OrderParser:
                 phrase = " ".join(window)
                 if len(phrase) < 4:
                     continue
-                match = process.extractOne(phrase, self.alias_texts, scorer=fuzz.ratio,
-                                           score_cutoff=82)
+                match = process.extractOne(
+                    phrase, self.alias_texts, scorer=fuzz.ratio, score_cutoff=82
+                )
                 if match and (best is None or match[1] > best[2]):
                     best = (length, match[0], match[1])
             if best is None:
@@ -393,7 +695,7 @@ class OrderParser:
         return self._sharpen(tokens, _merge_adjacent(sorted(found)))
 
     def _sharpen(self, tokens: list[str], mentions: list[tuple]) -> list[tuple]:
-        """"dery milk chota": a name shared by several packs, followed by words that make one
+        """ "dery milk chota": a name shared by several packs, followed by words that make one
         of the packs' own aliases, takes those words in."""
         sharpened = []
         for index, (start, end, skus, score) in enumerate(mentions):
@@ -401,11 +703,13 @@ class OrderParser:
             while limit > end and not all(self._wordy(t) for t in tokens[end:limit]):
                 limit -= 1  # only words: sizes, prices and quantities are read elsewhere
             if len(skus) > 1:
-                own = [a for a in self.alias_texts
-                       if set(self.by_alias[tuple(a.split())]) & set(skus)]
+                own = [
+                    a for a in self.alias_texts if set(self.by_alias[tuple(a.split())]) & set(skus)
+                ]
                 for stop in range(min(end + 2, limit), end, -1):
-                    match = process.extractOne(" ".join(tokens[start:stop]), own,
-                                               scorer=fuzz.ratio, score_cutoff=86)
+                    match = process.extractOne(
+                        " ".join(tokens[start:stop]), own, scorer=fuzz.ratio, score_cutoff=86
+                    )
                     if match and len(self.by_alias[tuple(match[0].split())]) == 1:
                         skus, end = self.by_alias[tuple(match[0].split())], stop
                         break
@@ -452,7 +756,7 @@ def _descriptor(token: str) -> bool:
 
 
 def _merge_adjacent(mentions: list[tuple]) -> list[tuple]:
-    """"50 50" + "maska chaska" side by side name one product: join mentions that touch and
+    """ "50 50" + "maska chaska" side by side name one product: join mentions that touch and
     share a candidate."""
     merged = []
     for start, end, skus, score in mentions:

@@ -15,6 +15,7 @@ def pii_context(session: CompanySession) -> PiiContext:
     names += session.exec(select(User.name)).all()
     company = session.get(Company, session.company_id)
     return PiiContext.build(
-        names, {address: city for _, address, city in stores},
+        names,
+        {address: city for _, address, city in stores},
         company.settings.get("phone_region", "IN"),
     )

@@ -23,33 +23,115 @@ _DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite"}
 
 # Statements and clauses that write, lock, change the session or run something opaque.
 _NOT_READS = (
-    exp.DML, exp.DDL, exp.Alter, exp.Drop, exp.TruncateTable, exp.Command, exp.Pragma, exp.Set,
-    exp.Transaction, exp.Commit, exp.Rollback, exp.Into, exp.Lock, exp.Returning, exp.Attach,
-    exp.Detach, exp.Use, exp.Describe, exp.Analyze, exp.Grant, exp.Revoke, exp.LoadData,
-    exp.Kill, exp.Refresh, exp.Cache, exp.Uncache, exp.Show, exp.Execute, exp.Declare,
+    exp.DML,
+    exp.DDL,
+    exp.Alter,
+    exp.Drop,
+    exp.TruncateTable,
+    exp.Command,
+    exp.Pragma,
+    exp.Set,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Into,
+    exp.Lock,
+    exp.Returning,
+    exp.Attach,
+    exp.Detach,
+    exp.Use,
+    exp.Describe,
+    exp.Analyze,
+    exp.Grant,
+    exp.Revoke,
+    exp.LoadData,
+    exp.Kill,
+    exp.Refresh,
+    exp.Cache,
+    exp.Uncache,
+    exp.Show,
+    exp.Execute,
+    exp.Declare,
 )
 
 # Known functions that read the server, files or sequences rather than the rows asked about.
 _DENIED_FUNCTIONS = (
-    exp.CurrentAccount, exp.CurrentAccountName, exp.CurrentAvailableRoles, exp.CurrentCatalog,
-    exp.CurrentClient, exp.CurrentDatabase, exp.CurrentIpAddress, exp.CurrentOrganizationName,
-    exp.CurrentOrganizationUser, exp.CurrentRegion, exp.CurrentRole, exp.CurrentRoleType,
-    exp.CurrentSchema, exp.CurrentSchemas, exp.CurrentSecondaryRoles, exp.CurrentSession,
-    exp.CurrentStatement, exp.CurrentTransaction, exp.CurrentUser, exp.CurrentUserId,
-    exp.CurrentVersion, exp.CurrentWarehouse, exp.SessionUser, exp.ReadCSV, exp.ReadParquet,
-    exp.ToFile, exp.Secret, exp.NextValueFor, exp.DynamicIdentifier, exp.ObjectId, exp.Predict,
-    exp.MLForecast, exp.MLTranslate, exp.AIAgg, exp.AIClassify, exp.AIEmbed, exp.AIForecast,
-    exp.AIGenerate, exp.AISimilarity, exp.AISummarizeAgg, exp.GenerateEmbedding,
-    exp.GenerateText, exp.GenerateTable, exp.VectorSearch, exp.FeaturesAtTime, exp.Encrypt,
-    exp.EncryptRaw, exp.Decrypt, exp.DecryptRaw,
+    exp.CurrentAccount,
+    exp.CurrentAccountName,
+    exp.CurrentAvailableRoles,
+    exp.CurrentCatalog,
+    exp.CurrentClient,
+    exp.CurrentDatabase,
+    exp.CurrentIpAddress,
+    exp.CurrentOrganizationName,
+    exp.CurrentOrganizationUser,
+    exp.CurrentRegion,
+    exp.CurrentRole,
+    exp.CurrentRoleType,
+    exp.CurrentSchema,
+    exp.CurrentSchemas,
+    exp.CurrentSecondaryRoles,
+    exp.CurrentSession,
+    exp.CurrentStatement,
+    exp.CurrentTransaction,
+    exp.CurrentUser,
+    exp.CurrentUserId,
+    exp.CurrentVersion,
+    exp.CurrentWarehouse,
+    exp.SessionUser,
+    exp.ReadCSV,
+    exp.ReadParquet,
+    exp.ToFile,
+    exp.Secret,
+    exp.NextValueFor,
+    exp.DynamicIdentifier,
+    exp.ObjectId,
+    exp.Predict,
+    exp.MLForecast,
+    exp.MLTranslate,
+    exp.AIAgg,
+    exp.AIClassify,
+    exp.AIEmbed,
+    exp.AIForecast,
+    exp.AIGenerate,
+    exp.AISimilarity,
+    exp.AISummarizeAgg,
+    exp.GenerateEmbedding,
+    exp.GenerateText,
+    exp.GenerateTable,
+    exp.VectorSearch,
+    exp.FeaturesAtTime,
+    exp.Encrypt,
+    exp.EncryptRaw,
+    exp.Decrypt,
+    exp.DecryptRaw,
 )
 
 # Functions sqlglot does not know (it parses them as Anonymous) that are plain computations.
-_ALLOWED_ANONYMOUS = frozenset({
-    "age", "date", "datetime", "time", "strftime", "julianday", "unixepoch", "make_date",
-    "printf", "total", "every", "cardinality", "octet_length", "gcd", "lcm", "isfinite",
-    "jsonb_agg", "json_build_object", "jsonb_build_object", "to_json",
-})
+_ALLOWED_ANONYMOUS = frozenset(
+    {
+        "age",
+        "date",
+        "datetime",
+        "time",
+        "strftime",
+        "julianday",
+        "unixepoch",
+        "make_date",
+        "printf",
+        "total",
+        "every",
+        "cardinality",
+        "octet_length",
+        "gcd",
+        "lcm",
+        "isfinite",
+        "jsonb_agg",
+        "json_build_object",
+        "jsonb_build_object",
+        "to_json",
+    }
+)
 
 _TABLE_FUNCTIONS = (exp.GenerateSeries, exp.ExplodingGenerateSeries)
 
@@ -78,8 +160,9 @@ class GuardedSql:
     needs_company: bool
 
 
-def guard(sql: str, policies: dict[str, TablePolicy], dialect: str,
-          read: str = "postgresql") -> GuardedSql:
+def guard(
+    sql: str, policies: dict[str, TablePolicy], dialect: str, read: str = "postgresql"
+) -> GuardedSql:
     """Check `sql` (written for `read`) and return it scoped, for `dialect` ("postgresql" or
     "sqlite"), or raise SqlRejected. The model writes for the database it asks (read ==
     dialect); labelled PostgreSQL is transpiled for SQLite in the evals."""

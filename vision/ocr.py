@@ -132,8 +132,10 @@ def _merge_lines(boxes: np.ndarray, txts: tuple[str, ...]) -> list[str]:
     so tilts around them are tried and the one that gathers the boxes into the fewest lines is
     kept."""
     slope = median(math.atan2(box[1][1] - box[0][1], box[1][0] - box[0][0]) for box in boxes)
-    tilts = sorted((slope + math.radians(step / 2) for step in range(-6, 7)),
-                   key=lambda tilt: abs(tilt - slope))  # on a tie, the closest to the slope
+    tilts = sorted(
+        (slope + math.radians(step / 2) for step in range(-6, 7)),
+        key=lambda tilt: abs(tilt - slope),
+    )  # on a tie, the closest to the slope
     lines = min((_rows(boxes, tilt) for tilt in tilts), key=len)
     return [" ".join(txts[i] for i in line) for line in lines]
 
@@ -143,17 +145,23 @@ def _rows(boxes: np.ndarray, tilt: float) -> list[list[int]]:
     x, y = boxes.mean(axis=1).T
     cos, sin = math.cos(tilt), math.sin(tilt)
     across, down = cos * x + sin * y, cos * y - sin * x
-    widths = (np.linalg.norm(boxes[:, 1] - boxes[:, 0], axis=1)
-              + np.linalg.norm(boxes[:, 2] - boxes[:, 3], axis=1)) / 2
-    heights = (np.linalg.norm(boxes[:, 3] - boxes[:, 0], axis=1)
-               + np.linalg.norm(boxes[:, 2] - boxes[:, 1], axis=1)) / 2
+    widths = (
+        np.linalg.norm(boxes[:, 1] - boxes[:, 0], axis=1)
+        + np.linalg.norm(boxes[:, 2] - boxes[:, 3], axis=1)
+    ) / 2
+    heights = (
+        np.linalg.norm(boxes[:, 3] - boxes[:, 0], axis=1)
+        + np.linalg.norm(boxes[:, 2] - boxes[:, 1], axis=1)
+    ) / 2
     lines: list[list[int]] = []
     for box in np.argsort(down, kind="stable").tolist():
         line = lines[-1] if lines else None
         if line is not None and (
             abs(down[box] - down[line].mean()) < min(heights[box], *heights[line]) / 2
-            and all(abs(across[box] - across[other]) > max(widths[box], widths[other]) / 2
-                    for other in line)  # a box above or below another is on another line
+            and all(
+                abs(across[box] - across[other]) > max(widths[box], widths[other]) / 2
+                for other in line
+            )  # a box above or below another is on another line
         ):
             line.append(box)
         else:
