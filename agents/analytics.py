@@ -193,7 +193,7 @@ async def _write_sql(llm: LLMService, messages: list[dict], answer: Answer) -> s
     except LLMUnavailable:
         answer.error_code, answer.error = "LLM_DOWN", "my language model is down for a moment"
         return ""
-    except (LLMError, TimeoutError) as exc:
+    except LLMError as exc:
         answer.error_code, answer.error = "NO_SQL", f"the model gave no usable SQL ({exc})"
         return ""
     return reply.sql.strip().rstrip(";").strip()

@@ -16,7 +16,6 @@ from pydantic import BaseModel, Field
 
 from agents.context import AgentContext, ChatState
 from channels.messages import Button
-from llm.breaker import LLMUnavailable
 from llm.client import LLMError
 from memory.indexer import PLAYBOOKS_DIR, playbook_documents
 from prompts import render
@@ -141,7 +140,7 @@ async def _llm_score(ctx: AgentContext, scenario: Scenario, reply: str) -> Score
     ]
     try:
         return await ctx.llm.complete_json(messages, Score, max_tokens=120)
-    except (LLMUnavailable, LLMError, TimeoutError):
+    except LLMError:
         return None
 
 

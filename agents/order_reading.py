@@ -14,7 +14,6 @@ from typing import Literal
 from pydantic import BaseModel, Field, create_model
 from rapidfuzz import fuzz, process
 
-from llm.breaker import LLMUnavailable
 from llm.client import LLMError
 from llm.service import LLMService
 from tools.order_parser import (
@@ -95,7 +94,7 @@ async def read_order(text: str, parser: OrderParser, llm: LLMService | None) -> 
         return _fast_path_only(parsed)
     try:
         return await _ask_llm(text, parser, parsed, llm)
-    except (LLMUnavailable, LLMError):
+    except LLMError:
         return _fast_path_only(parsed)
 
 

@@ -13,7 +13,6 @@ from agents.context import AgentContext, ChatState
 from agents.tasks import today
 from channels.messages import Button
 from db.models import Product, Promotion, Role, Transaction, TransactionItem
-from llm.breaker import LLMUnavailable
 from llm.client import LLMError
 from prompts import render
 
@@ -270,7 +269,7 @@ async def _ask_llm(ctx: AgentContext, facts: dict) -> SchemeDraft | None:
     ]
     try:
         return await ctx.llm.complete_json(messages, SchemeDraft, max_tokens=160)
-    except (LLMUnavailable, LLMError, TimeoutError):
+    except LLMError:
         return None
 
 

@@ -14,7 +14,6 @@ from typing import Literal
 
 from agents.context import INTENTS, Intent
 from db.models import Role
-from llm.breaker import LLMUnavailable
 from llm.client import LLMError
 from llm.service import LLMService
 from prompts import render
@@ -289,7 +288,7 @@ async def route(
         try:
             intent, confidence = await by_llm(llm, text, role)
             decision = Decision(intent, "llm", confidence)
-        except (LLMUnavailable, LLMError, TimeoutError):
+        except LLMError:
             decision = None
     if decision is None:
         decision = Decision(_best_guess(text, role), "fallback", 0.3)

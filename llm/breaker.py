@@ -11,9 +11,11 @@ from enum import StrEnum
 
 from prometheus_client import Counter, Gauge
 
+from llm.client import LLMError
 
-class LLMUnavailable(RuntimeError):
-    """The LLM cannot answer now; use the fallback."""
+
+class LLMUnavailable(LLMError):
+    """The LLM cannot answer now (the breaker is open); use the fallback."""
 
 
 class State(StrEnum):

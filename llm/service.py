@@ -3,8 +3,9 @@
 `LLMService.chat()` redacts every message, asks the breaker, calls the backend and records the
 outcome. `complete_json()` constrains decoding to a pydantic model's JSON schema (enums carry the
 allowed names), validates the answer, retries a malformed one once, and never returns half an
-object: a truncated answer is an error. Callers catch `LLMUnavailable` and `LLMError` and take
-their rule-based fallback.
+object: a truncated answer is an error. Every failure reaches callers as an `LLMError` (the
+breaker's `LLMUnavailable`, `LLMTimeout` for any kind of timeout, the backend's own errors), so
+they catch that one class and take their rule-based fallback.
 """
 
 import asyncio
@@ -26,6 +27,7 @@ from llm.client import (
     Completion,
     CompletionRequest,
     LLMError,
+    LLMTimeout,
     PromptTooLong,
     QueueTimeout,
 )
@@ -102,7 +104,11 @@ class LLMService:
         except Exception as exc:  # timeouts, server errors, a model that will not load
             self.breaker.record_failure()
             SECONDS.labels(name, type(exc).__name__).observe(time.monotonic() - started)
-            raise
+            if isinstance(exc, LLMError):
+                raise
+            if isinstance(exc, TimeoutError):  # asyncio's or the OS's: one kind of timeout
+                raise LLMTimeout(f"{name}: no answer in time") from exc
+            raise LLMError(f"{name}: {type(exc).__name__}: {exc}") from exc
         finally:
             IN_FLIGHT.labels(name).dec()
         elapsed = time.monotonic() - started

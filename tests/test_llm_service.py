@@ -107,3 +107,15 @@ def test_fit_messages_drops_the_oldest_turns_first():
     assert [m["content"][0] for m in kept] == ["s", "3", "4", "5"]
     with pytest.raises(PromptTooLong):
         fit_messages(messages, len, budget=20)
+
+
+def test_every_failure_reaches_the_caller_as_one_error_class():
+    """Callers catch `LLMError` alone: timeouts of any kind, backend bugs and an open breaker."""
+    llm = service(Scripted(TimeoutError(), ValueError("bad token"), OSError("socket closed")))
+    caught = []
+    for _ in range(4):  # the fourth call finds the breaker open
+        with pytest.raises(LLMError) as error:
+            run(llm.chat([{"role": "user", "content": "hi"}]))
+        caught.append(type(error.value).__name__)
+    assert caught == ["LLMTimeout", "LLMError", "LLMError", "LLMUnavailable"]
+    assert issubclass(LLMUnavailable, LLMError)
