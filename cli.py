@@ -234,7 +234,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         return 2
     from arq.worker import run_worker
 
-    from jobs.worker import worker_settings
+    from worker import worker_settings
 
     run_worker(worker_settings(settings))
     return 0

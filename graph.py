@@ -130,9 +130,10 @@ def _node(name: str) -> Callable:
         ctx = runtime.context
         before = len(ctx.replies)
         update = await agent(ctx, state)
-        # What the agent wrote is committed before LangGraph awaits the checkpoint: a write
-        # transaction held across an await blocks every other conversation on this loop.
-        ctx.session.commit()
+        # What the agent wrote is committed, with the turn's messages marked answered and its
+        # replies queued, before LangGraph awaits the checkpoint: a write transaction held
+        # across an await blocks every other conversation on this loop.
+        ctx.commit()
         said = [
             {"role": "assistant", "text": reply.text or "[image]"} for reply in ctx.replies[before:]
         ]
@@ -146,7 +147,7 @@ def _next(state: ChatState) -> str:
     return state["route"]["agent"]
 
 
-def build_graph(checkpointer=None, store=None):
+def build_graph(checkpointer=None, store=None, agents=None):
     """The compiled supervisor graph; without a checkpointer it remembers nothing."""
     builder = StateGraph(ChatState, context_schema=AgentContext)
     builder.add_node("supervisor", supervisor)

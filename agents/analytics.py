@@ -28,10 +28,10 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from agents.context import AgentContext, ChatState
-from channels.messages import Button, OutboundMessage
 from llm.breaker import LLMUnavailable
 from llm.client import LLMError
 from llm.service import LLMService
+from messages import Button, OutboundMessage
 from prompts import render
 from tools.analytics_templates import match_template, period_of
 from tools.charts import render_chart
@@ -106,8 +106,15 @@ def similar_examples(
 
 
 @lru_cache(maxsize=8)
-def _policies(engine: Engine) -> dict[str, TablePolicy]:
+def schema_policies(engine: Engine) -> dict[str, TablePolicy]:
+    """What the analytics SQL may read of this database (our schema, or a foreign one)."""
     return policies_for(engine)
+
+
+def sql_prompt(engine: Engine) -> str:
+    """The SQL prompt's fixed part for this database: worth evaluating before the first
+    question (`LLMService.prepare`)."""
+    return system_prompt(schema_policies(engine), engine.dialect.name)
 
 
 def system_prompt(policies: dict[str, TablePolicy], dialect: str) -> str:
@@ -142,7 +149,7 @@ async def ask(
     """Answer `question` from the database: a template when one fits, else the LLM's SQL."""
     started = time.perf_counter()
     dialect = engine.dialect.name
-    policies = _policies(engine)
+    policies = schema_policies(engine)
     answer = Answer(question)
     template = match_template(question, dialect) if templates and policies is OURS else None
     if template is not None:

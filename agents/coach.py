@@ -15,9 +15,9 @@ from functools import lru_cache
 from pydantic import BaseModel, Field
 
 from agents.context import AgentContext, ChatState
-from channels.messages import Button
 from llm.client import LLMError
 from memory.indexer import PLAYBOOKS_DIR, playbook_documents
+from messages import Button
 from prompts import render
 
 PLAYBOOK = "retailer-objections"

@@ -12,11 +12,13 @@ from typing import Annotated, Literal, TypedDict
 from langgraph.store.base import BaseStore
 from sqlalchemy import Engine
 
-from channels.messages import OutboundMessage
+from db import outbox
 from db.models import Conversation, Role
 from db.scope import CompanySession
 from llm.service import LLMService
+from messages import OutboundMessage
 from settings import Settings
+from tools.catalog import catalog_parser
 from tools.order_parser import OrderParser
 
 Intent = Literal["order", "promo", "analytics", "coach", "tasks", "help", "other"]
@@ -59,20 +61,50 @@ class AgentContext:
     conversation: Conversation  # the order agent's pending question lives here, with the orders
     settings: Settings
     engine: Engine
-    llm: LLMService | None
-    source_message_id: uuid.UUID | None = None
+    llm: LLMService | None  # redacts the company's personal data from every prompt
     store: BaseStore | None = None  # long-term facts (memory/profile.py)
+    address: str = ""  # where replies go: the sender's phone, the API thread
+    our_number: str = ""  # where they come from: our number or account
+    source_message_id: uuid.UUID | None = None  # the turn's first message: one order per message
+    answering: list[uuid.UUID] = field(default_factory=list)  # the stored messages it answers
+    preface: str = ""  # said before the first reply: what a voice note or photo was heard as
+    speak: bool = False  # replies go as voice notes too
     replies: list[OutboundMessage] = field(default_factory=list)
+    _recorded: int = 0
     _parser: OrderParser | None = None
+
+    def begin(self, answering: list[uuid.UUID]) -> None:
+        """A new turn, answering these stored messages (the first is an order's source)."""
+        self.answering, self.source_message_id = answering, answering[0] if answering else None
+        self.replies, self._recorded, self.preface, self.speak = [], 0, "", False
 
     def say(self, text: str, **extra) -> None:
         self.replies.append(OutboundMessage(text=text, **extra))
+
+    def unsay(self) -> None:
+        """Drop the replies not committed yet (the turn failed part-way)."""
+        del self.replies[self._recorded :]
+
+    def commit(self) -> None:
+        """Commit what the turn wrote together with its bookkeeping: the messages it answers
+        marked answered and its replies so far queued for delivery, in one transaction, so a
+        crash never leaves an order apart from the message that asked for it. Agents commit
+        through here, never `session.commit()`."""
+        new = self.replies[self._recorded :]
+        if self.preface and new:  # a wrong transcript is seen at once
+            new[0] = new[0].model_copy(update={"text": f"{self.preface}\n{new[0].text}".strip()})
+            self.preface = ""
+        if self.speak:
+            new = [r.model_copy(update={"speak": True}) if r.text else r for r in new]
+        self.replies[self._recorded :] = new
+        outbox.record(self.session, self.channel, self.our_number, self.address, new)
+        outbox.mark_answered(self.session, self.answering)
+        self._recorded = len(self.replies)
+        self.session.commit()
 
     @property
     def parser(self) -> OrderParser:
         """The catalog parser, built once per context (a batch of turns)."""
         if self._parser is None:
-            from agents.order import catalog_parser
-
             self._parser = catalog_parser(self.session)
         return self._parser

@@ -2,10 +2,10 @@
 
 from agents.context import AgentContext, ChatState
 from agents.router import ALLOWED, VOICE_SWITCH
-from channels.messages import Button
 from db.models import Role
 from llm.breaker import State
 from memory.profile import recall, remember
+from messages import Button
 
 WHAT = {
     "order": ("Order", 'order: "2 cs Parle-G 250g, 1 ctn Coke", "where is my order"'),

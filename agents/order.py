@@ -18,7 +18,6 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from agents.order_reading import Reading, read_order
-from channels.messages import Button, OutboundMessage
 from db.models import (
     Channel,
     Company,
@@ -32,6 +31,7 @@ from db.models import (
 )
 from db.scope import CompanySession
 from llm.service import LLMService
+from messages import Button, OutboundMessage
 from tools.order_parser import (
     ALL_UNITS,
     NUMBER_WORDS,
@@ -109,11 +109,6 @@ def yes_or_no(text: str) -> bool | None:
     if not words or words[0] not in YES | NO or not set(words[1:]) <= AGREEING:
         return None
     return words[0] in YES
-
-
-def catalog_parser(session: CompanySession) -> OrderParser:
-    products = session.exec(select(Product).where(Product.is_active)).all()
-    return OrderParser([CatalogItem.of(p) for p in products])
 
 
 def line_state(line: ParsedLine) -> dict:

@@ -38,7 +38,7 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     ctx.replies.extend(await handle(turn, state.get("text", ""), choice))
     if ctx.conversation.state.get("last_order", last_order) != last_order:  # a new order
         usual = usual_order(ctx, store.id)
-        ctx.session.commit()  # the order, before awaiting the store
+        ctx.commit()  # the order, its message answered and the confirmation, before any await
         await remember(ctx.store, ctx.company_id, ctx.sender.key, usual_order=usual)
     waiting = any(key in ctx.conversation.state for key in ("question", "substitute", "confirm"))
     return {"active": "order" if waiting else None}

@@ -11,9 +11,9 @@ from sqlmodel import select
 
 from agents.context import AgentContext, ChatState
 from agents.tasks import today
-from channels.messages import Button
 from db.models import Product, Promotion, Role, Transaction, TransactionItem
 from llm.client import LLMError
+from messages import Button
 from prompts import render
 
 DRAFT = re.compile(

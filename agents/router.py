@@ -264,11 +264,16 @@ def _reads_as_order(text: str, parser: OrderParser | None) -> bool:
     )
 
 
+def routing_prompt() -> str:
+    """The routing prompt's fixed part: the same for every message."""
+    return render("route")
+
+
 async def by_llm(llm: LLMService, text: str, role: Role) -> tuple[Intent, float]:
     """The LLM's choice among the intents, as the first value of `{"intent": "...`, and its
     probability: one prompt evaluation, no generated tokens."""
     messages = [
-        {"role": "system", "content": render("route")},
+        {"role": "system", "content": routing_prompt()},
         {"role": "user", "content": f'{role.value}: "{text[:500]}"'},
     ]
     probabilities = await llm.classify(

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from agents.context import AgentContext, ChatState
-from channels.messages import Button
 from db.models import Company, Incentive, Rep, Store, Task
+from messages import Button
 
 # "done 2", "2 done", "task #2 done", "2 ho gaya": the whole message, so that "done 3 calls
 # today" is not read as task 3.

@@ -9,31 +9,33 @@
 Every call carries a bearer token (`channels/auth.py`): its company and role decide what the
 supervisor may reach, exactly as a phone number does on WhatsApp. Runs count against the
 caller's rate limit. One run at a time per thread: a second one waits its turn (across
-processes through Redis). The input is stored as a message before it is processed, and each
-reply is logged, as on every other channel.
+processes through Redis). A run goes through the same turn engine as every channel
+(`jobs/turns.py`): its input is stored as a message before it is processed, and its replies are
+logged with what it did.
 """
 
 import asyncio
 import base64
+import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
 
 from redis.exceptions import LockNotOwnedError
-from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from agents.context import AgentContext, Person
 from channels.auth import Principal
-from channels.messages import OutboundMessage
-from channels.outbox import log_outbound
+from channels.inbox import store_inbound
 from db.engine import company_session
-from db.models import AgentThread, Channel, Conversation, Direction, Message, Role
+from db.models import AgentThread, Channel, Role
 from errors import ApiError
+from jobs.turns import Person, TurnEvent
 from memory.conversations import thread_id as memory_thread
+from messages import InboundMessage, Kind, OutboundMessage
 
 RUN_WAIT_S = 120  # how long a run waits for the thread's previous run
 RUN_HOLD_S = 600  # a run's lock frees itself after this long (a process that died holding it)
@@ -42,7 +44,7 @@ MAX_CHOICE_CHARS = 256  # WhatsApp's limit for a button id
 
 
 async def _principal(request: Request) -> Principal:
-    return await request.app.state.authenticator.authenticate_async(
+    return await request.app.state.runtime.authenticator.authenticate_async(
         request.headers.get("authorization")
     )
 
@@ -92,7 +94,7 @@ async def create_thread(request: Request) -> JSONResponse:
             "metadata must be a JSON object of at most "
             f"{MAX_INPUT_CHARS} characters, without NUL characters.",
         )
-    with company_session(principal.company_id, request.app.state.engine) as session:
+    with company_session(principal.company_id, request.app.state.runtime.engine) as session:
         thread = AgentThread(subject=principal.subject, role=principal.role, details=metadata)
         session.add(thread)
         session.commit()
@@ -150,7 +152,7 @@ def _reply_view(reply: OutboundMessage) -> dict:
 @asynccontextmanager
 async def _one_run_at_a_time(request: Request, thread: str) -> AsyncIterator[None]:
     """A second run on a thread waits for the first (queued), up to RUN_WAIT_S, then 409."""
-    redis = request.app.state.redis
+    redis = request.app.state.runtime.redis
     if redis is not None:
         lock = redis.lock(
             f"opensales:run:{thread}", timeout=RUN_HOLD_S, blocking_timeout=RUN_WAIT_S
@@ -163,7 +165,7 @@ async def _one_run_at_a_time(request: Request, thread: str) -> AsyncIterator[Non
             with suppress(LockNotOwnedError):  # held past RUN_HOLD_S: already free
                 await lock.release()
         return
-    lock = request.app.state.run_locks.setdefault(thread, asyncio.Lock())
+    lock = request.app.state.runtime.run_locks.setdefault(thread, asyncio.Lock())
     try:
         async with asyncio.timeout(RUN_WAIT_S):
             await lock.acquire()
@@ -189,7 +191,10 @@ def _config(principal: Principal, thread: AgentThread) -> dict:
 
 
 class _Run:
-    """One turn on a thread: stored, run through the supervisor, replies logged."""
+    """One turn on a thread: stored as a message, answered by the turn engine, its replies
+    delivered in the response (and logged, as on every channel)."""
+
+    channel = Channel.api
 
     def __init__(
         self, principal: Principal, thread: AgentThread, text: str, choice: str | None
@@ -197,88 +202,69 @@ class _Run:
         self.principal, self.thread = principal, thread
         self.text, self.choice = text, choice
         self.run_id = uuid.uuid4()
-        self.config = _config(principal, thread)
+        self._sent = itertools.count(1)
 
-    def context(self, session, runtime) -> AgentContext:
-        sender = str(self.thread.id)
-        inbound = Message(
+    @property
+    def person(self) -> Person:
+        principal = self.principal
+        return Person(
+            role=principal.role,
+            name=principal.name,
+            key=principal.subject,
+            store_id=principal.store_id,
+            rep_id=principal.rep_id,
+        )
+
+    def store(self, engine) -> uuid.UUID:
+        """The input, stored before it is processed (never retried by the sweeper, which
+        leaves API messages to the run that stored them)."""
+        now = datetime.now(UTC)
+        message = InboundMessage(
             channel=Channel.api,
-            direction=Direction.inbound,
             provider_message_id=f"api.{self.run_id}",
-            sender=sender,
+            sender=str(self.thread.id),
             recipient="agent-api",
-            kind="button" if self.choice else "text",
-            body=self.text,
-            payload={"choice_id": self.choice} if self.choice else {},
-            status="processing",
+            kind=Kind.button if self.choice else Kind.text,
+            text=self.text,
+            choice_id=self.choice,
+            sent_at=now,
+            received_at=now,
         )
-        session.add(inbound)
-        conversation = session.exec(
-            select(Conversation).where(
-                Conversation.channel == Channel.api, Conversation.sender == sender
-            )
-        ).first()
-        if conversation is None:
-            conversation = Conversation(channel=Channel.api, sender=sender, state={})
-            session.add(conversation)
-        session.commit()  # stored before it is processed
-        self.inbound = inbound
-        return AgentContext(
-            session=session,
-            company_id=self.principal.company_id,
-            channel=Channel.api,
-            conversation=conversation,
-            sender=Person(
-                role=self.principal.role,
-                name=self.principal.name,
-                key=self.principal.subject,
-                store_id=self.principal.store_id,
-                rep_id=self.principal.rep_id,
-            ),
-            settings=runtime.settings,
-            engine=runtime.engine,
-            llm=runtime.llm,
-            store=runtime.memory.store if runtime.memory else None,
-            source_message_id=inbound.id,
-        )
+        stored = store_inbound(engine, self.principal.company_id, message, {})
+        assert stored is not None  # a fresh run id
+        return stored
 
-    def failed(self, session, error: Exception) -> None:
-        """The run failed: nothing it wrote stays, and its input says so (never retried by
-        the sweeper, which leaves API messages alone)."""
-        session.rollback()
-        self.inbound.status = "failed"
-        self.inbound.error = f"{type(error).__name__}: {error}"[:500]
-        session.commit()
+    async def send(self, to: str, message: OutboundMessage) -> str:
+        """The response is the delivery: the turn engine's sender for this run."""
+        return f"api.{self.run_id}.{next(self._sent)}"
 
-    def finish(self, session, ctx: AgentContext) -> None:
-        for reply in ctx.replies:
-            log_outbound(
-                session,
-                Channel.api,
-                "agent-api",
-                str(self.thread.id),
-                reply,
-                f"api.{self.run_id}.{uuid.uuid4().hex[:8]}",
-                "sent",
-            )
-        self.inbound.status = "processed"
-        session.commit()
+    async def events(self, runtime) -> AsyncIterator[TurnEvent]:
+        message_id = self.store(runtime.engine)
+        try:
+            async for event in runtime.turns.stream(
+                self.principal.company_id, self.person, message_id, self
+            ):
+                yield event
+        except Exception as exc:
+            raise ApiError(500, "RUN_FAILED", f"The run failed: {type(exc).__name__}.") from exc
 
-    def result(self, ctx: AgentContext, route: dict) -> dict:
+    def result(self, route: dict, replies: list[OutboundMessage]) -> dict:
         return {
             "run_id": str(self.run_id),
             "thread_id": str(self.thread.id),
             "status": "success",
             "route": route,
-            "messages": [_reply_view(reply) for reply in ctx.replies],
+            "messages": [_reply_view(reply) for reply in replies],
         }
 
 
 async def _start(request: Request) -> tuple[Principal, AgentThread, str, str | None]:
     principal = await _principal(request)
-    await request.app.state.rate_limiter.enforce(f"{principal.company_id}:{principal.subject}")
+    await request.app.state.runtime.api_limiter.enforce(
+        f"{principal.company_id}:{principal.subject}"
+    )
     text, choice = _turn_input(await _json(request))
-    with company_session(principal.company_id, request.app.state.engine) as session:
+    with company_session(principal.company_id, request.app.state.runtime.engine) as session:
         thread = _thread(session, principal, request.path_params["thread_id"])
         session.expunge(thread)
     return principal, thread, text, choice
@@ -287,20 +273,13 @@ async def _start(request: Request) -> tuple[Principal, AgentThread, str, str | N
 async def run_wait(request: Request) -> JSONResponse:
     principal, thread, text, choice = await _start(request)
     run = _Run(principal, thread, text, choice)
-    runtime = request.app.state.runtime
+    route: dict = {}
+    replies: list[OutboundMessage] = []
     async with _one_run_at_a_time(request, str(thread.id)):
-        graph = await runtime.agent_graph()
-        with company_session(principal.company_id, runtime.engine) as session:
-            ctx = run.context(session, runtime)
-            try:
-                state = await graph.ainvoke(
-                    {"text": text, "choice": choice}, run.config, context=ctx
-                )
-            except Exception as exc:
-                run.failed(session, exc)
-                raise ApiError(500, "RUN_FAILED", f"The run failed: {type(exc).__name__}.") from exc
-            run.finish(session, ctx)
-            return JSONResponse(run.result(ctx, state.get("route", {})))
+        async for event in run.events(request.app.state.runtime):
+            route = (event.update or {}).get("route", route)
+            replies = event.replies if event.replies is not None else replies
+    return JSONResponse(run.result(route, replies))
 
 
 def _event(name: str, data: object) -> str:
@@ -310,7 +289,6 @@ def _event(name: str, data: object) -> str:
 async def run_stream(request: Request) -> StreamingResponse:
     principal, thread, text, choice = await _start(request)
     run = _Run(principal, thread, text, choice)
-    runtime = request.app.state.runtime
 
     async def events() -> AsyncIterator[str]:
         yield _event("metadata", {"run_id": str(run.run_id), "thread_id": str(thread.id)})
@@ -322,32 +300,16 @@ async def run_stream(request: Request) -> StreamingResponse:
         yield _event("end", {})
 
     async def _run_events() -> AsyncIterator[str]:
+        route: dict = {}
         async with _one_run_at_a_time(request, str(thread.id)):
-            graph = await runtime.agent_graph()
-            with company_session(principal.company_id, runtime.engine) as session:
-                ctx = run.context(session, runtime)
-                route: dict = {}
-                try:
-                    async for update in graph.astream(
-                        {"text": text, "choice": choice},
-                        run.config,
-                        context=ctx,
-                        stream_mode="updates",
-                    ):
-                        for node, values in update.items():
-                            route = (values or {}).get("route", route)
-                            yield _event("updates", {node: _public(values)})
-                    run.finish(session, ctx)  # committed before any reply is shown
-                except Exception as exc:
-                    run.failed(session, exc)
-                    yield _event(
-                        "error",
-                        {"code": "RUN_FAILED", "message": f"The run failed: {type(exc).__name__}."},
-                    )
-                    return
-                for reply in ctx.replies:
+            async for event in run.events(request.app.state.runtime):
+                if event.replies is None:
+                    route = (event.update or {}).get("route", route)
+                    yield _event("updates", {event.node: _public(event.update)})
+                    continue
+                for reply in event.replies:  # committed before any reply is shown
                     yield _event("messages", _reply_view(reply))
-                yield _event("values", run.result(ctx, route))
+                yield _event("values", run.result(route, event.replies))
 
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
@@ -368,7 +330,7 @@ async def history(request: Request) -> JSONResponse:
         limit = min(max(int(request.query_params.get("limit", 20)), 1), 100)
     except ValueError:
         raise ApiError(422, "INVALID_LIMIT", "limit must be a number from 1 to 100.") from None
-    graph = await runtime.agent_graph()
+    graph = await runtime.turns.graph()
     config = _config(principal, thread)
     states = []
     async for snapshot in graph.aget_state_history(config, limit=limit):

@@ -16,10 +16,10 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from channels.inbox import store_inbound
-from channels.messages import InboundMessage, Kind
 from db.engine import company_session, system_session
 from db.models import Company, Message, OrderEB2B, Role, Store, User
 from errors import ApiError
+from messages import InboundMessage, Kind
 
 CHANNEL = "console"
 
@@ -34,7 +34,7 @@ def _company(request: Request) -> Company:
     settings = request.app.state.runtime.settings
     if not settings.console:
         raise ApiError(404, "CONSOLE_DISABLED", "The console is off (OPENSALES_CONSOLE=false).")
-    with system_session(request.app.state.engine) as session:
+    with system_session(request.app.state.runtime.engine) as session:
         companies = session.exec(select(Company).where(Company.deleted_at.is_(None))).all()
     wanted = settings.console_company or "demo-pune"  # never "the only company": no login here
     for company in companies:
@@ -50,7 +50,7 @@ async def page(request: Request) -> HTMLResponse:
 
 async def people(request: Request) -> JSONResponse:
     company = _company(request)
-    with company_session(company.id, request.app.state.engine) as session:
+    with company_session(company.id, request.app.state.runtime.engine) as session:
         users = session.exec(select(User).order_by(User.role, User.name)).all()
         stores = {s.id: s for s in session.exec(select(Store))}
     listed, retailers = [], 0
@@ -92,15 +92,15 @@ async def say(request: Request) -> JSONResponse:
         sent_at=now,
         received_at=now,
     )
-    store_inbound(request.app.state.engine, company.id, message, {"console": True})
-    await request.app.state.queue.enqueue(company.id, CHANNEL, said.phone)
+    store_inbound(request.app.state.runtime.engine, company.id, message, {"console": True})
+    await request.app.state.runtime.queue.enqueue(company.id, CHANNEL, said.phone)
     return JSONResponse({"status": "queued", "id": message.provider_message_id}, status_code=202)
 
 
 async def conversation(request: Request) -> JSONResponse:
     company = _company(request)
     phone = request.query_params.get("phone", "")
-    with company_session(company.id, request.app.state.engine) as session:
+    with company_session(company.id, request.app.state.runtime.engine) as session:
         rows = session.exec(
             select(Message)
             .where(

@@ -14,9 +14,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from channels.messages import Button, InboundMessage
 from db.engine import company_session, system_session
 from db.models import Company, Direction, Message
+from messages import Button, InboundMessage
 
 log = logging.getLogger("opensales.inbox")
 

@@ -6,24 +6,9 @@ media expired, is too large, or is refused) raises `MediaUnavailable`, which the
 about; anything else (a timeout, a 5xx) propagates, and the job is retried.
 """
 
-from dataclasses import dataclass
-from typing import Protocol
-
 import httpx
 
-
-class MediaUnavailable(Exception):
-    """The media cannot be fetched, now or later."""
-
-
-@dataclass(frozen=True)
-class Media:
-    data: bytes
-    mime_type: str | None
-
-
-class MediaFetcher(Protocol):
-    async def fetch(self, media_id: str, max_bytes: int) -> Media: ...
+from messages import Media, MediaUnavailable
 
 
 async def _download(client: httpx.AsyncClient, url: str, max_bytes: int, **request) -> Media:

@@ -37,12 +37,12 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from channels.inbox import company_for_number, option_chosen, store_inbound
-from channels.messages import InboundMessage, Kind, OutboundMessage
 from channels.twilio_signature import signed_form
 from db.engine import company_session
 from db.models import Channel, Company, Message, OptOut
 from db.scope import CompanySession
 from errors import ApiError
+from messages import InboundMessage, Kind, OutboundMessage
 from settings import Settings
 
 log = logging.getLogger("opensales.sms")
@@ -236,7 +236,7 @@ async def receive(request: Request) -> Response:
         return _twiml()
     settled, reply = _settle(runtime.engine, company_id, message_id, form)
     if not settled:
-        await request.app.state.queue.enqueue(company_id, "sms", message.sender)
+        await request.app.state.runtime.queue.enqueue(company_id, "sms", message.sender)
     return _twiml(reply)
 
 

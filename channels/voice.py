@@ -26,12 +26,12 @@ from starlette.routing import Route
 from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
 
 from channels.inbox import company_for_number, option_chosen, store_inbound
-from channels.messages import InboundMessage, Kind, OutboundMessage
 from channels.twilio_signature import signed_form
 from db.engine import company_session
 from db.models import Conversation, Rep, Role, Store
-from jobs.conversation import Busy, Runtime, process_conversation
 from jobs.media import hotwords
+from jobs.turns import Busy, Turns
+from messages import InboundMessage, Kind, OutboundMessage
 from speech.tts import speakable
 from tools.identity import who
 
@@ -92,14 +92,14 @@ class Caller:
     store_id: uuid.UUID | None
 
 
-def find_caller(runtime: Runtime, caller: str, our_number: str) -> Caller | None:
+def find_caller(turns: Turns, caller: str, our_number: str) -> Caller | None:
     """The registered user calling this company's number, or None."""
     company_id = company_for_number(
-        runtime.engine, CHANNEL, our_number, runtime.settings.twilio_phone_number
+        turns.engine, CHANNEL, our_number, turns.settings.twilio_phone_number
     )
     if company_id is None:
         return None
-    with company_session(company_id, runtime.engine) as session:
+    with company_session(company_id, turns.engine) as session:
         user = who(session, caller)
         if user is None:
             return None
@@ -107,7 +107,7 @@ def find_caller(runtime: Runtime, caller: str, our_number: str) -> Caller | None
 
 
 async def take_turn(
-    runtime: Runtime,
+    turns: Turns,
     caller: Caller,
     turn_id: str,
     text: str,
@@ -120,7 +120,7 @@ async def take_turn(
     so a reply made after the caller hung up is logged as undelivered."""
     button = (
         option_chosen(
-            runtime.engine, caller.company_id, CHANNEL, caller.our_number, caller.phone, digit
+            turns.engine, caller.company_id, CHANNEL, caller.our_number, caller.phone, digit
         )
         if digit
         else None
@@ -137,14 +137,14 @@ async def take_turn(
         sent_at=now,
         received_at=now,
     )
-    if store_inbound(runtime.engine, caller.company_id, message, {"turn": turn_id}) is None:
+    if store_inbound(turns.engine, caller.company_id, message, {"turn": turn_id}) is None:
         return []
-    calls: LiveCalls = runtime.senders[CHANNEL]
+    calls: LiveCalls = turns.senders[CHANNEL]
     queue = calls.calls.get(caller.phone) if streamed else calls.open(caller.phone)
     try:
         for _ in range(50):  # another process holds the conversation: it is brief
             try:
-                await process_conversation(runtime, caller.company_id, CHANNEL, caller.phone)
+                await turns.answer_conversation(caller.company_id, CHANNEL, caller.phone)
                 break
             except Busy:
                 await asyncio.sleep(0.2)
@@ -157,9 +157,9 @@ async def take_turn(
     return replies
 
 
-def waiting_for_answer(runtime: Runtime, caller: Caller) -> bool:
+def waiting_for_answer(turns: Turns, caller: Caller) -> bool:
     """The order agent asked something (a read-back, a size, a substitute) on this call."""
-    with company_session(caller.company_id, runtime.engine) as session:
+    with company_session(caller.company_id, turns.engine) as session:
         conversation = session.exec(
             select(Conversation).where(
                 Conversation.channel == CHANNEL, Conversation.sender == caller.phone
@@ -190,7 +190,7 @@ def spoken(replies: list[OutboundMessage]) -> str:
 async def _signed_call(request: Request) -> tuple[dict[str, str], Caller | None]:
     """A voice webhook's signed form, and the registered user calling (None: a stranger)."""
     form = await signed_form(request, MAX_FORM)
-    caller = find_caller(request.app.state.runtime, form.get("From", ""), form.get("To", ""))
+    caller = find_caller(request.app.state.runtime.turns, form.get("From", ""), form.get("To", ""))
     return form, caller
 
 
@@ -208,7 +208,7 @@ def _stranger() -> Response:
 
 def _url(request: Request, name: str, **query) -> str:
     """A URL Twilio can call: on the public base when one is set (behind a proxy)."""
-    settings = request.app.state.runtime.settings
+    settings = request.app.state.runtime.turns.settings
     base = (settings.public_url or str(request.base_url)).rstrip("/")
     path = request.app.url_path_for(name)
     return str(URL(base + path).include_query_params(**query))
@@ -227,8 +227,8 @@ def _gather(action: str, hints: str = "", digits: int | None = 1) -> Gather:
     )
 
 
-def _hints(runtime: Runtime, caller: Caller) -> str:
-    with company_session(caller.company_id, runtime.engine) as session:
+def _hints(turns: Turns, caller: Caller) -> str:
+    with company_session(caller.company_id, turns.engine) as session:
         return hotwords(session)
 
 
@@ -237,9 +237,9 @@ async def incoming(request: Request) -> Response:
     form, caller = await _signed_call(request)
     if caller is None:
         return _stranger()
-    runtime = request.app.state.runtime
-    if runtime.settings.voice_mode == "stream":
-        return _twiml(_connect_stream(request, runtime, caller, form.get("CallSid", "")))
+    turns = request.app.state.runtime.turns
+    if turns.settings.voice_mode == "stream":
+        return _twiml(_connect_stream(request, turns, caller, form.get("CallSid", "")))
     response = VoiceResponse()
     attempt = int(request.query_params.get("attempt", "1") or 1)  # menus unanswered
     visit = int(request.query_params.get("n", "0") or 0)  # menus answered: numbers the turns
@@ -256,12 +256,10 @@ async def incoming(request: Request) -> Response:
     return _twiml(response)
 
 
-def _connect_stream(
-    request: Request, runtime: Runtime, caller: Caller, call_sid: str
-) -> VoiceResponse:
+def _connect_stream(request: Request, turns: Turns, caller: Caller, call_sid: str) -> VoiceResponse:
     response = VoiceResponse()
     connect = Connect()
-    base = runtime.settings.public_url or str(request.base_url)
+    base = turns.settings.public_url or str(request.base_url)
     url = base.rstrip("/").replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     stream = connect.stream(url=url + "/voice/stream")
     stream.parameter(name="from", value=caller.phone)
@@ -269,7 +267,7 @@ def _connect_stream(
     stream.parameter(
         name="token",
         value=stream_token(
-            runtime.settings.twilio_auth_token or "", call_sid, caller.phone, caller.our_number
+            turns.settings.twilio_auth_token or "", call_sid, caller.phone, caller.our_number
         ),
     )
     response.append(connect)
@@ -287,23 +285,23 @@ async def menu(request: Request) -> Response:
     form, caller = await _signed_call(request)
     if caller is None:
         return _stranger()
-    runtime = request.app.state.runtime
+    turns = request.app.state.runtime.turns
     response = VoiceResponse()
     visit = int(request.query_params.get("n", "0") or 0)
     said = (form.get("Digits") or form.get("SpeechResult") or "").strip().lower()
     if said.startswith("1") or ("order" in said and "status" not in said):
-        gather = _gather(_url(request, "voice_turn", n=1), _hints(runtime, caller), digits=None)
+        gather = _gather(_url(request, "voice_turn", n=1), _hints(turns, caller), digits=None)
         gather.say(ASK_ORDER, language=LANGUAGE)
         response.append(gather)
         response.redirect(_url(request, "voice_turn", n=1, again=1), method="POST")
     elif said.startswith("2") or any(w in said for w in ("status", "where", "deliver")):
         replies = await take_turn(
-            runtime, caller, f"{form.get('CallSid')}:menu:{visit}", "where is my order"
+            turns, caller, f"{form.get('CallSid')}:menu:{visit}", "where is my order"
         )
         response.say(spoken(replies) or "Sorry, please ask again.", language=LANGUAGE)
         response.redirect(_url(request, "voice_incoming", n=visit + 1), method="POST")
     elif said.startswith("3") or any(w in said for w in ("rep", "person", "talk", "human")):
-        number = _rep_number(runtime, caller)
+        number = _rep_number(turns, caller)
         if number:
             response.say("Connecting you to your sales rep.", language=LANGUAGE)
             response.dial(number, timeout=25)
@@ -319,14 +317,14 @@ async def menu(request: Request) -> Response:
     return _twiml(response)
 
 
-def _rep_number(runtime: Runtime, caller: Caller) -> str | None:
+def _rep_number(turns: Turns, caller: Caller) -> str | None:
     """The store's rep, else the configured fallback (a person at the distributor)."""
-    with company_session(caller.company_id, runtime.engine) as session:
+    with company_session(caller.company_id, turns.engine) as session:
         store = session.get(Store, caller.store_id) if caller.store_id else None
         rep = session.get(Rep, store.assigned_rep_id) if store and store.assigned_rep_id else None
         if rep is None and (user := who(session, caller.phone)) and user.role == Role.rep:
             rep = session.get(Rep, user.rep_id) if user.rep_id else None
-        return (rep.phone if rep and rep.phone else None) or runtime.settings.voice_fallback_number
+        return (rep.phone if rep and rep.phone else None) or turns.settings.voice_fallback_number
 
 
 async def turn(request: Request) -> Response:
@@ -334,11 +332,11 @@ async def turn(request: Request) -> Response:
     form, caller = await _signed_call(request)
     if caller is None:
         return _stranger()
-    runtime = request.app.state.runtime
+    turns = request.app.state.runtime.turns
     response = VoiceResponse()
     step = int(request.query_params.get("n", "1") or 1)
     speech, digit = form.get("SpeechResult", "").strip(), form.get("Digits", "").strip()
-    hints = _hints(runtime, caller)
+    hints = _hints(turns, caller)
     if not speech and not digit:  # silence: ask once more, then say goodbye
         if request.query_params.get("again") == "1" and not request.query_params.get("last"):
             gather = _gather(_url(request, "voice_turn", n=step), hints, digits=None)
@@ -349,10 +347,8 @@ async def turn(request: Request) -> Response:
         response.say(GOODBYE, language=LANGUAGE)
         response.hangup()
         return _twiml(response)
-    replies = await take_turn(
-        runtime, caller, f"{form.get('CallSid')}:{step}", speech, digit or None
-    )
-    waiting = waiting_for_answer(runtime, caller)
+    replies = await take_turn(turns, caller, f"{form.get('CallSid')}:{step}", speech, digit or None)
+    waiting = waiting_for_answer(turns, caller)
     gather = _gather(_url(request, "voice_turn", n=step + 1), hints, digits=1 if waiting else None)
     text = spoken(replies) if replies else "Sorry, please say that again."
     gather.say(text if waiting else f"{text} {MORE}", language=LANGUAGE)

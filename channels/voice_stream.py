@@ -16,18 +16,18 @@ import contextlib
 import hmac
 import logging
 import time
+from functools import partial
 
 from prometheus_client import Histogram
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from agents.order import catalog_parser
 from channels.twilio_signature import check_twilio_signature
 from channels.voice import Caller, find_caller, spoken, stream_token, take_turn
 from db.engine import company_session
 from errors import ApiError
-from jobs.conversation import Runtime
 from jobs.media import hotwords
+from jobs.turns import Turns
 from speech.audio import STT_RATE
 from speech.pipeline import (
     AudioIn,
@@ -48,6 +48,8 @@ from speech.pipeline import (
 )
 from speech.stt import get_stt
 from speech.tts import get_tts
+from tools.catalog import catalog_parser
+from tools.hearing import listen_for_order
 
 log = logging.getLogger("opensales.voice")
 
@@ -66,17 +68,17 @@ class Call:
 
     def __init__(
         self,
-        runtime: Runtime,
+        turns: Turns,
         websocket: WebSocket,
         start: Start,
         caller: Caller,
         speaker: Speaker,
         transcriber: Transcriber,
     ) -> None:
-        self.runtime, self.websocket, self.caller = runtime, websocket, caller
+        self.turns, self.websocket, self.caller = turns, websocket, caller
         self.call_sid = start.call_sid
         self.encoder = TwilioEncoder(start.stream_sid)
-        self.turns = TurnTaking()
+        self.turn_taking = TurnTaking()
         self.speaker, self.transcriber = speaker, transcriber
         self.speaking: asyncio.Task | None = None
         self.answering: set[asyncio.Task] = set()
@@ -130,7 +132,7 @@ class Call:
     def answer(self, audio: TurnAudio | None = None, digit: str | None = None) -> None:
         heard_at = time.perf_counter()
         early, self.early = self.early, None
-        vad = self.turns.detector.settings
+        vad = self.turn_taking.detector.settings
         quiet_after_pause = STT_RATE * (vad.end_ms - vad.pause_ms) // 1000 + 2 * FRAME_16K
         if (
             audio is not None
@@ -168,7 +170,7 @@ class Call:
             heard = time.perf_counter()
             self.count += 1
             replies = await take_turn(
-                self.runtime,
+                self.turns,
                 self.caller,
                 f"{self.call_sid}:{self.count}",
                 text,
@@ -190,7 +192,7 @@ class Call:
         """The call is over: stop speaking now; turns being answered finish and are stored."""
         self.ended = True
         self.stop_speaking()
-        self.runtime.senders["voice"].close(self.caller.phone)  # later replies: undelivered
+        self.turns.senders["voice"].close(self.caller.phone)  # later replies: undelivered
         if self.answering:
             await asyncio.gather(*self.answering, return_exceptions=True)
 
@@ -207,9 +209,9 @@ async def _start(websocket: WebSocket, decoder: TwilioDecoder) -> Start | None:
 
 
 async def stream(websocket: WebSocket) -> None:
-    runtime: Runtime = websocket.app.state.runtime
+    turns: Turns = websocket.app.state.runtime.turns
     try:
-        check_twilio_signature(runtime.settings, websocket.url, websocket.headers, {})
+        check_twilio_signature(turns.settings, websocket.url, websocket.headers, {})
     except ApiError as exc:
         log.warning("media stream refused: %s", exc.message)
         await websocket.close(code=1008, reason=exc.code)
@@ -223,13 +225,13 @@ async def stream(websocket: WebSocket) -> None:
         with contextlib.suppress(Exception):
             await websocket.close(code=1008)
         return
-    caller = _caller(runtime, start) if start else None
+    caller = _caller(turns, start) if start else None
     if caller is None:
         await websocket.close(code=1008, reason="UNKNOWN_CALL")
         return
-    speaker, transcriber = await asyncio.to_thread(_processors, runtime, caller)
-    call = Call(runtime, websocket, start, caller, speaker, transcriber)
-    runtime.senders["voice"].open(caller.phone)  # the call is live: replies come to it
+    speaker, transcriber = await asyncio.to_thread(_processors, turns, caller)
+    call = Call(turns, websocket, start, caller, speaker, transcriber)
+    turns.senders["voice"].open(caller.phone)  # the call is live: replies come to it
     first = caller.name.split()[:1]
     call.say(
         f"Namaste {first[0] if first else ''}. Please say your order, or ask where your order is."
@@ -242,7 +244,7 @@ async def stream(websocket: WebSocket) -> None:
                 log.warning("call %s: %s", call.call_sid, exc)
                 continue
             if isinstance(frame, AudioIn):
-                for event in call.turns.process(frame):
+                for event in call.turn_taking.process(frame):
                     if isinstance(event, SpeechStarted) and call.playing():
                         await call.barge_in()
                     elif isinstance(event, TurnAudio) and not event.final:
@@ -260,35 +262,38 @@ async def stream(websocket: WebSocket) -> None:
     except (WebSocketDisconnect, ValueError) as exc:  # dropped, or not JSON
         log.info("call %s: the stream ended (%r)", call.call_sid, exc)
     finally:
-        for turn in call.turns.flush():  # hung up right after speaking: still answered
+        for turn in call.turn_taking.flush():  # hung up right after speaking: still answered
             call.answer(audio=turn)
         await call.hang_up()
         with contextlib.suppress(Exception):
             await websocket.close()
 
 
-def _processors(runtime: Runtime, caller: Caller) -> tuple[Speaker, Transcriber]:
+def _processors(turns: Turns, caller: Caller) -> tuple[Speaker, Transcriber]:
     """The voice and the ears of a call: models (shared, loaded once) and the company's
     catalogue. Made in a worker thread: the event loop keeps taking every call's audio."""
-    with company_session(caller.company_id, runtime.engine) as session:
+    with company_session(caller.company_id, turns.engine) as session:
         words, parser = hotwords(session), catalog_parser(session)
+    listen = partial(
+        listen_for_order, get_stt(turns.settings), parser=parser, hotwords=words, vad=False
+    )  # Whisper's own VAD drops short telephone words whole
     return (
-        Speaker(get_tts(runtime.settings)),
-        Transcriber(get_stt(runtime.settings), parser, words),
+        Speaker(get_tts(turns.settings)),
+        Transcriber(listen),
     )
 
 
-def _caller(runtime: Runtime, start: Start) -> Caller | None:
+def _caller(turns: Turns, start: Start) -> Caller | None:
     """The caller `/voice/incoming` vouched for (its token), still a registered user."""
     params = start.parameters
     caller_phone, our_number = params.get("from", ""), params.get("to", "")
     expected = stream_token(
-        runtime.settings.twilio_auth_token or "", start.call_sid, caller_phone, our_number
+        turns.settings.twilio_auth_token or "", start.call_sid, caller_phone, our_number
     )
     if not hmac.compare_digest(expected, params.get("token", "")):
         log.warning("media stream %s: bad call token", start.call_sid)
         return None
-    return find_caller(runtime, caller_phone, our_number)
+    return find_caller(turns, caller_phone, our_number)
 
 
 routes = [WebSocketRoute("/voice/stream", stream, name="voice_stream")]

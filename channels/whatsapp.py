@@ -15,9 +15,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from channels.inbox import company_for_number, record_status, store_inbound
-from channels.messages import OutboundMessage
 from channels.whatsapp_payload import parse_webhook
 from errors import ApiError
+from messages import OutboundMessage
 
 log = logging.getLogger("opensales.whatsapp")
 MAX_BODY = 3 << 20  # Meta's payloads are small; a text message is at most 4096 characters
@@ -73,7 +73,9 @@ async def receive(request: Request) -> Response:
             continue
         if store_inbound(runtime.engine, company_id, item.message, item.raw) is not None:
             stored += 1
-            await request.app.state.queue.enqueue(company_id, "whatsapp", item.message.sender)
+            await request.app.state.runtime.queue.enqueue(
+                company_id, "whatsapp", item.message.sender
+            )
     for status in statuses:
         company_id = company_for_number(
             runtime.engine,

@@ -12,7 +12,7 @@ from typing import Any
 
 import phonenumbers
 
-from channels.messages import InboundMessage, Kind, Location
+from messages import InboundMessage, Kind, Location
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import sqlglot
 from sqlmodel import select
 from tqdm import tqdm
 
-from agents.analytics import _policies, ask, system_prompt
+from agents.analytics import ask, schema_policies, system_prompt
 from db.engine import create_db_engine, system_session
 from db.models import Company
 from evals.bench_llm import percentile
@@ -100,7 +100,7 @@ def is_ordered(sql: str) -> bool:
 
 
 def _company(engine, slug: str | None) -> uuid.UUID | None:
-    if _policies(engine) is not OURS:
+    if schema_policies(engine) is not OURS:
         return None
     with system_session(engine) as session:
         query = select(Company)
@@ -115,7 +115,7 @@ def _company(engine, slug: str | None) -> uuid.UUID | None:
 async def run(cases: list[dict], engine, company_id, llm, templates: bool) -> int:
     settings = get_settings()
     dialect = engine.dialect.name
-    policies = _policies(engine)
+    policies = schema_policies(engine)
     if llm is not None:  # as the server does at start: the model and the prompt's prefix
         await llm.prepare(system_prompt(policies, dialect))
     right = invalid = 0

@@ -4,7 +4,7 @@ The same files as `opensales eval orders`. Each case's text is spoken by Piper a
 both voice paths, then read as the order agent reads it:
 - a WhatsApp voice note: 16 kHz OGG/Opus, decoded with PyAV, Whisper with Silero VAD;
 - a phone call: 8 kHz μ-law through a 300-3400 Hz telephone band, as Twilio streams it.
-Whisper hears them as in production (`speech.orders.listen_for_order`: the catalog's names as
+Whisper hears them as in production (`tools.hearing.listen_for_order`: the catalog's names as
 hotwords, mishearings of units tidied, a second pass primed with the nearest names when the
 first does not read as a clean order). Prints per path
 `voice exact-order accuracy: NN.N%`, item precision/recall, word error rate against the
@@ -35,9 +35,9 @@ from speech.audio import (
     resample,
     to_float,
 )
-from speech.orders import listen_for_order, short_names
 from speech.stt import get_stt, spoken_names
 from speech.tts import get_tts
+from tools.hearing import listen_for_order, short_names
 from tools.order_parser import normalise
 
 

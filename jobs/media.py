@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import func
 from sqlmodel import select
 
-from channels.media import MediaFetcher, MediaUnavailable
 from db.models import Message, Product, TransactionItem
 from db.scope import CompanySession
+from messages import MediaFetcher, MediaUnavailable
 from settings import Settings
 from speech.audio import UnreadableAudio, decode
-from speech.orders import listen_for_order
 from speech.stt import get_stt, spoken_names
+from tools.hearing import listen_for_order
 from tools.order_parser import OrderParser
 
 log = logging.getLogger("opensales.media")

@@ -2,8 +2,8 @@
 
 Both wait a burst window before answering (in-process: until the sender has been quiet for
 it), so "2 cs parle g" and "aur 1 coke" sent a moment apart are answered together, and both
-leave the ordering to `process_conversation`, which runs once at a time per conversation and
-re-reads what is unanswered.
+leave the ordering to `Turns.answer_conversation`, which runs once at a time per conversation
+and re-reads what is unanswered.
 """
 
 import asyncio
@@ -13,11 +13,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import select
+from sqlalchemy import Engine
+from sqlmodel import or_, select
 
+from db import outbox
 from db.engine import system_session
 from db.models import Channel, Direction, Message
-from jobs.conversation import Runtime, conversation_key, process_conversation
+from jobs.turns import Turns, conversation_key
 
 log = logging.getLogger("opensales.queue")
 
@@ -25,8 +27,9 @@ log = logging.getLogger("opensales.queue")
 class InProcessQueue:
     """asyncio tasks in this process: the embedded default."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, turns: Turns, burst_window_s: float) -> None:
+        self.turns = turns
+        self.window = burst_window_s
         self.tasks: dict[str, asyncio.Task] = {}
         self.again: set[str] = set()
         self.last: dict[str, float] = {}
@@ -41,13 +44,12 @@ class InProcessQueue:
         self.tasks[key] = asyncio.create_task(self._run(key, company_id, channel, sender))
 
     async def _run(self, key: str, company_id: uuid.UUID, channel: str, sender: str) -> None:
-        window = self.runtime.settings.burst_window_s
-        while (wait := self.last[key] + window - time.monotonic()) > 0:
+        while (wait := self.last[key] + self.window - time.monotonic()) > 0:
             await asyncio.sleep(wait)  # each new message of a burst extends the wait
         while True:
             self.again.discard(key)
             try:
-                await process_conversation(self.runtime, company_id, channel, sender)
+                await self.turns.answer_conversation(company_id, channel, sender)
             except Exception:
                 log.exception("conversation %s failed; its messages stay unanswered", key)
                 await asyncio.sleep(5)
@@ -116,19 +118,31 @@ class ArqQueue:
             await self.pool.aclose()
 
 
-def stranded(runtime: Runtime, older_than_s: float = 60) -> list[tuple[uuid.UUID, str, str]]:
-    """Conversations with messages left unanswered (a crash between storing and answering)."""
+def stranded(engine: Engine, older_than_s: float = 60) -> list[tuple[uuid.UUID, str, str]]:
+    """Conversations left with messages unanswered or replies undelivered (a crash between
+    storing and answering, or between answering and sending)."""
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
-    with system_session(runtime.engine) as session:
+    unanswered = (Message.direction == Direction.inbound) & Message.status.in_(outbox.UNANSWERED)
+    undelivered = (Message.direction == Direction.outbound) & (Message.status == outbox.QUEUED)
+    with system_session(engine) as session:
         rows = session.exec(
-            select(Message.company_id, Message.channel, Message.sender)
+            select(
+                Message.company_id,
+                Message.channel,
+                Message.direction,
+                Message.sender,
+                Message.recipient,
+            )
             .where(
-                Message.direction == Direction.inbound,
-                Message.status.in_(("received", "processing")),
+                or_(unanswered, undelivered),
                 Message.channel != Channel.api,  # answered by the API run that stored it
                 Message.created_at < cutoff,
                 Message.deleted_at.is_(None),
             )
             .distinct()
         ).all()
-    return [(company_id, channel, sender) for company_id, channel, sender in rows]
+    found = {
+        (company_id, channel, sender if direction == Direction.inbound else recipient)
+        for company_id, channel, direction, sender, recipient in rows
+    }
+    return sorted(found, key=str)

@@ -56,10 +56,26 @@ class MalformedOutput(LLMError):
 
 
 class LLMService:
-    def __init__(self, backend: Backend, breaker: CircuitBreaker, timeout_s: float = 30.0):
+    def __init__(
+        self,
+        backend: Backend,
+        breaker: CircuitBreaker,
+        timeout_s: float = 30.0,
+        pii: PiiContext | None = None,
+    ):
         self.backend = backend
         self.breaker = breaker
         self.timeout_s = timeout_s
+        self.pii = pii  # redacted from every message when a call names none
+
+    def with_pii(self, pii: PiiContext) -> "LLMService":
+        """This service (same backend and breaker) redacting `pii` from every message: the
+        turn engine gives agents only this, so no agent's prompt can skip it."""
+        return LLMService(self.backend, self.breaker, self.timeout_s, pii)
+
+    def _redacted(self, messages: list[dict[str, str]], pii: PiiContext | None) -> list[dict]:
+        pii = pii or self.pii
+        return [{"role": m["role"], "content": redact(m["content"], pii)} for m in messages]
 
     async def chat(
         self,
@@ -75,7 +91,7 @@ class LLMService:
         """One completion of `messages` (redacted first), through the circuit breaker;
         `slow_s` overrides the breaker's slow-answer limit for this call."""
         request = CompletionRequest(
-            messages=[{"role": m["role"], "content": redact(m["content"], pii)} for m in messages],
+            messages=self._redacted(messages, pii),
             max_tokens=max_tokens,
             temperature=temperature,
             json_schema=json_schema,
@@ -177,7 +193,7 @@ class LLMService:
         """Each label's probability as the answer after `answer_prefix`: a choice constrained
         to the labels, with a real confidence, for the price of evaluating the prompt."""
         request = ClassifyRequest(
-            messages=[{"role": m["role"], "content": redact(m["content"], pii)} for m in messages],
+            messages=self._redacted(messages, pii),
             labels=labels,
             answer_prefix=answer_prefix,
             timeout_s=timeout_s or self.timeout_s,

@@ -12,17 +12,15 @@
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from speech.audio import PHONE_RATE, STT_RATE, Resampler, mulaw_to_pcm, pcm_to_mulaw, to_float
-from speech.orders import listen_for_order
-from speech.stt import SpeechToText, Transcript
+from speech.stt import Transcript
 from speech.tts import TextToSpeech, sentences
 from speech.vad import Event, TurnDetector, VadSettings
-from tools.order_parser import OrderParser
 
 FRAME_SAMPLES = PHONE_RATE // 50  # 20 ms at 8 kHz
 
@@ -175,16 +173,14 @@ def _wide(turn: np.ndarray) -> np.ndarray:
 
 
 class Transcriber:
-    """The caller's turn → text, heard as an order (`speech.orders`). Whisper's own VAD is
-    off: the turn is already cut to speech, and Silero drops short telephone words whole."""
+    """The caller's turn → text, by `listen` (a blocking function: the call's hearing, such as
+    `tools.hearing.listen_for_order` bound to the company's catalogue), in a worker thread."""
 
-    def __init__(self, stt: SpeechToText, parser: OrderParser, hotwords: str = "") -> None:
-        self.stt, self.parser, self.hotwords = stt, parser, hotwords
+    def __init__(self, listen: Callable[[np.ndarray], Transcript]) -> None:
+        self.listen = listen
 
     async def process(self, frame: TurnAudio) -> Transcript:
-        return await asyncio.to_thread(
-            listen_for_order, self.stt, frame.samples, self.parser, self.hotwords, False
-        )
+        return await asyncio.to_thread(self.listen, frame.samples)
 
 
 class Speaker:

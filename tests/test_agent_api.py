@@ -180,7 +180,7 @@ def test_a_second_run_on_a_thread_waits_for_the_first(shop):
         return {label: 1.0 if label == "help" else 0.0 for label in request.labels}
 
     with client(folder) as api:
-        api.app.state.runtime.llm = fake_llm(classify=slow_choice)
+        api.app.state.runtime.turns.llm = fake_llm(classify=slow_choice)
         thread = api.post("/threads", headers=bearer(company_id)).json()["thread_id"]
 
         def ask(text):
@@ -223,7 +223,7 @@ def _memory_survives_a_restart(settings: Settings, engine, company_id) -> None:
         ).json()
         assert started["messages"][0]["content"].startswith("Role-play:")
     with TestClient(create_app(settings)) as api:  # a new process: nothing in memory
-        api.app.state.runtime.llm = fake_llm(complete=lambda _: scored)
+        api.app.state.runtime.turns.llm = fake_llm(complete=lambda _: scored)
         answered = api.post(
             f"/threads/{thread['thread_id']}/runs/wait",
             headers=bearer(company_id, **rep_claims),
@@ -234,8 +234,8 @@ def _memory_survives_a_restart(settings: Settings, engine, company_id) -> None:
 
         async def facts():
             runtime = api.app.state.runtime
-            await runtime.agent_graph()
-            return await runtime.memory.store.asearch(("profile", str(company_id)))
+            await runtime.turns.graph()
+            return await runtime.turns.memory.store.asearch(("profile", str(company_id)))
 
         stored = api.portal.call(facts)  # long-term facts: kept beside the checkpoints
         assert [item.value["language"] for item in stored] == ["en"]

@@ -13,13 +13,13 @@ from fake_llm import down_llm, fake_llm
 from sqlmodel import select
 
 from channels.inbox import store_inbound
-from channels.messages import InboundMessage, Kind
-from channels.outbox import SimulatedSender
+from channels.simulated import SimulatedSender
 from db.demo import load_demo
 from db.engine import company_session, create_db_engine
 from db.migrate import upgrade
 from db.models import Product, Promotion, Rep, Role, StockLevel, Task, User
-from jobs.conversation import Runtime, process_conversation
+from jobs.turns import Turns
+from messages import InboundMessage, Kind
 from settings import Settings
 
 
@@ -51,9 +51,7 @@ class Chat:
             _env_file=None, data_dir=tmp or folder, llm_backend="off", burst_window_s=0
         )
         self.sender = SimulatedSender("whatsapp")
-        self.runtime = Runtime(
-            settings=settings, engine=engine, senders={"whatsapp": self.sender}, llm=llm
-        )
+        self.turns = Turns(settings, engine, {"whatsapp": self.sender}, llm)
         self.engine, self.company_id = engine, company_id
 
     async def say(self, phone: str, text: str = "", choice: str | None = None):
@@ -71,7 +69,7 @@ class Chat:
         )
         before = len(self.sender.sent[phone])
         store_inbound(self.engine, self.company_id, message, {})
-        await process_conversation(self.runtime, self.company_id, "whatsapp", phone)
+        await self.turns.answer_conversation(self.company_id, "whatsapp", phone)
         return self.sender.sent[phone][before:]
 
     def run(self, scenario):
@@ -79,7 +77,7 @@ class Chat:
             try:
                 return await scenario(self)
             finally:
-                await self.runtime.close()
+                await self.turns.close()
 
         return asyncio.run(wrapped())
 

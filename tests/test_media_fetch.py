@@ -6,7 +6,8 @@ import asyncio
 import httpx
 import pytest
 
-from channels.media import MediaUnavailable, TwilioMedia, WhatsAppMedia
+from channels.media import TwilioMedia, WhatsAppMedia
+from messages import MediaUnavailable
 
 NOTE = b"OggS" + b"\x01" * 1000
 

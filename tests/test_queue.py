@@ -12,15 +12,15 @@ from redis.asyncio import Redis
 from sqlmodel import select
 
 from channels.inbox import store_inbound
-from channels.messages import InboundMessage, Kind
 from db.demo import load_demo
 from db.engine import company_session, create_db_engine
 from db.migrate import upgrade
 from db.models import Message, Store
 from jobs.queue import ArqQueue, stranded
-from jobs.worker import answer_conversation
-from server import build_runtime
+from messages import InboundMessage, Kind
+from runtime import build_runtime
 from settings import Settings
+from worker import answer_conversation
 
 pytestmark = pytest.mark.redis
 
@@ -106,6 +106,5 @@ def test_stranded_messages_are_found(tmp_path):
     old.received_at = datetime.now(UTC) - timedelta(minutes=5)
     store_inbound(engine, company_id, old, {})
     store_inbound(engine, company_id, inbound("+919800000043", "just now"), {})
-    runtime = build_runtime(settings)
-    assert stranded(runtime) == [(company_id, "whatsapp", "+919800000042")]
+    assert stranded(engine) == [(company_id, "whatsapp", "+919800000042")]
     engine.dispose()

@@ -19,7 +19,6 @@ from speech.audio import (
     pcm_to_mulaw,
     resample,
 )
-from speech.orders import listen_for_order, nearest_names, tidy
 from speech.pipeline import (
     AudioIn,
     Clear,
@@ -40,6 +39,7 @@ from speech.pipeline import (
 from speech.stt import HOTWORDS_CHARS, get_stt, model_folder, spoken_names
 from speech.tts import get_tts, sentences, speakable
 from speech.vad import Event, TurnDetector
+from tools.hearing import listen_for_order, nearest_names, tidy
 from tools.order_parser import CatalogItem, OrderParser
 
 

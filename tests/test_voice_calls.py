@@ -57,7 +57,7 @@ def streaming(tmp_path_factory):
 
 
 def store_phone(client, company_id, index) -> tuple[str, Store]:
-    with company_session(company_id, client.app.state.engine) as session:
+    with company_session(company_id, client.app.state.runtime.engine) as session:
         store = session.exec(select(Store).order_by(Store.code)).all()[index]
         return store.owner_phone, store
 
@@ -82,7 +82,7 @@ def said(twiml: ET.Element) -> str:
 
 
 def orders(client, company_id, store) -> list[OrderEB2B]:
-    with company_session(company_id, client.app.state.engine) as session:
+    with company_session(company_id, client.app.state.runtime.engine) as session:
         return session.exec(
             select(OrderEB2B).where(OrderEB2B.store_id == store.id, OrderEB2B.channel == "voice")
         ).all()
@@ -158,7 +158,7 @@ def test_no_by_voice_places_nothing_and_status_and_rep(shop):
     assert again == status  # asked twice in one call, answered twice
 
     dialled = call(client, "/voice/menu", phone, call_sid="CA2", Digits="3")
-    with company_session(company_id, client.app.state.engine) as session:
+    with company_session(company_id, client.app.state.runtime.engine) as session:
         rep = session.get(Rep, session.get(Store, store.id).assigned_rep_id)
     assert dialled.find("Dial").text == rep.phone
 

@@ -9,10 +9,11 @@ import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from channels.media import HeldMedia, Media
+from channels.media import HeldMedia
 from db.engine import company_session
 from db.models import Message, Store
 from evals.ivr import demo_shop
+from messages import Media
 from server import create_app
 from settings import Settings
 from speech.audio import decode, encode_ogg_opus, encode_wav
@@ -44,7 +45,7 @@ def voice():
 
 
 def retailer(client, company_id, index) -> str:
-    with company_session(company_id, client.app.state.engine) as session:
+    with company_session(company_id, client.app.state.runtime.engine) as session:
         return session.exec(select(Store).order_by(Store.code)).all()[index].owner_phone
 
 
@@ -57,7 +58,7 @@ def send_audio(client, media, phone, data: bytes, media_id: str) -> None:
 
 
 def stored(client, company_id, phone) -> list[Message]:
-    with company_session(company_id, client.app.state.engine) as session:
+    with company_session(company_id, client.app.state.runtime.engine) as session:
         return session.exec(
             select(Message).where(Message.sender == phone, Message.kind == "audio")
         ).all()

@@ -1,7 +1,7 @@
 """WhatsApp webhook payloads become channel-neutral messages; nothing is dropped."""
 
-from channels.messages import Kind
 from channels.whatsapp_payload import parse_webhook
+from messages import Kind
 
 
 def payload(*messages, statuses=()):

@@ -6,8 +6,8 @@ import json
 
 import httpx
 
-from channels.messages import Button, OutboundMessage
 from channels.whatsapp import WhatsAppSender
+from messages import Button, OutboundMessage
 
 
 def graph_api(requests: list):

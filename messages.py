@@ -1,13 +1,17 @@
-"""Channel-neutral messages: what every adapter turns provider payloads into, and back.
+"""Channel-neutral messages, the one typed module both sides read.
 
-Agents see only these types, never a WhatsApp, SMS or voice payload. An adapter knows how to
-render a `Reply` in its channel: buttons on WhatsApp, numbered options in an SMS.
+Channel adapters turn provider payloads into `InboundMessage` and render `OutboundMessage` back
+(buttons on WhatsApp, numbered options in an SMS, speech on a call); agents see only these
+types. The two small protocols at the end are what an adapter provides to the turn engine: a
+`Sender` for replies and a `MediaFetcher` for the voice notes and photos a message points to.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Kind(StrEnum):
@@ -25,7 +29,7 @@ class Location(BaseModel):
 
 
 class InboundMessage(BaseModel):
-    channel: str  # whatsapp, sms, voice, console
+    channel: str  # whatsapp, sms, voice, console, api
     provider_message_id: str
     sender: str  # E.164 phone
     recipient: str  # our number or account id, which tells the company
@@ -46,7 +50,10 @@ class Button(BaseModel):
 
 class OutboundMessage(BaseModel):
     """One message to send. Buttons (at most 3) become reply buttons; more options become a
-    list; a template is what may be sent outside the 24-hour customer-service window."""
+    list; a template is what may be sent outside the 24-hour customer-service window. Bytes
+    (a chart, a voice note) are base64 in JSON, so a queued reply survives a restart whole."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
     text: str = ""
     buttons: list[Button] = Field(default_factory=list)
@@ -54,6 +61,7 @@ class OutboundMessage(BaseModel):
     image: bytes | None = None
     image_caption: str = ""
     audio: bytes | None = None
+    speak: bool = False  # also send the text as a voice note (made when it is delivered)
     template: str | None = None
     template_language: str = "en"  # a WhatsApp template language code: en, en_US, hi, mr ...
     template_params: list[str] = Field(default_factory=list)
@@ -67,3 +75,29 @@ class OutboundMessage(BaseModel):
     @property
     def as_list(self) -> bool:
         return len(self.buttons) > 3
+
+
+class Sender(Protocol):
+    """What a channel adapter provides for replies."""
+
+    channel: str
+
+    async def send(self, to: str, message: OutboundMessage) -> str:
+        """Send; return the provider's id of the sent message."""
+        ...
+
+
+@dataclass(frozen=True)
+class Media:
+    data: bytes
+    mime_type: str | None
+
+
+class MediaUnavailable(Exception):
+    """The media cannot be fetched, now or later (expired, too large, refused)."""
+
+
+class MediaFetcher(Protocol):
+    """What a channel adapter provides for the media its messages point to."""
+
+    async def fetch(self, media_id: str, max_bytes: int) -> Media: ...

@@ -1,4 +1,4 @@
-"""Hearing an order: Whisper's transcript made fit for the order parser.
+"""Hearing an order: Whisper's transcript made fit for the order parser (a tool over `speech`).
 
 Two things a small Whisper gets wrong in orders, fixed here:
 - Unit and number words it hears as other words ("70 grand", "1 leader", "1k Sprite",

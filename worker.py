@@ -1,7 +1,7 @@
 """`opensales worker`: arq workers that answer conversations queued in Redis, and sweep up any
-left unanswered (a crash between storing a message and queueing it)."""
+left unanswered or undelivered (a crash between storing a message and answering it, or between
+answering and sending). Built on the same runtime as the server (`runtime.py`)."""
 
-import asyncio
 import uuid
 from contextlib import suppress
 
@@ -9,14 +9,16 @@ from arq import Retry, cron
 from arq.connections import RedisSettings
 from sqlalchemy.exc import IntegrityError
 
-from jobs.conversation import Busy, Runtime, process_conversation
 from jobs.queue import stranded
+from jobs.turns import Busy
+from runtime import Runtime, build_runtime
+from settings import Settings
 
 
 async def answer_conversation(ctx: dict, company_id: str, channel: str, sender: str) -> int:
     runtime: Runtime = ctx["runtime"]
     try:
-        return await process_conversation(runtime, uuid.UUID(company_id), channel, sender)
+        return await runtime.turns.answer_conversation(uuid.UUID(company_id), channel, sender)
     except Busy:  # another run holds the conversation: come back once it is likely done
         raise Retry(defer=runtime.settings.burst_window_s) from None
     except IntegrityError:  # another conversation took the same order number: try again
@@ -26,25 +28,24 @@ async def answer_conversation(ctx: dict, company_id: str, channel: str, sender: 
 async def sweep(ctx: dict) -> int:
     runtime: Runtime = ctx["runtime"]
     answered = 0
-    for company_id, channel, sender in stranded(runtime, older_than_s=30):
+    for company_id, channel, sender in stranded(runtime.engine, older_than_s=30):
         with suppress(Busy):  # being answered right now
-            answered += await process_conversation(runtime, company_id, channel, sender)
+            answered += await runtime.turns.answer_conversation(company_id, channel, sender)
     return answered
 
 
 async def startup(ctx: dict) -> None:
-    from server import build_runtime, warm_prompts
-
-    ctx["runtime"] = build_runtime(ctx["settings"], redis=ctx["redis"])
-    ctx["warming"] = asyncio.create_task(warm_prompts(ctx["runtime"]))
+    ctx["runtime"] = runtime = build_runtime(ctx["settings"], redis=ctx["redis"])
+    runtime.start(sweep=False)  # the sweep is a cron job here
 
 
 async def shutdown(ctx: dict) -> None:
-    ctx["warming"].cancel()
-    await ctx["runtime"].close()
+    runtime: Runtime = ctx["runtime"]
+    runtime.redis = None  # arq's connection: arq closes it
+    await runtime.close()
 
 
-def worker_settings(settings) -> dict:
+def worker_settings(settings: Settings) -> dict:
     return {
         "functions": [answer_conversation],
         "cron_jobs": [cron(sweep, second={0, 30}, run_at_startup=True)],
