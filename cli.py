@@ -5,7 +5,7 @@ import logging
 import re
 import sys
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -72,11 +72,108 @@ def cmd_company_add(args: argparse.Namespace) -> int:
             slug=slug,
             city=args.city,
             timezone=args.timezone,
-            settings={"phone_region": args.phone_region},
+            settings={"phone_region": args.phone_region, **business_numbers(args)},
         )
         session.add(company)
         session.commit()
         print(f"Created company {slug} ({company.id})")
+    return 0
+
+
+NUMBER_OPTIONS = {  # option -> the company setting the channels route by
+    "whatsapp_number_id": "whatsapp_phone_number_id",
+    "sms_number": "sms_phone_number_id",
+    "voice_number": "voice_phone_number_id",
+}
+
+
+def business_numbers(args: argparse.Namespace) -> dict[str, str]:
+    """The business numbers given on the command line, as company settings (phones in E.164)."""
+    found = {}
+    for option, key in NUMBER_OPTIONS.items():
+        value = getattr(args, option, None)
+        if value:
+            found[key] = value if option == "whatsapp_number_id" else e164(value)
+    return found
+
+
+def e164(phone: str) -> str:
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(phone, None if phone.startswith("+") else "IN")
+    except phonenumbers.NumberParseException as exc:
+        raise SystemExit(f"error: {phone!r} is not a phone number: {exc}") from None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def cmd_company_set(args: argparse.Namespace) -> int:
+    """Give a company its business numbers: messages to them are routed to it."""
+    numbers = business_numbers(args)
+    if not numbers:
+        print(
+            "error: give at least one of --whatsapp-number-id, --sms-number, --voice-number",
+            file=sys.stderr,
+        )
+        return 2
+    with system_session() as session:
+        company = session.exec(select(Company).where(Company.slug == args.slug)).first()
+        if company is None:
+            print(f"error: no company {args.slug!r}", file=sys.stderr)
+            return 2
+        for other in session.exec(select(Company).where(Company.id != company.id)):
+            taken = [key for key, value in numbers.items() if other.settings.get(key) == value]
+            if taken:
+                print(f"error: {other.slug} already has {', '.join(taken)}", file=sys.stderr)
+                return 2
+        company.settings = {**company.settings, **numbers}
+        session.commit()
+    print(f"{args.slug}: " + ", ".join(f"{key} {value}" for key, value in numbers.items()))
+    return 0
+
+
+def cmd_unrouted(args: argparse.Namespace) -> int:
+    """Messages to numbers no company claims; with --replay, store each where it now belongs."""
+    from channels.inbox import Companies, store_inbound
+    from db.models import UnroutedMessage
+    from messages import InboundMessage
+
+    settings = get_settings()
+    defaults = {
+        "whatsapp": settings.whatsapp_phone_number_id,
+        "sms": settings.twilio_phone_number,
+        "voice": settings.twilio_phone_number,
+    }
+    companies = Companies(get_engine())
+    routed = 0
+    with system_session() as session:
+        waiting = session.exec(
+            select(UnroutedMessage)
+            .where(UnroutedMessage.routed_at.is_(None))
+            .order_by(UnroutedMessage.created_at)
+        ).all()
+        for row in waiting:
+            company_id = companies.for_number(row.channel, row.recipient, defaults.get(row.channel))
+            print(
+                f"{row.created_at:%Y-%m-%d %H:%M} {row.channel} to {row.recipient} from "
+                f"{row.sender}: {row.payload['message'].get('text', '')[:60]!r}"
+                + (f" -> {company_id}" if company_id else "")
+            )
+            if args.replay and company_id is not None:
+                message = InboundMessage.model_validate(row.payload["message"])
+                store_inbound(get_engine(), company_id, message, row.payload.get("raw", {}))
+                row.routed_to, row.routed_at = company_id, datetime.now(UTC)
+                routed += 1
+        session.commit()
+    print(
+        f"{len(waiting)} unrouted message(s)"
+        + (
+            f", {routed} stored with their company "
+            "(the running server answers them within two minutes)"
+            if args.replay
+            else ""
+        )
+    )
     return 0
 
 
@@ -284,7 +381,20 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--slug")
     add.add_argument("--timezone", default="Asia/Kolkata")
     add.add_argument("--phone-region", default="IN", help="region for phones without +code")
+    numbered = [add, company_commands.add_parser("set", help="give a company its numbers")]
+    numbered[1].add_argument("slug")
+    for command in numbered:
+        command.add_argument("--whatsapp-number-id", help="its WhatsApp business phone number id")
+        command.add_argument("--sms-number", help="its Twilio number for SMS")
+        command.add_argument("--voice-number", help="its Twilio number for calls")
     add.set_defaults(func=cmd_company_add)
+    numbered[1].set_defaults(func=cmd_company_set)
+
+    unrouted = commands.add_parser("unrouted", help="messages to numbers no company claims")
+    unrouted.add_argument(
+        "--replay", action="store_true", help="store each with the company that now owns its number"
+    )
+    unrouted.set_defaults(func=cmd_unrouted)
 
     imp = commands.add_parser("import", help="import a CSV file (see README for columns)")
     imp.add_argument("kind", choices=["catalog", "stores", "reps"])

@@ -2,7 +2,7 @@
 
     settings -> database -> LLM service (and its circuit breaker) -> channels' senders and
     media -> the turn engine (agents and graph over conversation memory, opened in the
-    running event loop) -> the queue -> the agent API's guards
+    running event loop) -> the queue -> intake (routing, limits) -> the agent API's guards
 
 `server.py` serves HTTP over a `Runtime`, `worker.py` answers queued conversations over one;
 neither builds anything itself. Background work (sweeping up unanswered conversations, warming
@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from channels import sms, whatsapp
 from channels.auth import Authenticator
+from channels.inbox import Intake
 from channels.media import TwilioMedia, WhatsAppMedia
 from channels.ratelimit import RateLimiter
 from channels.simulated import SimulatedSender
@@ -42,6 +43,7 @@ class Runtime:
     redis: Redis | None
     turns: Turns
     queue: ArqQueue | InProcessQueue
+    intake: Intake
     authenticator: Authenticator
     api_limiter: RateLimiter  # agent-API runs per user and minute
     run_locks: WeakValueDictionary = field(default_factory=WeakValueDictionary)
@@ -101,6 +103,9 @@ def build_runtime(settings: Settings, redis: Redis | None = None) -> Runtime:
         redis=redis,
         turns=turns,
         queue=queue,
+        intake=Intake(
+            engine, queue, RateLimiter(settings.inbound_per_minute, redis, "opensales:in")
+        ),
         authenticator=Authenticator(settings),
         api_limiter=RateLimiter(settings.rate_limit_ai_per_minute, redis),
     )

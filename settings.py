@@ -148,9 +148,24 @@ class Settings(BaseSettings):
     rate_limit_ai_per_minute: int = Field(
         20, description="Agent-API runs one user may start per minute."
     )
+    inbound_per_minute: int = Field(
+        30,
+        description="Messages one sender may send per minute on WhatsApp, SMS, a call or the "
+        "console; more are stored, not answered, and the sender is asked once to slow down. "
+        "0 turns the limit off.",
+    )
+    cors_allow_origins: str = Field(
+        "",
+        description="Comma-separated browser origins that may call the agent API "
+        "(e.g. https://chat.example.com); empty: no cross-origin calls.",
+    )
 
     analytics_timeout_s: float = Field(5.0, description="Statement timeout of analytics SQL.")
     analytics_max_rows: int = Field(500, description="Rows an analytics query may return.")
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_allow_origins.split(",") if origin.strip()]
 
     @property
     def models_dir(self) -> Path:

@@ -44,9 +44,15 @@ MAX_CHOICE_CHARS = 256  # WhatsApp's limit for a button id
 
 
 async def _principal(request: Request) -> Principal:
-    return await request.app.state.runtime.authenticator.authenticate_async(
-        request.headers.get("authorization")
-    )
+    runtime = request.app.state.runtime
+    principal = await runtime.authenticator.authenticate_async(request.headers.get("authorization"))
+    if await asyncio.to_thread(runtime.intake.companies.get, principal.company_id) is None:
+        raise ApiError(
+            403,
+            "AUTH_COMPANY_UNKNOWN",
+            f"The token's company {principal.company_id} does not exist.",
+        )
+    return principal
 
 
 async def _json(request: Request) -> dict:

@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from channels.inbox import store_inbound
 from db.engine import company_session, system_session
 from db.models import Company, Message, OrderEB2B, Role, Store, User
 from errors import ApiError
@@ -92,8 +91,7 @@ async def say(request: Request) -> JSONResponse:
         sent_at=now,
         received_at=now,
     )
-    store_inbound(request.app.state.runtime.engine, company.id, message, {"console": True})
-    await request.app.state.runtime.queue.enqueue(company.id, CHANNEL, said.phone)
+    await request.app.state.runtime.intake.accept(company.id, message, {"console": True})
     return JSONResponse({"status": "queued", "id": message.provider_message_id}, status_code=202)
 
 

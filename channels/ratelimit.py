@@ -1,4 +1,4 @@
-"""Per-user rate limits: at most N hits per key in each fixed one-minute window.
+"""Rate limits: at most N hits per key (an API user, a sender) in each fixed one-minute window.
 
 With Redis the count lives there (one key per user and window, gone after a minute), so the
 limit holds across server processes. Without Redis each process counts for itself.
@@ -40,6 +40,12 @@ class RateLimiter:
 
     async def hit(self, key: str) -> float | None:
         """Count one hit on `key`: None when allowed, else the seconds until the window ends."""
+        over = await self.over(key)
+        return over[1] if over else None
+
+    async def over(self, key: str) -> tuple[int, float] | None:
+        """Count one hit on `key`: None when allowed, else how many hits it is over the limit
+        in this window (1 for the first refused) and the seconds until the window ends."""
         if self._limit <= 0:
             return None
         now = self._clock()
@@ -54,7 +60,7 @@ class RateLimiter:
                 count, _ = await pipe.incr(name).expire(name, WINDOW_S).execute()
         if count <= self._limit:
             return None
-        return (window + 1) * WINDOW_S - now
+        return count - self._limit, (window + 1) * WINDOW_S - now
 
     async def enforce(self, key: str) -> None:
         """Count one hit on `key`, raising RateLimited when it is over the limit."""

@@ -36,7 +36,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
-from channels.inbox import company_for_number, option_chosen, store_inbound
+from channels.inbox import company_for_number, option_chosen, park, store_inbound
 from channels.twilio_signature import signed_form
 from db.engine import company_session
 from db.models import Channel, Company, Message, OptOut
@@ -222,25 +222,24 @@ async def receive(request: Request) -> Response:
     form = await signed_form(request, MAX_BODY)
     if not (form.get("MessageSid") and form.get("From") and form.get("To")):
         raise ApiError(400, "MALFORMED_PAYLOAD", "MessageSid, From and To are required.")
-    company_id = company_for_number(
-        runtime.engine, "sms", form["To"], runtime.settings.twilio_phone_number
+    intake = runtime.intake
+    company_id = intake.companies.for_number(
+        "sms", form["To"], runtime.settings.twilio_phone_number
     )
-    if company_id is None:
-        log.warning(
-            "no company owns SMS number %s; message %s not stored", form["To"], form["MessageSid"]
-        )
-        return _twiml()
     message = _inbound(runtime.engine, company_id, form)
+    if company_id is None:
+        park(runtime.engine, message, form)  # kept and alerted
+        return _twiml()
     message_id = store_inbound(runtime.engine, company_id, message, form)
     if message_id is None:  # Twilio sent it again
         return _twiml()
-    settled, reply = _settle(runtime.engine, company_id, message_id, form)
-    if not settled:
-        await request.app.state.runtime.queue.enqueue(company_id, "sms", message.sender)
+    settled, reply = _settle(runtime.engine, company_id, message_id, form)  # STOP always works
+    if not settled and await intake.within_limit(company_id, message_id, message):
+        await runtime.queue.enqueue(company_id, "sms", message.sender)
     return _twiml(reply)
 
 
-def _inbound(engine: Engine, company_id: uuid.UUID, form: dict[str, str]) -> InboundMessage:
+def _inbound(engine: Engine, company_id: uuid.UUID | None, form: dict[str, str]) -> InboundMessage:
     """Text, a numbered option chosen, or an MMS (its first media; the body is the caption)."""
     kind, text, choice, media, media_type = Kind.text, form.get("Body", ""), None, None, None
     if form.get("MediaUrl0"):
@@ -253,8 +252,10 @@ def _inbound(engine: Engine, company_id: uuid.UUID, form: dict[str, str]) -> Inb
             else Kind.unsupported
         )
     elif (
-        button := option_chosen(engine, company_id, "sms", form["To"], form["From"], text)
-    ) is not None:
+        company_id is not None
+        and (button := option_chosen(engine, company_id, "sms", form["To"], form["From"], text))
+        is not None
+    ):
         kind, text, choice = Kind.button, button.title, button.id
     now = datetime.now(UTC)  # Twilio's webhook carries no time of sending
     return InboundMessage(

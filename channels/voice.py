@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
 
-from channels.inbox import company_for_number, option_chosen, store_inbound
+from channels.inbox import Intake, company_for_number, option_chosen, store_inbound
 from channels.twilio_signature import signed_form
 from db.engine import company_session
 from db.models import Conversation, Rep, Role, Store
@@ -108,6 +108,7 @@ def find_caller(turns: Turns, caller: str, our_number: str) -> Caller | None:
 
 async def take_turn(
     turns: Turns,
+    intake: Intake,
     caller: Caller,
     turn_id: str,
     text: str,
@@ -137,8 +138,10 @@ async def take_turn(
         sent_at=now,
         received_at=now,
     )
-    if store_inbound(turns.engine, caller.company_id, message, {"turn": turn_id}) is None:
+    message_id = store_inbound(turns.engine, caller.company_id, message, {"turn": turn_id})
+    if message_id is None:
         return []
+    await intake.within_limit(caller.company_id, message_id, message)  # over it: not answered
     calls: LiveCalls = turns.senders[CHANNEL]
     queue = calls.calls.get(caller.phone) if streamed else calls.open(caller.phone)
     try:
@@ -296,7 +299,11 @@ async def menu(request: Request) -> Response:
         response.redirect(_url(request, "voice_turn", n=1, again=1), method="POST")
     elif said.startswith("2") or any(w in said for w in ("status", "where", "deliver")):
         replies = await take_turn(
-            turns, caller, f"{form.get('CallSid')}:menu:{visit}", "where is my order"
+            turns,
+            request.app.state.runtime.intake,
+            caller,
+            f"{form.get('CallSid')}:menu:{visit}",
+            "where is my order",
         )
         response.say(spoken(replies) or "Sorry, please ask again.", language=LANGUAGE)
         response.redirect(_url(request, "voice_incoming", n=visit + 1), method="POST")
@@ -347,7 +354,9 @@ async def turn(request: Request) -> Response:
         response.say(GOODBYE, language=LANGUAGE)
         response.hangup()
         return _twiml(response)
-    replies = await take_turn(turns, caller, f"{form.get('CallSid')}:{step}", speech, digit or None)
+    intake = request.app.state.runtime.intake
+    turn_id = f"{form.get('CallSid')}:{step}"
+    replies = await take_turn(turns, intake, caller, turn_id, speech, digit or None)
     waiting = waiting_for_answer(turns, caller)
     gather = _gather(_url(request, "voice_turn", n=step + 1), hints, digits=1 if waiting else None)
     text = spoken(replies) if replies else "Sorry, please say that again."

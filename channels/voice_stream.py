@@ -22,6 +22,7 @@ from prometheus_client import Histogram
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from channels.inbox import Intake
 from channels.twilio_signature import check_twilio_signature
 from channels.voice import Caller, find_caller, spoken, stream_token, take_turn
 from db.engine import company_session
@@ -69,13 +70,14 @@ class Call:
     def __init__(
         self,
         turns: Turns,
+        intake: Intake,
         websocket: WebSocket,
         start: Start,
         caller: Caller,
         speaker: Speaker,
         transcriber: Transcriber,
     ) -> None:
-        self.turns, self.websocket, self.caller = turns, websocket, caller
+        self.turns, self.intake, self.websocket, self.caller = turns, intake, websocket, caller
         self.call_sid = start.call_sid
         self.encoder = TwilioEncoder(start.stream_sid)
         self.turn_taking = TurnTaking()
@@ -171,6 +173,7 @@ class Call:
             self.count += 1
             replies = await take_turn(
                 self.turns,
+                self.intake,
                 self.caller,
                 f"{self.call_sid}:{self.count}",
                 text,
@@ -230,7 +233,8 @@ async def stream(websocket: WebSocket) -> None:
         await websocket.close(code=1008, reason="UNKNOWN_CALL")
         return
     speaker, transcriber = await asyncio.to_thread(_processors, turns, caller)
-    call = Call(turns, websocket, start, caller, speaker, transcriber)
+    intake = websocket.app.state.runtime.intake
+    call = Call(turns, intake, websocket, start, caller, speaker, transcriber)
     turns.senders["voice"].open(caller.phone)  # the call is live: replies come to it
     first = caller.name.split()[:1]
     call.say(

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from channels.inbox import company_for_number, record_status, store_inbound
+from channels.inbox import park, record_status
 from channels.whatsapp_payload import parse_webhook
 from errors import ApiError
 from messages import OutboundMessage
@@ -56,33 +56,16 @@ async def receive(request: Request) -> Response:
     if not isinstance(payload, dict):
         raise ApiError(400, "MALFORMED_PAYLOAD", "The webhook body is not a JSON object.")
     incoming, statuses = parse_webhook(payload)
+    intake, default = runtime.intake, runtime.settings.whatsapp_phone_number_id
     stored = 0
     for item in incoming:
-        company_id = company_for_number(
-            runtime.engine,
-            "whatsapp",
-            item.phone_number_id,
-            runtime.settings.whatsapp_phone_number_id,
-        )
+        company_id = intake.companies.for_number("whatsapp", item.phone_number_id, default)
         if company_id is None:
-            log.warning(
-                "no company owns WhatsApp number %s; message %s not stored",
-                item.phone_number_id,
-                item.message.provider_message_id,
-            )
+            park(runtime.engine, item.message, item.raw)  # kept and alerted: Meta may stop
             continue
-        if store_inbound(runtime.engine, company_id, item.message, item.raw) is not None:
-            stored += 1
-            await request.app.state.runtime.queue.enqueue(
-                company_id, "whatsapp", item.message.sender
-            )
+        stored += await intake.accept(company_id, item.message, item.raw)
     for status in statuses:
-        company_id = company_for_number(
-            runtime.engine,
-            "whatsapp",
-            _number_of(payload),
-            runtime.settings.whatsapp_phone_number_id,
-        )
+        company_id = intake.companies.for_number("whatsapp", _number_of(payload), default)
         if company_id is not None:
             record_status(
                 runtime.engine,

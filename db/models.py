@@ -307,12 +307,16 @@ class Message(CompanyRecord, table=True):
     """Every inbound and outbound message, stored before it is processed.
 
     The unique (channel, provider_message_id) key drops provider retries across processes.
+    Inbound: received -> processing -> processed (answered), or failed (an API run), or limited
+    (over the sender's per-minute limit: kept, not answered). Outbound: queued -> sent | failed.
     """
 
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("channel", "provider_message_id"),
         Index("ix_messages_company_sender_created", "company_id", "sender", "created_at"),
+        Index("ix_messages_company_recipient_created", "company_id", "recipient", "created_at"),
+        Index("ix_messages_status", "status"),
     )
 
     channel: Channel = Field(sa_type=String(16))
@@ -391,6 +395,23 @@ class OptOut(CompanyRecord, table=True):
 
     channel: Channel = Field(sa_type=String(16))
     phone: str = Field(sa_type=String(64))  # E.164
+
+
+class UnroutedMessage(Record, table=True):
+    """A message sent to a number no company claims (a dead letter): kept, never answered, until
+    the number is given to a company and `opensales unrouted --replay` stores it there. It
+    belongs to no company, so company sessions cannot see it."""
+
+    __tablename__ = "unrouted_messages"
+    __table_args__ = (UniqueConstraint("channel", "provider_message_id"),)
+
+    channel: Channel = Field(sa_type=String(16))
+    provider_message_id: str = Field(sa_type=String(255))
+    sender: str = Field(sa_type=String(64))
+    recipient: str = Field(sa_type=String(64), index=True)  # the number nobody claims
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    routed_to: uuid.UUID | None = Field(default=None, foreign_key="companies.id")
+    routed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 TENANT_TABLES: tuple[type[CompanyRecord], ...] = (

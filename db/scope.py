@@ -19,9 +19,10 @@ from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.sql.selectable import Select
 from sqlmodel import Session
 
-from db.models import TENANT_TABLES, Company, CompanyRecord, Record, Tenant, utcnow
+from db.models import TENANT_TABLES, Company, CompanyRecord, Record, Tenant, UnroutedMessage, utcnow
 
 ALL_TABLES = (Tenant, Company, *TENANT_TABLES)
+SYSTEM_TABLES = (UnroutedMessage,)  # above companies: a company session never sees them
 
 
 class ScopeError(PermissionError):
@@ -107,6 +108,8 @@ def _scope_statement(state: ORMExecuteState) -> None:
         raise ScopeError("DELETE is not allowed in a company session; use session.delete()")
     if state.is_update:
         _check_update(state)
+    if any(mapper.class_ in SYSTEM_TABLES for mapper in state.all_mappers):
+        raise ScopeError("unrouted messages belong to no company; use a system session")
     if state.is_column_load or state.is_relationship_load:
         return  # already carries the criteria of the statement that loaded the parent
     unscoped = unscoped_parts(state.statement)
@@ -159,6 +162,8 @@ def _guard_writes(session: CompanySession, _context: Any, _instances: Any) -> No
                 raise ScopeError(f"{type(obj).__name__} belongs to another company")
         elif isinstance(obj, (Company, Tenant)):
             raise ScopeError("companies and tenants are created through a system session")
+        elif isinstance(obj, SYSTEM_TABLES):
+            raise ScopeError(f"{type(obj).__name__} is written through a system session")
     for obj in session.dirty:
         if isinstance(obj, CompanyRecord):
             history = inspect(obj).attrs.company_id.history

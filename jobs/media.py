@@ -10,9 +10,11 @@ guess. The work runs in worker threads: the event loop keeps answering others.
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import func
+from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from db.models import Message, Product, TransactionItem
@@ -37,14 +39,16 @@ class MediaText:
     problem: str | None = None  # said instead of an answer: nothing usable came out
 
 
-_hotwords: dict[object, tuple[float, str]] = {}
+# per database (two databases may hold companies with the same id: the deterministic demo)
+_hotwords: "WeakKeyDictionary[Engine, dict[uuid.UUID, tuple[float, str]]]" = WeakKeyDictionary()
 HOTWORDS_TTL_S = 600
 
 
 def hotwords(session: CompanySession) -> str:
     """What Whisper should expect to hear: the company's product names, best sellers first,
     then its brands (read at most every 10 minutes: counting order lines is not free)."""
-    cached = _hotwords.get(session.company_id)
+    known = _hotwords.setdefault(session.get_bind(), {})
+    cached = known.get(session.company_id)
     if cached and time.monotonic() - cached[0] < HOTWORDS_TTL_S:
         return cached[1]
     lines = func.count(TransactionItem.id)
@@ -56,7 +60,7 @@ def hotwords(session: CompanySession) -> str:
         .order_by(lines.desc(), Product.name)
     ).all()
     words = spoken_names([name for name, _, _ in products], [brand for _, brand, _ in products])
-    _hotwords[session.company_id] = (time.monotonic(), words)
+    known[session.company_id] = (time.monotonic(), words)
     return words
 
 

@@ -78,6 +78,34 @@ def test_every_call_needs_a_valid_token(shop):
         assert off.status_code == 503 and off.json()["error"]["code"] == "AUTH_NOT_CONFIGURED"
 
 
+def test_a_signed_token_for_a_company_that_does_not_exist_is_refused(shop):
+    folder, company_id, _ = shop
+    with client(folder) as api:
+        for path in ("/threads", f"/threads/{uuid.uuid4()}/runs/wait"):
+            refused = api.post(path, headers=bearer(uuid.uuid4()), json={"input": {"text": "hi"}})
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"]["code"] == "AUTH_COMPANY_UNKNOWN"
+        assert api.post("/threads", headers=bearer(company_id)).status_code == 201
+
+
+def test_browsers_reach_the_api_only_from_allowed_origins(shop):
+    folder, company_id, _ = shop
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"}  # fmt: skip
+    with client(folder) as api:  # off by default
+        answer = api.options("/threads", headers={"Origin": "https://chat.example", **preflight})
+        assert "access-control-allow-origin" not in answer.headers
+    with client(folder, cors_allow_origins="https://chat.example, https://b.example") as api:
+        allowed = api.options("/threads", headers={"Origin": "https://chat.example", **preflight})
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://chat.example"
+        assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+        other = api.options("/threads", headers={"Origin": "https://evil.example", **preflight})
+        assert "access-control-allow-origin" not in other.headers
+        made = api.post("/threads", headers={"Origin": "https://b.example", **bearer(company_id)})
+        assert made.headers["access-control-allow-origin"] == "https://b.example"
+
+
 def test_a_manager_asks_through_a_thread_and_reads_its_history(shop):
     folder, company_id, other_company = shop
     with client(folder) as api:

@@ -6,6 +6,8 @@ from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from db.migrate import downgrade, include_object, upgrade
+from db.models import TENANT_TABLES
+from db.scope import SYSTEM_TABLES
 
 CORE_TABLES = {
     "tenants",
@@ -21,6 +23,8 @@ CORE_TABLES = {
     "predictions",
     "orders_eb2b",
 }
+# tables above companies: never visible in a company session
+ABOVE_COMPANIES = {"tenants", "companies", *(model.__tablename__ for model in SYSTEM_TABLES)}
 
 
 def test_upgrade_matches_the_models(engine):
@@ -40,8 +44,14 @@ def test_every_table_has_soft_delete_and_uuid_keys(engine):
         columns = {c["name"]: c for c in inspector.get_columns(table.name)}
         assert "deleted_at" in columns, table.name
         assert inspector.get_pk_constraint(table.name)["constrained_columns"] == ["id"]
-        if table.name not in {"tenants", "companies"}:
+        if table.name not in ABOVE_COMPANIES:
             assert columns["company_id"]["nullable"] is False, table.name
+
+
+def test_every_table_is_scoped_to_a_company_or_kept_from_company_sessions():
+    """A new table must be one or the other: never visible to every company by accident."""
+    scoped = {model.__tablename__ for model in TENANT_TABLES}
+    assert {t.name for t in SQLModel.metadata.sorted_tables} == scoped | ABOVE_COMPANIES
 
 
 def test_downgrade_removes_everything_and_upgrade_again_works(engine):

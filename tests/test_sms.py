@@ -21,12 +21,11 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 
-from channels import inbox
 from channels.inbox import store_inbound
 from channels.sms import SendRefused, TwilioSMSSender, fit, render, segments
 from db.demo import load_demo
-from db.engine import company_session
-from db.models import Message, OptOut, OrderEB2B, StockLevel, Store
+from db.engine import company_session, system_session
+from db.models import Message, OptOut, OrderEB2B, StockLevel, Store, UnroutedMessage
 from messages import Button, InboundMessage, Kind, OutboundMessage
 from server import create_app
 from settings import Settings
@@ -106,13 +105,6 @@ class Shop:
             assert time.monotonic() < deadline, f"only {len(bodies)} replies: {bodies}"
             time.sleep(0.05)
         return bodies
-
-
-@pytest.fixture(autouse=True)
-def fresh_company_cache(monkeypatch):
-    """The webhook's company cache is keyed by id(engine); this test's engine may reuse the id
-    of an earlier test's."""
-    monkeypatch.setattr(inbox, "_companies", {})
 
 
 @pytest.fixture
@@ -245,10 +237,15 @@ def test_behind_a_proxy_the_public_url_is_what_twilio_signed(engine, demo, tmp_p
         assert len(shop.messages(provider_message_id="SMproxy1")) == 1
 
 
-def test_a_message_to_a_number_no_company_owns_is_not_stored(shop):
+def test_a_message_to_a_number_no_company_owns_is_kept_as_a_dead_letter(shop):
     response = post(shop.client, form("+919800000000", "hi", to="+15559999999"))
     assert (response.status_code, response.text) == (200, EMPTY)
     assert shop.messages() == []
+    with system_session(shop.client.app.state.runtime.engine) as session:
+        kept = session.exec(select(UnroutedMessage)).all()
+    assert [(row.channel, row.recipient, row.sender) for row in kept] == [
+        ("sms", "+15559999999", "+919800000000")
+    ]
 
 
 def test_a_numbered_reply_picks_the_option_of_our_last_sms(shop):
