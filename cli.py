@@ -295,6 +295,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from evals.bench_webhook import main as bench
     elif args.what == "ivr":
         from evals.ivr import main as bench
+    elif args.what == "faults":
+        from evals.bench_faults import main as bench
     else:
         from evals.bench_rag import main as bench
     return bench(args)
@@ -421,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.set_defaults(func=cmd_index)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures (evals/)")
-    bench.add_argument("what", choices=["llm", "rag", "webhook", "ivr"])
+    bench.add_argument("what", choices=["llm", "rag", "webhook", "ivr", "faults"])
     bench.add_argument("--model", help="bundled model name or GGUF path (llm)")
     bench.add_argument("--runs", type=int, default=10, help="requests per measurement (llm)")
     bench.add_argument(
@@ -437,8 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--rate", type=float, help="deliveries per second (webhook; default: as fast as they go)"
     )
-    bench.add_argument("--postgres-url", help="server to make the bench database on (webhook)")
-    bench.add_argument("--redis-url", help="Redis for the queue (webhook)")
+    bench.add_argument("--messages", type=int, default=300, help="order messages (faults)")
+    bench.add_argument("--seed", type=int, default=1, help="traffic and kill times (faults)")
+    bench.add_argument(
+        "--postgres-url", help="server to make the bench database on (webhook, faults)"
+    )
+    bench.add_argument("--redis-url", help="Redis for the queue (webhook, faults)")
     bench.set_defaults(func=cmd_bench)
 
     evaluate = commands.add_parser("eval", help="labelled evaluations that print figures")

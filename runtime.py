@@ -90,11 +90,14 @@ def build_runtime(settings: Settings, redis: Redis | None = None) -> Runtime:
             socket_timeout=settings.readiness_timeout_s,
         )
     engine = create_db_engine(settings.sqlalchemy_url)
+    prefix = settings.redis_prefix
     llm = build_llm(settings) if settings.llm_backend != "off" else None
     turns = Turns(settings, engine, senders(settings, engine), llm, media_fetchers(settings), redis)
     queue: ArqQueue | InProcessQueue
     if settings.redis_url:
-        queue = ArqQueue(settings.redis_url, settings.burst_window_s, settings.queue_name)
+        queue = ArqQueue(
+            settings.redis_url, settings.burst_window_s, settings.queue_name, settings.redis_prefix
+        )
     else:
         queue = InProcessQueue(turns, settings.burst_window_s)
     return Runtime(
@@ -104,10 +107,10 @@ def build_runtime(settings: Settings, redis: Redis | None = None) -> Runtime:
         turns=turns,
         queue=queue,
         intake=Intake(
-            engine, queue, RateLimiter(settings.inbound_per_minute, redis, "opensales:in")
+            engine, queue, RateLimiter(settings.inbound_per_minute, redis, f"{prefix}:in")
         ),
         authenticator=Authenticator(settings),
-        api_limiter=RateLimiter(settings.rate_limit_ai_per_minute, redis),
+        api_limiter=RateLimiter(settings.rate_limit_ai_per_minute, redis, f"{prefix}:rate"),
     )
 
 
@@ -159,7 +162,7 @@ async def warm_prompts(runtime: Runtime) -> None:
     from agents.router import routing_prompt
 
     try:
-        await llm.prepare(routing_prompt())
+        await llm.prepare(routing_prompt(runtime.turns.agents))
         await llm.prepare(await asyncio.to_thread(sql_prompt, runtime.engine))
     except Exception:  # a model that will not load shows up on the first real request
         log.exception("warming the prompts failed")

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         None, description="Slug of the company the console shows; default demo-pune."
     )
     queue_name: str = Field("opensales:queue", description="arq queue (Redis key) for jobs.")
+    redis_prefix: str = Field(
+        "opensales",
+        description="Prefix of the other Redis keys (conversation and run locks, "
+        "rate limits, job ids): deployments sharing one Redis each need their own.",
+    )
     max_message_chars: int = Field(4096, description="Longer inbound texts are cut, with a note.")
 
     public_url: str | None = Field(

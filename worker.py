@@ -6,10 +6,9 @@ import uuid
 from contextlib import suppress
 
 from arq import Retry, cron
-from arq.connections import RedisSettings
 from sqlalchemy.exc import IntegrityError
 
-from jobs.queue import stranded
+from jobs.queue import redis_settings, stranded
 from jobs.turns import Busy
 from runtime import Runtime, build_runtime
 from settings import Settings
@@ -51,7 +50,7 @@ def worker_settings(settings: Settings) -> dict:
         "cron_jobs": [cron(sweep, second={0, 30}, run_at_startup=True)],
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": redis_settings(settings.redis_url),
         "queue_name": settings.queue_name,
         "ctx": {"settings": settings},
         "keep_result": 0,

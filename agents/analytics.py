@@ -28,11 +28,14 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from agents.context import AgentContext, ChatState
+from agents.spec import AgentSpec
+from db.models import Role
 from llm.breaker import LLMUnavailable
 from llm.client import LLMError
 from llm.service import LLMService
 from messages import Button, OutboundMessage
-from prompts import render
+from phrases import FIGURE_ASKS
+from prompts import prompt
 from tools.analytics_templates import match_template, period_of
 from tools.charts import render_chart
 from tools.sql_guard import SqlRejected, guard
@@ -54,6 +57,7 @@ DATA_WORDS = re.compile(
     re.IGNORECASE,
 )
 RATIO = re.compile(r"pct|percent|rate|ratio|share|avg|average|per_", re.IGNORECASE)
+SQL_PROMPT = prompt("analytics_sql")
 STARTERS = ["Top 5 stores last week", "Sales trend this month", "Strike rate by rep last week"]
 
 
@@ -120,7 +124,7 @@ def sql_prompt(engine: Engine) -> str:
 def system_prompt(policies: dict[str, TablePolicy], dialect: str) -> str:
     """The fixed part (schema and rules): the same for every question, so it is evaluated
     once and reused."""
-    return render("analytics_sql", dialect=dialect, tables=list(policies.values()))
+    return SQL_PROMPT.render(dialect=dialect, tables=list(policies.values()))
 
 
 def question_prompt(
@@ -132,7 +136,7 @@ def question_prompt(
         if policies is OURS
         else []
     )
-    return render("analytics_question", examples=shown, question=question[:500])
+    return prompt("analytics_question").render(examples=shown, question=question[:500])
 
 
 async def ask(
@@ -193,6 +197,7 @@ async def _write_sql(llm: LLMService, messages: list[dict], answer: Answer) -> s
         reply = await llm.complete_json(
             messages,
             SqlAnswer,
+            prompt=SQL_PROMPT.id,
             max_tokens=SQL_MAX_TOKENS,
             timeout_s=SQL_TIMEOUT_S,
             slow_s=SQL_TIMEOUT_S,
@@ -465,3 +470,20 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
             "error": found.error_code,
         },
     }
+
+
+SPEC = AgentSpec(
+    name="analytics",
+    answer=answer,
+    roles=frozenset({Role.manager, Role.admin}),
+    description="questions about sales figures: totals, top or bottom stores/products/reps, "
+    "growth, trends, coverage, stock levels, who did not order.",
+    examples=((Role.manager, "which 5 stores bought the most last week"),),
+    keywords=FIGURE_ASKS,
+    commands=("/analytics", "/report"),
+    usual_for=frozenset({Role.manager, Role.admin}),
+    menu=("Sales report", 'sales questions: "top 5 stores last week"'),
+    denied="Company sales reports are for your distributor's managers.",
+    prompts=("analytics_sql", "analytics_question"),
+    tools=("analytics_templates", "sql_guard", "sql_runner", "charts"),
+)

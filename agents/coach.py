@@ -15,12 +15,16 @@ from functools import lru_cache
 from pydantic import BaseModel, Field
 
 from agents.context import AgentContext, ChatState
+from agents.spec import AgentSpec
+from db.models import Role
 from llm.client import LLMError
 from memory.indexer import PLAYBOOKS_DIR, playbook_documents
 from messages import Button
-from prompts import render
+from phrases import COACHING_ASKS
+from prompts import prompt
 
 PLAYBOOK = "retailer-objections"
+SCORE_PROMPT = prompt("coach_score")
 ANSWER_WITHIN = timedelta(minutes=30)
 STOP = re.compile(r"^\W*(stop|exit|quit|end|bas|band karo|cancel)\W*$", re.IGNORECASE)
 RUBRIC = ("acknowledge", "probe", "answer", "close")
@@ -129,7 +133,7 @@ async def _llm_score(ctx: AgentContext, scenario: Scenario, reply: str) -> Score
     if ctx.llm is None:
         return None
     messages = [
-        {"role": "system", "content": render("coach_score")},
+        {"role": "system", "content": SCORE_PROMPT.render()},
         {
             "role": "user",
             "content": (
@@ -139,7 +143,7 @@ async def _llm_score(ctx: AgentContext, scenario: Scenario, reply: str) -> Score
         },
     ]
     try:
-        return await ctx.llm.complete_json(messages, Score, max_tokens=120)
+        return await ctx.llm.complete_json(messages, Score, max_tokens=120, prompt=SCORE_PROMPT.id)
     except LLMError:
         return None
 
@@ -165,3 +169,26 @@ def _summary(played: dict) -> str:
     if not rounds:
         return ""
     return f"{rounds} round(s), average {played.get('points', 0) / rounds:.1f}/8."
+
+
+def _waiting_for_answer(ctx: AgentContext, state: ChatState) -> bool:
+    """A role-play waits for the rep's answer, for a while (then the rep has moved on)."""
+    return state.get("active") == "coach" and still_playing(state.get("coach", {}))
+
+
+SPEC = AgentSpec(
+    name="coach",
+    answer=answer,
+    roles=frozenset({Role.rep, Role.manager, Role.admin}),
+    description="practising a sales conversation, role-play, how to answer a retailer's "
+    "objection, pitch tips.",
+    examples=((Role.rep, "retailer bolta hai margin kam hai, kya bolun?"),),
+    keywords=COACHING_ASKS,
+    commands=("/coach", "/practice"),
+    menu=("Practise a pitch", 'coaching: "coach me" for an objection role-play'),
+    denied="Coaching is for the sales team.",
+    waiting=_waiting_for_answer,
+    takes_everything=True,  # "ok" or "thanks" can be the rep's line in the role-play
+    prompts=("coach_score",),
+    tools=("playbooks",),
+)

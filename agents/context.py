@@ -6,8 +6,9 @@ in a checkpoint that is kept for every turn.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Literal, TypedDict
+from typing import TYPE_CHECKING, Annotated, TypedDict
 
 from langgraph.store.base import BaseStore
 from sqlalchemy import Engine
@@ -21,8 +22,9 @@ from settings import Settings
 from tools.catalog import catalog_parser
 from tools.order_parser import OrderParser
 
-Intent = Literal["order", "promo", "analytics", "coach", "tasks", "help", "other"]
-INTENTS: tuple[Intent, ...] = ("order", "promo", "analytics", "coach", "tasks", "help", "other")
+if TYPE_CHECKING:
+    from agents.spec import AgentSpec
+
 HISTORY_TURNS = 40
 
 
@@ -70,6 +72,7 @@ class AgentContext:
     preface: str = ""  # said before the first reply: what a voice note or photo was heard as
     speak: bool = False  # replies go as voice notes too
     replies: list[OutboundMessage] = field(default_factory=list)
+    agents: Sequence["AgentSpec"] = ()  # the registry in use: for menus and hand-offs
     _recorded: int = 0
     _parser: OrderParser | None = None
 

@@ -1,25 +1,25 @@
 """Greetings, "what can you do", things outside the business, and what a role may not reach."""
 
+from collections.abc import Sequence
+
 from agents.context import AgentContext, ChatState
-from agents.router import ALLOWED, VOICE_SWITCH
+from agents.spec import AgentSpec, by_name
 from db.models import Role
 from llm.breaker import State
 from memory.profile import recall, remember
 from messages import Button
-
-WHAT = {
-    "order": ("Order", 'order: "2 cs Parle-G 250g, 1 ctn Coke", "where is my order"'),
-    "promo": ("Schemes", 'schemes: "any scheme on Surf Excel?"'),
-    "analytics": ("Sales report", 'sales questions: "top 5 stores last week"'),
-    "coach": ("Practise a pitch", 'coaching: "coach me" for an objection role-play'),
-    "tasks": ("Today's tasks", 'your day: "my tasks today", "done 2"'),
-}
+from phrases import VOICE_SWITCH
 
 
-def _menu(role: Role) -> tuple[str, list[Button]]:
-    offered = [intent for intent in WHAT if intent in ALLOWED[role]]
-    lines = "\n".join(f"• {WHAT[intent][1]}" for intent in offered)
-    buttons = [Button(id=f"menu:{intent}", title=WHAT[intent][0]) for intent in offered]
+def menu(role: Role, agents: Sequence[AgentSpec]) -> list[AgentSpec]:
+    """The agents a role may reach that have a place in the menu, in the registry's order."""
+    return [spec for spec in agents if spec.menu is not None and role in spec.roles]
+
+
+def _menu(ctx: AgentContext) -> tuple[str, list[Button]]:
+    offered = menu(ctx.sender.role, ctx.agents)
+    lines = "\n".join(f"• {spec.menu[1]}" for spec in offered if spec.menu)
+    buttons = [Button(id=f"menu:{spec.name}", title=spec.menu[0]) for spec in offered if spec.menu]
     return lines, buttons
 
 
@@ -45,7 +45,7 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
             else "OK: I will answer your voice notes in text."
         )
         return {"active": None}
-    lines, buttons = _menu(ctx.sender.role)
+    lines, buttons = _menu(ctx)
     if state.get("route", {}).get("intent") == "other":
         ctx.say(
             "Sorry, I can only help with your business here. I can help with:\n" + lines,
@@ -72,18 +72,24 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
 
 async def denied(ctx: AgentContext, state: ChatState) -> dict:
     intent = state["route"]["intent"]
-    lines, buttons = _menu(ctx.sender.role)
-    reason = {
-        "analytics": "Company sales reports are for your distributor's managers.",
-        "tasks": "Task lists are for sales reps.",
-        "coach": "Coaching is for the sales team.",
-        "order": "Orders are placed by retailers here; reps capture them during a visit.",
-    }.get(intent, "That is not available to you here.")
+    lines, buttons = _menu(ctx)
+    spec = by_name(ctx.agents).get(intent)
+    reason = spec.denied if spec else "That is not available to you here."
     ctx.say(f"{reason} I can help you with:\n{lines}", buttons=buttons[:3])
     return {"active": None}
 
 
 async def clarify(ctx: AgentContext, state: ChatState) -> dict:
-    lines, buttons = _menu(ctx.sender.role)
+    lines, buttons = _menu(ctx)
     ctx.say("I'm not sure what you need. Is it one of these?\n" + lines, buttons=buttons[:3])
     return {"active": None}
+
+
+SPEC = AgentSpec(
+    name="help",
+    answer=answer,
+    roles=frozenset(Role),
+    description="only greetings, thanks, and questions about what this assistant can do.",
+    examples=((Role.retailer, "thank you bhai"),),
+    commands=("/help", "menu", "help", "/start"),
+)

@@ -1,4 +1,5 @@
-"""The order agent: a retailer's message in, the replies out (seed section 2.2).
+"""The order agent: a retailer's message in, the replies out (seed section 2.2); its one
+interface is `answer`, the graph node, like every agent's.
 
 parse -> match -> confidence -> inventory -> act. All items understood and in stock: the order
 is created and confirmed with its number, total and delivery promise. An item out of stock: a
@@ -9,6 +10,7 @@ order", "where is my order", "cancel order 1234".
 """
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,13 +19,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import select
 
+from agents.context import AgentContext, ChatState
 from agents.order_reading import Reading, read_order
+from agents.spec import AgentSpec
 from db.models import (
     Channel,
     Company,
     Conversation,
     OrderEB2B,
     Product,
+    Role,
     StockLevel,
     Store,
     Transaction,
@@ -31,7 +36,9 @@ from db.models import (
 )
 from db.scope import CompanySession
 from llm.service import LLMService
+from memory.profile import remember
 from messages import Button, OutboundMessage
+from phrases import ORDER_ASKS
 from tools.order_parser import (
     ALL_UNITS,
     NUMBER_WORDS,
@@ -90,7 +97,7 @@ MAX_PIECES_PER_LINE = 100_000
 
 
 @dataclass
-class Turn:
+class _Turn:
     """What the agent needs for one turn of one retailer."""
 
     session: CompanySession
@@ -155,7 +162,7 @@ def rupees(paise: int) -> str:
     return f"INR {paise / 100:,.0f}" if paise % 100 == 0 else f"INR {paise / 100:,.2f}"
 
 
-async def handle(turn: Turn, text: str, choice_id: str | None) -> list[OutboundMessage]:
+async def _handle(turn: _Turn, text: str, choice_id: str | None) -> list[OutboundMessage]:
     """One turn: the retailer's message (or button) in, our replies out."""
     state = turn.conversation.state
     lowered = text.strip().lower()
@@ -187,7 +194,7 @@ async def handle(turn: Turn, text: str, choice_id: str | None) -> list[OutboundM
     return await _after_reading(turn, reading, pending)
 
 
-def _quantity_answer(turn: Turn, text: str) -> list[ParsedLine] | None:
+def _quantity_answer(turn: _Turn, text: str) -> list[ParsedLine] | None:
     """ "2" or "3 cs" answering "How many of X?": the order with that quantity. A bare number
     means cases (a distributor sells by the case; the confirmation shows which)."""
     question = turn.conversation.state.get("question")
@@ -214,7 +221,7 @@ def _quantity_answer(turn: Turn, text: str) -> list[ParsedLine] | None:
 
 
 async def _after_reading(
-    turn: Turn, reading: Reading, pending: list[ParsedLine]
+    turn: _Turn, reading: Reading, pending: list[ParsedLine]
 ) -> list[OutboundMessage]:
     lines = pending + reading.lines
     if reading.question is not None:
@@ -242,13 +249,13 @@ async def _after_reading(
     return [await _act(turn, lines)]
 
 
-def _understood(turn: Turn, lines: list[ParsedLine]) -> str:
+def _understood(turn: _Turn, lines: list[ParsedLine]) -> str:
     if not lines:
         return ""
     return "I understood " + ", ".join(describe(turn.parser, line) for line in lines) + ". "
 
 
-def _ask(turn: Turn, understood: list[ParsedLine], question: ParsedLine) -> OutboundMessage:
+def _ask(turn: _Turn, understood: list[ParsedLine], question: ParsedLine) -> OutboundMessage:
     """One question about one line, keeping what was understood, candidates as buttons."""
     turn.conversation.state = {
         "items": [line_state(line) for line in understood if line is not question],
@@ -277,7 +284,7 @@ def _ask(turn: Turn, understood: list[ParsedLine], question: ParsedLine) -> Outb
     )
 
 
-async def _on_choice(turn: Turn, choice: str) -> list[OutboundMessage]:
+async def _on_choice(turn: _Turn, choice: str) -> list[OutboundMessage]:
     state = turn.conversation.state
     items = [line_from(item) for item in state.get("items", [])]
     items = [line for line in items if line.sku in turn.parser.items]  # still sold
@@ -315,7 +322,7 @@ async def _on_choice(turn: Turn, choice: str) -> list[OutboundMessage]:
     return [OutboundMessage(text="That choice has expired; please send the order again.")]
 
 
-def _swapped(turn: Turn, line: ParsedLine, sku: str) -> ParsedLine:
+def _swapped(turn: _Turn, line: ParsedLine, sku: str) -> ParsedLine:
     """The same quantity of the substitute, counted in the substitute's own cases."""
     swapped = line_from(line_state(line), sku)
     if swapped.unit == "case" and swapped.quantity:
@@ -323,7 +330,7 @@ def _swapped(turn: Turn, line: ParsedLine, sku: str) -> ParsedLine:
     return swapped
 
 
-def _stock(turn: Turn, sku: str) -> int:
+def _stock(turn: _Turn, sku: str) -> int:
     product = turn.session.exec(select(Product).where(Product.sku == sku)).one()
     total = turn.session.exec(
         select(func.coalesce(func.sum(StockLevel.quantity), 0)).where(
@@ -333,7 +340,7 @@ def _stock(turn: Turn, sku: str) -> int:
     return int(total)
 
 
-def _substitute(turn: Turn, line: ParsedLine) -> CatalogItem | None:
+def _substitute(turn: _Turn, line: ParsedLine) -> CatalogItem | None:
     """The in-stock product of the same category nearest in price."""
     wanted = turn.parser.items[line.sku]
     options = [
@@ -347,7 +354,7 @@ def _substitute(turn: Turn, line: ParsedLine) -> CatalogItem | None:
     return min(options, key=lambda item: abs(item.price_paise - wanted.price_paise), default=None)
 
 
-async def _act(turn: Turn, lines: list[ParsedLine], confirmed: bool = False) -> OutboundMessage:
+async def _act(turn: _Turn, lines: list[ParsedLine], confirmed: bool = False) -> OutboundMessage:
     lines = _merge_same(lines)
     for line in lines:
         if not line.pieces or line.pieces > MAX_PIECES_PER_LINE:
@@ -392,7 +399,7 @@ async def _act(turn: Turn, lines: list[ParsedLine], confirmed: bool = False) -> 
     return _create_order(turn, lines)
 
 
-def _read_back(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
+def _read_back(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
     """On a phone call nothing is seen: the order is read back and placed only on "yes"."""
     turn.conversation.state = {"items": [line_state(line) for line in lines], "confirm": True}
     total = sum(turn.parser.items[line.sku].price_paise * (line.pieces or 0) for line in lines)
@@ -419,7 +426,7 @@ def _merge_same(lines: list[ParsedLine]) -> list[ParsedLine]:
     return list(merged.values())
 
 
-def _delivery(turn: Turn) -> tuple[datetime, str]:
+def _delivery(turn: _Turn) -> tuple[datetime, str]:
     company = turn.session.get(Company, turn.session.company_id)
     rules = company.settings.get("delivery", {"days": 1, "by_hour": 14})
     zone = ZoneInfo(company.timezone)
@@ -430,7 +437,7 @@ def _delivery(turn: Turn) -> tuple[datetime, str]:
     return when.astimezone(UTC), f"{label} {hour}"
 
 
-def _create_order(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
+def _create_order(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
     session = turn.session
     products = {
         p.sku: p
@@ -500,7 +507,7 @@ def _create_order(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
     return _confirmation(turn, order)
 
 
-def _take_stock(turn: Turn, product: Product, pieces: int) -> None:
+def _take_stock(turn: _Turn, product: Product, pieces: int) -> None:
     for level in turn.session.exec(select(StockLevel).where(StockLevel.product_id == product.id)):
         taken = min(level.quantity, pieces)
         level.quantity -= taken
@@ -509,7 +516,7 @@ def _take_stock(turn: Turn, product: Product, pieces: int) -> None:
             return
 
 
-def _confirmation(turn: Turn, order: OrderEB2B) -> OutboundMessage:
+def _confirmation(turn: _Turn, order: OrderEB2B) -> OutboundMessage:
     items = ", ".join(
         f"{item['cases']} cs {item['name']}"
         if item.get("cases")
@@ -525,7 +532,7 @@ def _confirmation(turn: Turn, order: OrderEB2B) -> OutboundMessage:
     )
 
 
-def _orders(turn: Turn) -> list[OrderEB2B]:
+def _orders(turn: _Turn) -> list[OrderEB2B]:
     return turn.session.exec(
         select(OrderEB2B)
         .where(OrderEB2B.store_id == turn.store.id)
@@ -533,7 +540,7 @@ def _orders(turn: Turn) -> list[OrderEB2B]:
     ).all()
 
 
-def _last_open_order(turn: Turn) -> OrderEB2B | None:
+def _last_open_order(turn: _Turn) -> OrderEB2B | None:
     number = turn.conversation.state.get("last_order")
     if number is None:
         return None
@@ -541,7 +548,7 @@ def _last_open_order(turn: Turn) -> OrderEB2B | None:
     return order if order is not None and order.status == "confirmed" else None
 
 
-def _status(turn: Turn) -> OutboundMessage:
+def _status(turn: _Turn) -> OutboundMessage:
     orders = _orders(turn)
     if not orders:
         return OutboundMessage(text="I don't see any order from your store yet.")
@@ -564,7 +571,7 @@ def _status(turn: Turn) -> OutboundMessage:
     )
 
 
-def _cancel(turn: Turn, number: int) -> OutboundMessage:
+def _cancel(turn: _Turn, number: int) -> OutboundMessage:
     order = turn.session.exec(
         select(OrderEB2B).where(
             OrderEB2B.order_number == number, OrderEB2B.store_id == turn.store.id
@@ -590,7 +597,7 @@ def _cancel(turn: Turn, number: int) -> OutboundMessage:
     return OutboundMessage(text=f"Order #{number} is cancelled.")
 
 
-async def _repeat(turn: Turn) -> list[OutboundMessage]:
+async def _repeat(turn: _Turn) -> list[OutboundMessage]:
     last = next((o for o in _orders(turn) if o.status != "cancelled"), None)
     if last is None:
         return [OutboundMessage(text="I don't see an earlier order to repeat.")]
@@ -605,7 +612,7 @@ def _order_lines(items: list[dict]) -> list[ParsedLine]:
     ]
 
 
-async def _replace(turn: Turn, order: OrderEB2B, lines: list[ParsedLine]) -> OutboundMessage:
+async def _replace(turn: _Turn, order: OrderEB2B, lines: list[ParsedLine]) -> OutboundMessage:
     """An open order changed: it is cancelled (its stock returned) and the new version goes
     through the same stock and size checks as any order, under a new number."""
     lines = _merge_same(lines)
@@ -631,15 +638,95 @@ async def _replace(turn: Turn, order: OrderEB2B, lines: list[ParsedLine]) -> Out
     return OutboundMessage(text=f"{reply.text} (This replaces order #{order.order_number}.)")
 
 
-async def _add(turn: Turn, lines: list[ParsedLine]) -> OutboundMessage:
+async def _add(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
     order = _last_open_order(turn)
     return await _replace(turn, order, _order_lines(order.items) + lines)
 
 
-async def _remove(turn: Turn, words: str) -> OutboundMessage:
+async def _remove(turn: _Turn, words: str) -> OutboundMessage:
     order = _last_open_order(turn)
     mentioned = {sku for line in turn.parser.parse(words).lines for sku in line.candidates}
     keep = [item for item in order.items if item["sku"] not in mentioned]
     if len(keep) == len(order.items):
         return OutboundMessage(text=f"Order #{order.order_number} has no {words.strip()}.")
     return await _replace(turn, order, _order_lines(keep))
+
+
+async def answer(ctx: AgentContext, state: ChatState) -> dict:
+    store = ctx.session.get(Store, ctx.sender.store_id) if ctx.sender.store_id else None
+    if store is None:
+        ctx.say(
+            "Orders here are placed for a store. Ask your distributor to link your number "
+            "to your store, or (for reps) use the visit flow to capture a store's order."
+        )
+        return {"active": None}
+    choice = state.get("choice")
+    if choice and choice.startswith("menu:"):
+        ctx.say(
+            'Send your order, e.g. "2 cs Parle-G 250g, 1 ctn Coke 750ml", or ask '
+            '"where is my order".'
+        )
+        return {"active": None}
+    turn = _Turn(
+        session=ctx.session,
+        store=store,
+        channel=ctx.channel,
+        conversation=ctx.conversation,
+        parser=ctx.parser,
+        llm=ctx.llm,
+        source_message_id=ctx.source_message_id,
+    )
+    last_order = ctx.conversation.state.get("last_order")
+    ctx.replies.extend(await _handle(turn, state.get("text", ""), choice))
+    if ctx.conversation.state.get("last_order", last_order) != last_order:  # a new order
+        usual = usual_order(ctx, store.id)
+        ctx.commit()  # the order, its message answered and the confirmation, before any await
+        await remember(ctx.store, ctx.company_id, ctx.sender.key, usual_order=usual)
+    waiting = any(key in ctx.conversation.state for key in ("question", "substitute", "confirm"))
+    return {"active": "order" if waiting else None}
+
+
+def usual_order(
+    ctx: AgentContext, store_id: uuid.UUID, orders: int = 5, items: int = 5
+) -> list[str]:
+    """The products a store orders most often over its last few orders, by name."""
+    recent = ctx.session.exec(
+        select(OrderEB2B)
+        .where(OrderEB2B.store_id == store_id)
+        .order_by(OrderEB2B.created_at.desc())
+        .limit(orders)
+    ).all()
+    counts: dict[str, int] = {}
+    for order in recent:
+        for item in order.items:
+            name = item.get("name") or item.get("sku")
+            if name:
+                counts[name] = counts.get(name, 0) + 1
+    return sorted(counts, key=lambda name: -counts[name])[:items]
+
+
+def _waiting_for_answer(ctx: AgentContext, state: ChatState) -> bool:
+    """It asked something (a size, a substitute, a read-back): for a retailer, kept with the
+    orders; for anyone, the graph's state names it."""
+    asked = any(key in ctx.conversation.state for key in ("question", "substitute", "confirm"))
+    return (ctx.sender.role == Role.retailer and asked) or state.get("active") == "order"
+
+
+SPEC = AgentSpec(
+    name="order",
+    answer=answer,
+    roles=frozenset({Role.retailer, Role.admin}),
+    description="place, change, cancel or repeat an order; order status, delivery, goods not "
+    'received ("maal kab aayega").',
+    examples=((Role.retailer, "2 cs parle g aur 1 ctn coke bhejo"),),
+    keywords=ORDER_ASKS,
+    commands=("/order",),
+    buttons=("pick", "sub", "confirm"),
+    usual_for=frozenset({Role.retailer}),
+    menu=("Order", 'order: "2 cs Parle-G 250g, 1 ctn Coke", "where is my order"'),
+    denied="Orders are placed by retailers here; reps capture them during a visit.",
+    waiting=_waiting_for_answer,
+    keeps=lambda text: yes_or_no(text) is not None,  # "ok", "haan": the answer to an offer
+    prompts=("order_read",),
+    tools=("order_parser", "catalog", "stock", "orders"),
+)

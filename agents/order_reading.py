@@ -16,6 +16,7 @@ from rapidfuzz import fuzz, process
 
 from llm.client import LLMError
 from llm.service import LLMService
+from prompts import prompt
 from tools.order_parser import (
     CONFIDENT,
     NUMBER_WORDS,
@@ -26,12 +27,7 @@ from tools.order_parser import (
     quantities,
 )
 
-SYSTEM = (
-    "You read a retailer's order message for a distributor in India. List each product ordered "
-    "with its quantity and unit, using only the SKUs given. cs, ctn, peti and carton mean case; "
-    "pc, pcs, pkt and packet mean piece; a dozen is 12 pieces. If a product or its quantity is "
-    "not clear, set unclear to true.\nSKUs:\n"
-)
+ORDER_PROMPT = prompt("order_read")  # the SKUs it may choose from come last
 
 
 @dataclass
@@ -46,7 +42,16 @@ class Reading:
         return self.question is not None or bool(self.unknown) or not self.lines
 
 
-def _schema(skus: list[str], most: int) -> type[BaseModel]:
+def order_messages(text: str, catalog: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The order prompt over these (sku, name) candidates, and the message."""
+    skus = [f"{sku}: {name}" for sku, name in catalog]
+    return [
+        {"role": "system", "content": ORDER_PROMPT.render(skus=skus)},
+        {"role": "user", "content": text},
+    ]
+
+
+def order_schema(skus: list[str], most: int) -> type[BaseModel]:
     """Items from the candidate SKUs only, and no more of them than the message could hold (a
     small model otherwise repeats an item until it runs out of tokens)."""
     line = create_model(
@@ -137,12 +142,12 @@ def _written_units(text: str) -> set[str]:
 
 async def _ask_llm(text: str, parser: OrderParser, parsed: ParsedOrder, llm: LLMService) -> Reading:
     skus = _candidates(parser, parsed, text)
-    catalog = "\n".join(f"{sku}: {parser.items[sku].name}" for sku in skus)
     most = max(1, len(parsed.lines) + len(parsed.unknown))
     answer = await llm.complete_json(
-        [{"role": "system", "content": SYSTEM + catalog}, {"role": "user", "content": text}],
-        _schema(skus, most),
+        order_messages(text, [(sku, parser.items[sku].name) for sku in skus]),
+        order_schema(skus, most),
         max_tokens=40 * most + 20,
+        prompt=ORDER_PROMPT.id,
     )
     written, units = _written_numbers(text), _written_units(text)
     repeated = len({item.sku for item in answer.items}) < len(answer.items)

@@ -10,11 +10,13 @@ from sqlalchemy import func, or_
 from sqlmodel import select
 
 from agents.context import AgentContext, ChatState
+from agents.spec import AgentSpec
 from agents.tasks import today
 from db.models import Product, Promotion, Role, Transaction, TransactionItem
 from llm.client import LLMError
 from messages import Button
-from prompts import render
+from phrases import DRAFT_SCHEME, SCHEME_ASKS
+from prompts import prompt
 
 DRAFT = re.compile(
     r"\b(draft|design|propose|plan|create|suggest|make|banao|bana do)\b", re.IGNORECASE
@@ -76,6 +78,9 @@ ASKING = {
     "today",
     "aaj",
 }
+
+
+DRAFT_PROMPT = prompt("promo_draft")
 
 
 class SchemeDraft(BaseModel):
@@ -264,11 +269,13 @@ async def _ask_llm(ctx: AgentContext, facts: dict) -> SchemeDraft | None:
     if ctx.llm is None:
         return None
     messages = [
-        {"role": "system", "content": render("promo_draft")},
+        {"role": "system", "content": DRAFT_PROMPT.render()},
         {"role": "user", "content": str(facts)},
     ]
     try:
-        return await ctx.llm.complete_json(messages, SchemeDraft, max_tokens=160)
+        return await ctx.llm.complete_json(
+            messages, SchemeDraft, max_tokens=160, prompt=DRAFT_PROMPT.id
+        )
     except LLMError:
         return None
 
@@ -314,3 +321,18 @@ def _activate(ctx: AgentContext, scheme_id: str) -> None:
         f"Scheme {scheme.code} is active from {scheme.starts_on:%d %b} to "
         f"{scheme.ends_on:%d %b}. Retailers asking about {scheme.name} will see it."
     )
+
+
+SPEC = AgentSpec(
+    name="promo",
+    answer=answer,
+    roles=frozenset(Role),
+    description='schemes, offers, discounts, free goods ("1+1"); drafting a new scheme.',
+    examples=((Role.retailer, "surf excel pe koi scheme hai?"),),
+    keywords=SCHEME_ASKS,
+    sure=DRAFT_SCHEME,
+    commands=("/promo", "/schemes"),
+    menu=("Schemes", 'schemes: "any scheme on Surf Excel?"'),
+    prompts=("promo_draft",),
+    tools=("promotions", "sales"),
+)

@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from agents.context import AgentContext, ChatState
-from db.models import Company, Incentive, Rep, Store, Task
+from agents.spec import AgentSpec
+from db.models import Company, Incentive, Rep, Role, Store, Task
 from messages import Button
+from phrases import TASK_ASKS
 
 # "done 2", "2 done", "task #2 done", "2 ho gaya": the whole message, so that "done 3 calls
 # today" is not read as task 3.
@@ -115,3 +117,18 @@ def _complete(ctx: AgentContext, tasks: list[Task], task_id: str) -> None:
         + (f" (balance {rep.points_balance})" if rep else "")
         + f". {left} left today."
     )
+
+
+SPEC = AgentSpec(
+    name="tasks",
+    answer=answer,
+    roles=frozenset({Role.rep, Role.admin}),
+    description="a rep's own plan: today's tasks, beat, stores to visit, marking a task done.",
+    examples=((Role.rep, "aaj kaunse stores jaana hai"),),
+    keywords=TASK_ASKS,
+    commands=("/tasks",),
+    usual_for=frozenset({Role.rep}),
+    menu=("Today's tasks", 'your day: "my tasks today", "done 2"'),
+    denied="Task lists are for sales reps.",
+    tools=("tasks", "incentives"),
+)

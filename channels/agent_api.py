@@ -5,6 +5,7 @@
     POST /threads/{id}/runs/stream      the same, as server-sent events while it runs (the
                                         replies once the run's writes are committed)
     GET  /threads/{id}/history          the thread's checkpoints, newest first
+    GET  /agents                        the agents the caller's role can reach
 
 Every call carries a bearer token (`channels/auth.py`): its company and role decide what the
 supervisor may reach, exactly as a phone number does on WhatsApp. Runs count against the
@@ -161,7 +162,9 @@ async def _one_run_at_a_time(request: Request, thread: str) -> AsyncIterator[Non
     redis = request.app.state.runtime.redis
     if redis is not None:
         lock = redis.lock(
-            f"opensales:run:{thread}", timeout=RUN_HOLD_S, blocking_timeout=RUN_WAIT_S
+            f"{request.app.state.runtime.settings.redis_prefix}:run:{thread}",
+            timeout=RUN_HOLD_S,
+            blocking_timeout=RUN_WAIT_S,
         )
         if not await lock.acquire():
             raise _busy()
@@ -327,6 +330,13 @@ def _public(values: dict | None) -> dict:
     return {key: value for key, value in (values or {}).items() if key != "history"}
 
 
+async def agents(request: Request) -> JSONResponse:
+    """The agents the caller's role can reach (the registry): names, what they answer, an
+    example, commands, prompts and tools."""
+    principal = await _principal(request)
+    return JSONResponse(request.app.state.runtime.turns.offered(principal.role))
+
+
 async def history(request: Request) -> JSONResponse:
     principal = await _principal(request)
     runtime = request.app.state.runtime
@@ -356,6 +366,7 @@ async def history(request: Request) -> JSONResponse:
 
 
 routes = [
+    Route("/agents", agents, methods=["GET"]),
     Route("/threads", create_thread, methods=["POST"]),
     Route("/threads/{thread_id}/runs/wait", run_wait, methods=["POST"]),
     Route("/threads/{thread_id}/runs/stream", run_stream, methods=["POST"]),

@@ -68,7 +68,9 @@ async def people(request: Request) -> JSONResponse:
                 "locality": store.locality if store else None,
             }
         )
-    return JSONResponse({"company": company.name, "people": listed})
+    turns = request.app.state.runtime.turns
+    offered = {role.value: turns.offered(role) for role in Role}  # from the agent registry
+    return JSONResponse({"company": company.name, "people": listed, "offered": offered})
 
 
 async def say(request: Request) -> JSONResponse:

@@ -3,17 +3,16 @@
 Prints, for the configured model and settings:
 1. prompt and generation tokens/s of plain llama-cpp-python and of our runtime on the same
    requests (temperature 0, so both produce the same tokens), and their ratio (the overhead);
-2. latency p50/p95 of a structured order-parse call, with the prompt prefix cold and warm;
+2. latency p50/p95 of a structured order-parse call (the production order prompt and schema,
+   `agents.order_reading`), with the prompt prefix cold and warm;
 3. throughput of 8 concurrent callers, checking that every answer reached its own caller.
 """
 
 import asyncio
 import time
 import uuid
-from typing import Literal
 
-from pydantic import BaseModel, Field, create_model
-
+from agents.order_reading import ORDER_PROMPT, order_messages, order_schema
 from llm.breaker import CircuitBreaker
 from llm.local import LocalBackend, LocalModelConfig
 from llm.service import LLMService, resolve_model
@@ -29,12 +28,6 @@ CATALOG = {
     "MAGGI70": "Maggi Masala Noodles 70g",
     "TATASALT1KG": "Tata Salt 1kg",
 }
-ORDER_SYSTEM = (
-    "You read a kirana retailer's order message and list the items ordered. Use only these "
-    "SKUs:\n"
-    + "\n".join(f"{sku}: {name}" for sku, name in CATALOG.items())
-    + "\nQuantities are numbers; unit is case or piece."
-)
 ORDERS = [
     "2 case parle g 250 aur 1 peti coke 750",
     "bhaiya 5 pkt maggi bhejo",
@@ -48,15 +41,6 @@ ORDERS = [
 LONG_CONTEXT = " ".join(
     f"Store {i} in Kothrud ordered Parle-G and Coca-Cola last week." for i in range(40)
 )
-
-
-class Line(BaseModel):
-    sku: Literal[tuple(CATALOG)]  # type: ignore[valid-type]
-    quantity: int = Field(ge=1, le=10000)
-    unit: Literal["case", "piece"]
-
-
-Order = create_model("Order", items=(list[Line], ...))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -108,9 +92,10 @@ async def structured_latency(service: LLMService, runs: int) -> tuple[list[float
         for bucket in (cold, warm):  # first after another family, then right after itself
             started = time.perf_counter()
             await service.complete_json(
-                [{"role": "system", "content": ORDER_SYSTEM}, {"role": "user", "content": order}],
-                Order,
-                max_tokens=160,
+                order_messages(order, list(CATALOG.items())),
+                order_schema(list(CATALOG), 4),
+                max_tokens=4 * 40 + 20,
+                prompt=ORDER_PROMPT.id,
             )
             bucket.append(time.perf_counter() - started)
     return cold, warm

@@ -15,12 +15,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from agents.context import INTENTS
-from agents.router import route
+from agents.registry import AGENTS
+from agents.router import intents, route, routing_prompt
 from db.models import Role
 from evals.bench_llm import percentile
 from evals.orders import load_parser
-from prompts import render
 
 DEMO_CATALOG = Path(__file__).parents[1] / "db" / "demo_catalog.csv"
 DEFAULT_CASES = Path(__file__).parent / "data" / "intents_test.jsonl"
@@ -28,14 +27,14 @@ DEFAULT_CASES = Path(__file__).parent / "data" / "intents_test.jsonl"
 
 async def run(cases: list[dict], parser, llm) -> int:
     if llm is not None:  # as the server does at start: the model and the prompt's fixed part
-        await llm.prepare(render("route"))
+        await llm.prepare(routing_prompt(AGENTS))
     confusion: Counter = Counter()
     sources: Counter = Counter()
     seconds: dict[str, list[float]] = {}
     right = 0
     for number, case in enumerate(tqdm(cases, desc="Messages", unit="msg"), start=1):
         role = Role(case["role"])
-        decision = await route(case["text"], role, parser, llm)
+        decision = await route(case["text"], role, parser, llm, AGENTS)
         confusion[case["intent"], decision.intent] += 1
         sources[decision.source] += 1
         seconds.setdefault(decision.source, []).append(decision.seconds)
@@ -50,9 +49,12 @@ async def run(cases: list[dict], parser, llm) -> int:
     total = len(cases)
     print(f"intent routing accuracy: {100 * right / total:.1f}% ({right}/{total})")
     print("confusion (rows expected, columns routed):")
-    print(f"{'':>10}" + "".join(f"{intent:>10}" for intent in INTENTS))
-    for expected in INTENTS:
-        print(f"{expected:>10}" + "".join(f"{confusion[expected, got]:>10}" for got in INTENTS))
+    print(f"{'':>10}" + "".join(f"{intent:>10}" for intent in intents(AGENTS)))
+    for expected in intents(AGENTS):
+        print(
+            f"{expected:>10}"
+            + "".join(f"{confusion[expected, got]:>10}" for got in intents(AGENTS))
+        )
     print("decided by: " + ", ".join(f"{source} {count}" for source, count in sources.items()))
     every = [s for values in seconds.values() for s in values]
     print(

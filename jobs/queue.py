@@ -68,25 +68,29 @@ class ArqQueue:
     sweeper queues it once Redis is back."""
 
     def __init__(
-        self, redis_url: str, burst_window_s: float, queue_name: str = "opensales:queue"
+        self,
+        redis_url: str,
+        burst_window_s: float,
+        queue_name: str = "opensales:queue",
+        prefix: str = "opensales",
     ) -> None:
         self.redis_url = redis_url
         self.burst = burst_window_s
         self.queue_name = queue_name
+        self.prefix = prefix  # job ids are global in Redis: this deployment's own
         self.pool = None
 
     async def enqueue(self, company_id: uuid.UUID, channel: str, sender: str) -> None:
         from arq import create_pool
-        from arq.connections import RedisSettings
         from arq.constants import in_progress_key_prefix
 
         window = math.floor(time.time() / self.burst)
         try:
             if self.pool is None:
                 self.pool = await create_pool(
-                    RedisSettings.from_dsn(self.redis_url), default_queue_name=self.queue_name
+                    redis_settings(self.redis_url), default_queue_name=self.queue_name
                 )
-            job_id = f"conv:{conversation_key(company_id, channel, sender)}:{window}"
+            job_id = f"{self.prefix}:conv:{conversation_key(company_id, channel, sender)}:{window}"
             job = await self.pool.enqueue_job(
                 "answer_conversation",
                 str(company_id),
@@ -116,6 +120,16 @@ class ArqQueue:
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.aclose()
+
+
+def redis_settings(url: str):
+    """arq's connection settings: patient with a busy Redis (arq's 1 s connect timeout, met
+    while two cores start a worker, made the worker exit)."""
+    from arq.connections import RedisSettings
+
+    settings = RedisSettings.from_dsn(url)
+    settings.conn_timeout, settings.conn_retries, settings.retry_on_timeout = 10, 10, True
+    return settings
 
 
 def stranded(engine: Engine, older_than_s: float = 60) -> list[tuple[uuid.UUID, str, str]]:

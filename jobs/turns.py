@@ -26,6 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from agents.context import AgentContext, Person
+from agents.registry import AGENTS
+from agents.spec import AgentSpec
 from db import outbox
 from db.engine import company_session
 from db.models import Conversation, Direction, Message, Role, Store
@@ -83,12 +85,12 @@ class Turns:
         llm: LLMService | None = None,
         media: dict[str, MediaFetcher] | None = None,
         redis=None,  # redis.asyncio.Redis when configured: locks across processes
-        agents: Sequence | None = None,  # the agent registry; default: agents.registry.AGENTS
+        agents: Sequence[AgentSpec] | None = None,  # default: the registry's
     ) -> None:
         self.settings, self.engine, self.senders, self.llm = settings, engine, senders, llm
         self.media = media if media is not None else {}
         self.redis = redis
-        self.agents = agents
+        self.agents = tuple(agents or AGENTS)
         self.locks: dict[str, asyncio.Lock] = {}
         self.memory: ConversationMemory | None = None  # opened in the running event loop
         self._graph = None
@@ -124,7 +126,7 @@ class Turns:
         """One run at a time per conversation. Across processes (Redis) a run that finds the
         lock taken raises `Busy` at once instead of holding a worker slot while it waits."""
         if self.redis is not None:
-            lock = self.redis.lock(f"opensales:lock:{key}", timeout=LOCK_TTL_S)
+            lock = self.redis.lock(f"{self.settings.redis_prefix}:lock:{key}", timeout=LOCK_TTL_S)
             if not await lock.acquire(blocking=False):
                 raise Busy(key)
             try:
@@ -134,6 +136,23 @@ class Turns:
             return
         async with self.locks.setdefault(key, asyncio.Lock()):
             yield
+
+    def offered(self, role: Role) -> list[dict]:
+        """What a role can ask for, from the registry: the console's suggestions and the
+        agent API's list of agents."""
+        return [
+            {
+                "name": spec.name,
+                "title": spec.menu[0] if spec.menu else spec.name,
+                "example": spec.menu[1] if spec.menu else "",
+                "description": spec.description,
+                "commands": list(spec.commands),
+                "prompts": list(spec.prompts),
+                "tools": list(spec.tools),
+            }
+            for spec in self.agents
+            if role in spec.roles
+        ]
 
     # -- channels: a sender's unanswered messages -------------------------------------------
 
@@ -245,6 +264,7 @@ class Turns:
             store=self.memory.store,
             address=address,
             our_number=our_number,
+            agents=self.agents,
         )
 
     async def _turn(

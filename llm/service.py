@@ -9,6 +9,7 @@ they catch that one class and take their rule-based fallback.
 """
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
@@ -34,6 +35,7 @@ from llm.client import (
 from llm.redact import PiiContext, redact
 from settings import Settings, get_settings
 
+log = logging.getLogger("opensales.llm")
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R", Completion, Classification)
 
@@ -87,9 +89,11 @@ class LLMService:
         json_schema: dict | None = None,
         timeout_s: float | None = None,
         slow_s: float | None = None,
+        prompt: str = "",
     ) -> Completion:
         """One completion of `messages` (redacted first), through the circuit breaker;
-        `slow_s` overrides the breaker's slow-answer limit for this call."""
+        `slow_s` overrides the breaker's slow-answer limit for this call; `prompt` (the
+        template's id, `prompts.Prompt.id`) is logged with it."""
         request = CompletionRequest(
             messages=self._redacted(messages, pii),
             max_tokens=max_tokens,
@@ -97,12 +101,21 @@ class LLMService:
             json_schema=json_schema,
             timeout_s=timeout_s or self.timeout_s,
         )
-        completion = await self._through_breaker(lambda: self.backend.complete(request), slow_s)
+        completion = await self._through_breaker(
+            lambda: self.backend.complete(request), slow_s, prompt
+        )
         TOKENS.labels(self.backend.name, "prompt").inc(completion.prompt_tokens)
         TOKENS.labels(self.backend.name, "completion").inc(completion.completion_tokens)
+        log.info(
+            "llm %s: %d+%d tokens, %s, %.2fs", prompt or "(no prompt id)",
+            completion.prompt_tokens, completion.completion_tokens, completion.finish_reason,
+            completion.seconds,
+        )  # fmt: skip
         return completion
 
-    async def _through_breaker(self, call: Callable[[], Awaitable[R]], slow_s: float | None) -> R:
+    async def _through_breaker(
+        self, call: Callable[[], Awaitable[R]], slow_s: float | None, prompt: str
+    ) -> R:
         """Run one backend call under the circuit breaker, with the latency metrics."""
         self.breaker.before_call()
         name = self.backend.name
@@ -120,6 +133,9 @@ class LLMService:
         except Exception as exc:  # timeouts, server errors, a model that will not load
             self.breaker.record_failure()
             SECONDS.labels(name, type(exc).__name__).observe(time.monotonic() - started)
+            log.warning(
+                "llm %s failed: %s: %s", prompt or "(no prompt id)", type(exc).__name__, exc
+            )
             if isinstance(exc, LLMError):
                 raise
             if isinstance(exc, TimeoutError):  # asyncio's or the OS's: one kind of timeout
@@ -142,6 +158,7 @@ class LLMService:
         max_tokens: int = 256,
         timeout_s: float | None = None,
         slow_s: float | None = None,
+        prompt: str = "",
     ) -> T:
         """The answer as a validated `schema` instance, decoded under its JSON schema."""
         json_schema = schema.model_json_schema()
@@ -154,6 +171,7 @@ class LLMService:
                 json_schema=json_schema,
                 timeout_s=timeout_s,
                 slow_s=slow_s,
+                prompt=prompt,
             )
             if completion.finish_reason == "length":
                 raise TruncatedOutput(
@@ -189,6 +207,7 @@ class LLMService:
         answer_prefix: str = "",
         pii: PiiContext | None = None,
         timeout_s: float | None = None,
+        prompt: str = "",
     ) -> dict[str, float]:
         """Each label's probability as the answer after `answer_prefix`: a choice constrained
         to the labels, with a real confidence, for the price of evaluating the prompt."""
@@ -198,7 +217,10 @@ class LLMService:
             answer_prefix=answer_prefix,
             timeout_s=timeout_s or self.timeout_s,
         )
-        classification = await self._through_breaker(lambda: self.backend.classify(request), None)
+        classification = await self._through_breaker(
+            lambda: self.backend.classify(request), None, prompt
+        )
+        log.info("llm %s: classified among %d labels", prompt or "(no prompt id)", len(labels))
         return classification.probabilities
 
     async def close(self) -> None:

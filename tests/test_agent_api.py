@@ -88,6 +88,17 @@ def test_a_signed_token_for_a_company_that_does_not_exist_is_refused(shop):
         assert api.post("/threads", headers=bearer(company_id)).status_code == 201
 
 
+def test_the_agents_listed_are_those_of_the_callers_role(shop):
+    folder, company_id, _ = shop
+    with client(folder) as api:
+        manager = api.get("/agents", headers=bearer(company_id)).json()
+        retailer = api.get("/agents", headers=bearer(company_id, role="retailer")).json()
+    assert [a["name"] for a in manager] == ["promo", "analytics", "coach", "help"]
+    assert [a["name"] for a in retailer] == ["order", "promo", "help"]
+    analytics = next(a for a in manager if a["name"] == "analytics")
+    assert "/report" in analytics["commands"] and "analytics_sql" in analytics["prompts"]
+
+
 def test_browsers_reach_the_api_only_from_allowed_origins(shop):
     folder, company_id, _ = shop
     preflight = {"Access-Control-Request-Method": "POST",

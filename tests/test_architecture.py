@@ -9,15 +9,18 @@ PACKAGES = {
     "agents", "channels", "db", "evals", "jobs", "llm", "memory", "ml", "prompts", "speech",
     "tools", "vision",
 }  # fmt: skip
-MODULES = {"cli", "errors", "graph", "messages", "runtime", "server", "settings", "worker"}
+MODULES = {
+    "cli", "errors", "graph", "messages", "phrases", "runtime", "server", "settings", "worker",
+}  # fmt: skip
 OURS = PACKAGES | MODULES
 BELOW_GRAPH = {"agents", "tools", "memory", "speech", "vision", "ml", "llm", "db", "prompts"}
-FOUNDATIONS = {"messages", "settings", "errors"}
+FOUNDATIONS = {"messages", "settings", "errors", "phrases"}
 # What each top-level module may import of ours (lazy imports inside functions included).
 ALLOWED = {
     "messages": set(),
     "settings": set(),
     "errors": set(),
+    "phrases": set(),
     "graph": BELOW_GRAPH | FOUNDATIONS,
     "runtime": OURS - {"server", "worker", "cli", "evals"},
     "server": OURS - {"worker", "cli", "evals"},

@@ -70,6 +70,11 @@ def test_order_through_the_console(console_url):
         page = browser.new_page()
         page.goto(f"{console_url}/console")
         page.locator(".person", has_text="retailer").first.click()
+        chips = page.locator("#offered button")  # what a retailer can ask, from the registry
+        expect(chips.first).to_contain_text("Order: 2 cs Parle-G 250g, 1 ctn Coke")
+        expect(page.locator("#offered")).not_to_contain_text("Sales report")
+        chips.first.click()
+        expect(page.locator("#text")).to_have_value("2 cs Parle-G 250g, 1 ctn Coke")
         page.fill("#text", "2 cs parle g 100 aur 1 case surf excel")
         page.press("#text", "Enter")
         question = page.locator(".bubble.us").last

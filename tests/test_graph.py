@@ -4,6 +4,7 @@ useful behaviour; and what happens when the LLM is down."""
 
 import asyncio
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -12,6 +13,8 @@ import pytest
 from fake_llm import down_llm, fake_llm
 from sqlmodel import select
 
+from agents.registry import AGENTS
+from agents.spec import AgentSpec
 from channels.inbox import store_inbound
 from channels.simulated import SimulatedSender
 from db.demo import load_demo
@@ -46,12 +49,12 @@ def phone_of(engine, company_id, role: Role, skip: int = 0) -> str:
 class Chat:
     """Messages in through the store-then-answer path, replies out of the simulated sender."""
 
-    def __init__(self, folder, engine, company_id, llm=None, tmp=None) -> None:
+    def __init__(self, folder, engine, company_id, llm=None, tmp=None, agents=None) -> None:
         settings = Settings(
             _env_file=None, data_dir=tmp or folder, llm_backend="off", burst_window_s=0
         )
         self.sender = SimulatedSender("whatsapp")
-        self.turns = Turns(settings, engine, {"whatsapp": self.sender}, llm)
+        self.turns = Turns(settings, engine, {"whatsapp": self.sender}, llm, agents=agents)
         self.engine, self.company_id = engine, company_id
 
     async def say(self, phone: str, text: str = "", choice: str | None = None):
@@ -85,6 +88,53 @@ class Chat:
 def never_routes():
     """A fake model that fails the test if the supervisor asks it to route."""
     return fake_llm()
+
+
+def test_an_agent_is_its_own_module_and_one_line_in_the_registry(demo, tmp_path):
+    """A small extra agent, registered beside the others: routed to by its keywords and by
+    the LLM, listed in its role's menu, refused to the others."""
+    folder, engine, company_id = demo
+    retailer = phone_of(engine, company_id, Role.retailer)
+    rep = phone_of(engine, company_id, Role.rep)
+
+    async def points(ctx, state) -> dict:
+        ctx.say(f"{ctx.sender.name.split()[0]}, you have 120 loyalty points.")
+        return {"active": None}
+
+    loyalty = AgentSpec(
+        name="loyalty",
+        answer=points,
+        roles=frozenset({Role.retailer}),
+        description="the loyalty points a retailer has earned.",
+        examples=((Role.retailer, "kitne points hain mere"),),
+        keywords=re.compile(r"\bpoints? balance\b", re.IGNORECASE),
+        menu=("My points", 'points: "my points balance"'),
+        denied="Loyalty points are for retailers.",
+    )
+    asked = []
+
+    def choose(request):
+        asked.append(request)
+        return {label: 1.0 if label == "loyalty" else 0.0 for label in request.labels}
+
+    async def scenario(chat):
+        by_rule = await chat.say(retailer, "what is my points balance")
+        by_llm = await chat.say(retailer, "kitne points kamaye maine")
+        menu = await chat.say(retailer, "hi")
+        refused = await chat.say(rep, "points balance")
+        return by_rule, by_llm, menu, refused
+
+    chat = Chat(folder, engine, company_id, fake_llm(classify=choose), tmp_path,
+                agents=(*AGENTS, loyalty))  # fmt: skip
+    by_rule, by_llm, menu, refused = chat.run(scenario)
+    assert by_rule[-1].text.endswith("you have 120 loyalty points.")
+    assert by_llm[-1].text.endswith("you have 120 loyalty points.")
+    assert (
+        "loyalty" in asked[0].labels
+        and "- loyalty: the loyalty points" in (asked[0].messages[0]["content"])
+    )
+    assert 'points: "my points balance"' in menu[-1].text
+    assert refused[-1].text.startswith("Loyalty points are for retailers.")
 
 
 def test_rules_route_each_role_to_its_agent_without_the_llm(demo, tmp_path):

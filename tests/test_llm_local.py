@@ -151,17 +151,18 @@ def test_a_bad_model_file_fails_the_request_clearly(tmp_path):
 def test_a_kept_prompt_family_is_restored_after_another_family(bundled_llm):
     """Routing, then an unrelated prompt, then routing again: the routing prefix comes back
     from the kept state (small: no logits array) and gives the same probabilities."""
-    from prompts import render
+    from agents.registry import AGENTS
+    from agents.router import intents, routing_prompt
 
     backend = bundled_llm.backend
     route = [
-        {"role": "system", "content": render("route")},
+        {"role": "system", "content": routing_prompt(AGENTS)},
         {"role": "user", "content": 'manager: "kis area mein sabse zyada maal gaya"'},
     ]
-    labels = ("order", "promo", "analytics", "coach", "tasks", "help", "other")
+    labels = intents(AGENTS)
 
     async def scenario():
-        await bundled_llm.prepare(render("route"))
+        await bundled_llm.prepare(routing_prompt(AGENTS))
         first = await bundled_llm.classify(route, labels, answer_prefix='{"intent": "')
         await bundled_llm.chat(
             [{"role": "system", "content": SYSTEM * 3}] + ask("ok"), max_tokens=4

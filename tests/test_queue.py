@@ -40,12 +40,14 @@ def inbound(phone: str, text: str) -> InboundMessage:
 
 
 def test_a_burst_is_one_arq_job_and_the_worker_answers_it(tmp_path):
-    queue_name = f"opensales-test:{uuid.uuid4().hex}"
+    prefix = f"opensales-test:{uuid.uuid4().hex}"  # this test's keys, and only they are deleted
+    queue_name = f"{prefix}:queue"
     settings = Settings(
         _env_file=None,
         data_dir=tmp_path,
         redis_url=REDIS_URL,
         queue_name=queue_name,
+        redis_prefix=prefix,
         llm_backend="off",
         burst_window_s=0.5,
     )
@@ -58,7 +60,7 @@ def test_a_burst_is_one_arq_job_and_the_worker_answers_it(tmp_path):
     async def scenario():
         redis = Redis.from_url(REDIS_URL)
         runtime = build_runtime(settings, redis)
-        queue = ArqQueue(REDIS_URL, settings.burst_window_s, queue_name)
+        queue = ArqQueue(REDIS_URL, settings.burst_window_s, queue_name, prefix)
         try:
             for text in ("hello", "where is my order"):
                 store_inbound(engine, company_id, inbound(phone, text), {})
@@ -79,7 +81,7 @@ def test_a_burst_is_one_arq_job_and_the_worker_answers_it(tmp_path):
         finally:
             await runtime.close()
             await queue.close()
-            async for key in redis.scan_iter(f"*{company_id}*"):
+            async for key in redis.scan_iter(f"*{prefix}*"):  # locks, jobs, results
                 await redis.delete(key)
             await redis.delete(queue_name)
             await redis.aclose()

@@ -7,6 +7,7 @@ import pytest
 from sqlmodel import func, select
 
 from agents.coach import Score, _llm_score, scenarios
+from agents.registry import AGENTS
 from agents.router import route
 from db.demo import load_demo
 from db.engine import company_session, create_db_engine
@@ -24,7 +25,7 @@ def test_the_model_routes_what_no_rule_decides(bundled_llm):
     ]
 
     async def decide():
-        return [await route(text, role, None, bundled_llm) for role, text, _ in cases]
+        return [await route(text, role, None, bundled_llm, AGENTS) for role, text, _ in cases]
 
     decisions = asyncio.run(decide())
     assert [d.source for d in decisions] == ["llm"] * 3
