@@ -29,9 +29,11 @@ ABOUT_US = re.compile(
     re.IGNORECASE,
 )
 THANKS = re.compile(r"\b(thanks?|thank you|thanku|shukriya|dhanyavaa?d)\b", re.IGNORECASE)
-DRAFT_SCHEME = re.compile(
-    r"\b(draft|design|propose|plan|create|suggest|make|banao)\b.*"
-    r"\b(schemes?|offers?|promos?|promotions?)\b",
+# asking for a new scheme: "draft a scheme for Maggi", "Diwali offer banao"
+DRAFT_VERBS = r"draft|design|propose|plan|create|suggest|make|banao|bana do"
+SCHEME_NOUNS = r"schemes?|offers?|promos?|promotions?"
+DRAFT_SCHEME = re.compile(  # either order: Hinglish puts the verb last
+    rf"\b({DRAFT_VERBS})\b.*\b({SCHEME_NOUNS})\b|\b({SCHEME_NOUNS})\b.*\b({DRAFT_VERBS})\b",
     re.IGNORECASE,
 )
 QUESTION = re.compile(
@@ -172,3 +174,196 @@ OFF_TOPIC = _words(
     r"boyfriend",
     r"shaadi",
 )
+
+# fmt: off
+# -- numbers, units and the words around them in an order (tools/order_parser.py) ----
+# Hindi number words, read as words; English ones are digits by then (`SPOKEN_NUMBERS`).
+NUMBER_WORDS = {
+    "ek": 1, "do": 2, "teen": 3, "tin": 3, "char": 4, "chaar": 4, "paanch": 5, "panch": 5,
+    "paach": 5, "chhe": 6, "che": 6, "chheh": 6, "saat": 7, "sat": 7, "aath": 8, "ath": 8,
+    "nau": 9, "das": 10, "dus": 10, "gyarah": 11, "gyara": 11, "barah": 12, "bara": 12,
+    "terah": 13, "chaudah": 14, "pandrah": 15, "solah": 16, "satrah": 17, "atharah": 18,
+    "unnis": 19, "bees": 20, "bis": 20, "pachees": 25, "pachis": 25, "tees": 30, "chalis": 40,
+    "pachas": 50, "sau": 100,
+}
+# English number words as speech is transcribed; `normalise` writes them as digits.
+SPOKEN_NUMBERS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+    "hundred": 100,
+}
+# Number words that are also ordinary words: numbers only next to a unit or a product.
+WEAK_NUMBERS = {
+    "ath", "bara", "bis", "che", "do", "sat", "tin",
+}
+CASE_UNITS = {
+    "c", "carton", "cartons", "case", "cases", "crate", "crates", "cs", "ctn", "ctns", "peti",
+    "peti's", "petti",
+}
+PIECE_UNITS = {
+    "bag", "bags", "bar", "bars", "bottle", "bottles", "box", "boxes", "btl", "can", "cans", "jar",
+    "jars", "no", "nos", "pack", "packet", "packets", "packs", "pc", "pcs", "piece", "pieces",
+    "pkt", "pkts", "pouch", "pouches", "sachet", "sachets", "strip", "strips", "tin", "tins",
+    "tube", "tubes", "unit", "units",
+}
+DOZEN_UNITS = {
+    "darjan", "darjen", "darzan", "doz", "dozen", "dozens", "dz",
+}
+HALF_WORDS = {
+    "aadha", "aadhi", "adha", "adhi", "half",
+}
+JOINERS = {
+    "and", "aur", "n", "or", "plus",
+}
+ARTICLES = {
+    "a", "an",
+}
+FILLER = {
+    "bhaiya", "bhai", "bhaisaab", "sir", "ji", "please", "pls", "plz", "send", "bhejo", "bhej",
+    "bhejna", "bhejiye", "dena", "de", "dijiye", "chahiye", "chaiye", "jaldi", "kal", "tak",
+    "order", "mera", "mere", "meri", "hai", "hain", "ka", "ki", "ke", "of", "the", "a", "an",
+    "me", "mujhe", "hame", "humko", "also", "bhi", "thanks", "thank", "you", "namaste",
+    "hello", "hi", "good", "morning", "for", "shop", "store", "dukaan", "urgent", "today",
+    "aaj", "abhi", "need", "want", "add", "and", "aur", "with", "x", "nos.", "each", "sath",
+    "saath", "regards", "ok", "okay", "bhijwa", "bhijwana", "dijiyega", "karo", "kar",
+    "delivery", "deliver", "by", "evening", "sham", "subah", "ko",
+    # the English of asking: "I would like to get ...", "can we have ... on the side"
+    "i", "i'd", "i'll", "im", "we", "we'd", "would", "like", "could", "can", "may", "get",
+    "have", "take", "let", "give", "just", "some", "my", "our", "on", "it", "that", "this",
+    "in", "to", "be", "will", "is", "are", "there", "side", "top", "thats", "all", "else", "as",
+    "well", "too", "then", "so", "yes", "hey",
+    # Hindi and Marathi of placing an order: "likh lo", "pathva", "mala ... dya"
+    "haan", "han", "likh", "likho", "likhiye", "lijiye", "lo", "lena", "pathva", "pathwa",
+    "pathvaa", "dya", "dyaa", "dyave", "mala", "amhala", "udya", "sakali", "saheb", "saab",
+    "rakh", "rakhna",
+    # speech: hesitations, and pack descriptions that only repeat the size ("the small bottle")
+    "uh", "um", "umm", "uhh", "uhm", "hmm", "erm", "ah", "yeah", "actually", "small", "big",
+    "large", "kindly",
+}
+SIZE_UNIT = {
+    "kgs": "kg", "kilograms": "kg", "kilogram": "kg", "kilos": "kg", "kilo": "kg", "grams": "g",
+    "gram": "g", "gms": "g", "gm": "g", "ltrs": "l", "ltr": "l", "litres": "l", "litre": "l",
+    "liters": "l", "liter": "l", "lt": "l", "millilitres": "ml", "millilitre": "ml",
+    "milliliters": "ml", "milliliter": "ml", "mls": "ml",
+}
+# A forwarded list starts with who it is from: "Order from Balaji Kirana: ..."
+HEADER_WORDS = {
+    "forwarded", "frm", "from", "fwd", "list", "order", "orders",
+}
+ALL_UNITS = CASE_UNITS | PIECE_UNITS | DOZEN_UNITS
+
+# -- yes, no, and what a retailer does with an order (agents/order.py) -----------------
+STATUS_WORDS = re.compile(
+    r"\b(where|status|kab|kidhar|kahan|track|pahuncha|aaya nahi|not come|"
+    r"not received|delivery kab)\b"
+)
+REPEAT_WORDS = re.compile(
+    r"\b(repeat|same as last|last order|pichla order|pichhla order|"
+    r"wahi order|same order|usual order)\b"
+)
+CANCEL_ORDER = re.compile(r"\bcancel\b.*?(?:order\s*(?:no\.?|number)?\s*#?|#)\s*(\d{3,})")
+YES = {
+    "confirm", "done", "ha", "haan", "han", "ji", "ok", "okay", "theek", "thik", "y", "yes",
+}
+NO = {
+    "mat", "na", "nahi", "nahin", "no", "skip",
+}
+AGREEING = {
+    "ahead", "bhai", "bhaiya", "cancel", "confirm", "correct", "don't", "dont", "fine", "go",
+    "haan", "it", "ji", "ok", "okay", "order", "place", "please", "right", "sir", "sure", "thank",
+    "thanks", "that's", "the", "yes", "you",
+}
+ADD = re.compile(r"^\s*(add|aur|also|plus|\+)\b", re.IGNORECASE)
+REMOVE = re.compile(
+    r"^\s*(remove|hatao|hata do|cancel|delete|minus|mat bhejo)\b\s*(.*)$", re.IGNORECASE
+)
+
+# -- a role-play: ending it, and the rubric's words (agents/coach.py) --------------------
+STOP_PLAYING = re.compile(r"^\W*(stop|exit|quit|end|bas|band karo|cancel)\W*$", re.IGNORECASE)
+RUBRIC_WORDS = {
+    "acknowledge": r"\b(samajh|understand|sahi|right|true|agree|maanta|sorry|haan|correct|"
+    r"valid|fair|i hear|theek)\b",
+    "probe": r"\?|\b(kaun ?sa|which|kitna|how many|how much|kyun|why|kya|what)\b",
+    "answer": r"\d|%|\b(scheme|margin|offer|discount|free|rotation|display|credit|delivery|"
+    r"fast|bikta|nikal|demand|customer)\b",
+    "close": r"\b(order|case|cases|le lijiye|lijiye|rakh|try|trial|bhej|book|confirm|"
+    r"carton|ctn|pcs|pieces)\b",
+}
+
+# -- a question about the data (agents/analytics.py) ------------------------------------
+DATA_WORDS = re.compile(
+    r"\b(sales?|sold|sell|revenue|turnover|orders?|stores?|outlets?|shops?|products?|skus?|"
+    r"brands?|categor(y|ies)|reps?|visits?|calls?|coverage|strike|stock|schemes?|promos?|"
+    r"tasks?|points?|incentives?|beat|growth|trend|top|bottom|average|total|share|cases?|"
+    r"pieces?|localit(y|ies)|areas?|bika|becha|maal|kitna|kitne)\b",
+    re.IGNORECASE,
+)
+
+# -- asking about a scheme, or for one (agents/promo.py) -----------------------------------
+DRAFT = re.compile(rf"\b({DRAFT_VERBS})\b", re.IGNORECASE)
+ASKING = {
+    "aaj", "abhi", "any", "are", "chal", "current", "deal", "deals", "discount", "discounts", "do",
+    "for", "free", "hai", "have", "in", "is", "koi", "kya", "me", "mein", "month", "naya", "nayi",
+    "new", "of", "offer", "offers", "on", "par", "pe", "promo", "promotion", "promotions", "raha",
+    "rahi", "running", "scheme", "schemes", "skim", "the", "there", "this", "today", "week",
+    "what", "which", "yojana", "you",
+}
+
+# -- a task done (agents/tasks.py) --------------------------------------------------------
+# "done 2", "2 done", "task #2 done", "2 ho gaya": the whole message, so that "done 3 calls
+# today" is not read as task 3.
+DONE = re.compile(
+    r"^\s*(?:done|completed?)\s*(?:task\s*)?#?(\d{1,2})\s*[.!]*\s*$|"
+    r"^\s*(?:task\s*)?#?(\d{1,2})\s*(?:done|completed?|ho gaya|kar diya|ho gya)\s*[.!]*\s*$",
+    re.IGNORECASE,
+)
+
+# -- which language a message is in (memory/profile.py) ----------------------------------
+DEVANAGARI = re.compile(r"[\u0900-\u097F]")
+HINGLISH = re.compile(
+    r"\b(hai|hain|kya|kab|kitna|kitne|bhejo|bhej|aur|nahi|nahin|chahiye|karo|kar|dena|de do|"
+    r"wala|wali|mera|meri|humara|aaj|kal|bhai|bhaiya|ji|accha|theek|thik|kaun|kaise)\b",
+    re.IGNORECASE,
+)
+
+# -- English glosses of Hindi words, for retrieval (memory/hinglish.py) ------------------
+GLOSSARY = {
+    "paisa": "money payment", "paise": "money payment", "udhaar": "credit", "udhar": "credit",
+    "bakaya": "outstanding dues", "hisaab": "account bill", "hisab": "account bill",
+    "jama": "deposit pay", "vasooli": "collection", "wasooli": "collection", "maal": "stock goods",
+    "godown": "storeroom stock", "saaman": "goods", "din": "days", "mahina": "month",
+    "mahine": "month", "hafta": "week", "hafte": "week", "kal": "tomorrow", "abhi": "now",
+    "baad": "later", "pehle": "first before", "kam": "less low", "zyada": "more high",
+    "jyada": "more high", "thoda": "little", "poora": "full", "pura": "full", "aadha": "half",
+    "khali": "empty", "nahi": "not no", "nahin": "not no", "mat": "do not", "dukaan": "shop store",
+    "dukan": "shop store", "dukaanon": "shops stores", "dukandar": "shopkeeper retailer",
+    "dukaandar": "shopkeeper retailer", "grahak": "customer", "maang": "demand ask",
+    "maangta": "asks demand", "mangta": "asks demand", "chahiye": "need want", "jagah": "space",
+    "bikhra": "scattered", "rakho": "keep place", "rakhna": "keep place", "rakhe": "keep place",
+    "naya": "new", "nayi": "new", "naye": "new", "purana": "old", "sasta": "cheap",
+    "mehnga": "expensive", "mehenga": "expensive", "daam": "price", "chhoot": "discount",
+    "chhut": "discount", "bikta": "sells", "bikega": "will sell", "bechna": "sell",
+    "bhejo": "send", "bhej": "send", "dunga": "will give", "lunga": "will take buy",
+    "wapas": "return", "toota": "damaged broken", "tuta": "damaged broken", "der": "late delay",
+    "kitna": "how much", "kitne": "how many", "kaise": "how", "kya": "what", "kyun": "why",
+    "kyon": "why", "kab": "when", "kaunsa": "which", "kaunse": "which", "kaunsi": "which",
+    "bolu": "say tell", "bolun": "say tell", "karu": "do", "karun": "do", "sabse": "most",
+}
+
+# -- Devanagari order words as retailers type them in Latin letters (tools/devanagari.py) --
+DEVANAGARI_WORDS = {
+    "एक": "ek", "दो": "do", "तीन": "teen", "चार": "char", "पांच": "paanch", "पाँच": "paanch",
+    "छह": "chhe", "छः": "chhe", "सात": "saat", "आठ": "aath", "नौ": "nau", "दस": "das",
+    "ग्यारह": "gyarah", "बारह": "barah", "तेरह": "terah", "चौदह": "chaudah", "पंद्रह": "pandrah",
+    "पन्द्रह": "pandrah", "सोलह": "solah", "सत्रह": "satrah", "अठारह": "atharah", "उन्नीस": "unnis",
+    "पच्चीस": "pachees", "तीस": "tees", "चालीस": "chalis",  # every number NUMBER_WORDS reads
+    "हाँ": "haan", "हां": "haan", "नहीं": "nahi", "ठीक": "theek",  # YES and NO
+    "बीस": "bees", "पचास": "pachas", "सौ": "sau", "आधा": "aadha", "पेटी": "peti", "केस": "case",
+    "कार्टन": "carton", "पीस": "piece", "पैकेट": "packet", "दर्जन": "dozen", "डिब्बा": "box",
+    "बोतल": "bottle", "और": "aur", "भैया": "bhaiya", "भाई": "bhai", "भेजो": "bhejo",
+    "भेजना": "bhejna", "नमस्ते": "namaste", "जी": "ji", "चाहिए": "chahiye", "किलो": "kg",
+    "लीटर": "l", "ग्राम": "g", "रुपये": "rs", "रुपए": "rs",
+}
+# fmt: on

@@ -34,7 +34,7 @@ from llm.breaker import LLMUnavailable
 from llm.client import LLMError
 from llm.service import LLMService
 from messages import Button, OutboundMessage
-from phrases import FIGURE_ASKS
+from phrases import DATA_WORDS, FIGURE_ASKS
 from prompts import prompt
 from tools.analytics_templates import match_template, period_of
 from tools.charts import render_chart
@@ -49,13 +49,6 @@ EXAMPLES_SHOWN = 3
 SQL_TIMEOUT_S = 45.0
 SQL_MAX_TOKENS = 320
 SHOWN_ROWS = 10
-DATA_WORDS = re.compile(
-    r"\b(sales?|sold|sell|revenue|turnover|orders?|stores?|outlets?|shops?|products?|skus?|"
-    r"brands?|categor(y|ies)|reps?|visits?|calls?|coverage|strike|stock|schemes?|promos?|"
-    r"tasks?|points?|incentives?|beat|growth|trend|top|bottom|average|total|share|cases?|"
-    r"pieces?|localit(y|ies)|areas?|bika|becha|maal|kitna|kitne)\b",
-    re.IGNORECASE,
-)
 RATIO = re.compile(r"pct|percent|rate|ratio|share|avg|average|per_", re.IGNORECASE)
 SQL_PROMPT = prompt("analytics_sql")
 STARTERS = ["Top 5 stores last week", "Sales trend this month", "Strike rate by rep last week"]

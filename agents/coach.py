@@ -20,23 +20,13 @@ from db.models import Role
 from llm.client import LLMError
 from memory.indexer import PLAYBOOKS_DIR, playbook_documents
 from messages import Button
-from phrases import COACHING_ASKS
+from phrases import COACHING_ASKS, RUBRIC_WORDS, STOP_PLAYING
 from prompts import prompt
 
 PLAYBOOK = "retailer-objections"
 SCORE_PROMPT = prompt("coach_score")
 ANSWER_WITHIN = timedelta(minutes=30)
-STOP = re.compile(r"^\W*(stop|exit|quit|end|bas|band karo|cancel)\W*$", re.IGNORECASE)
 RUBRIC = ("acknowledge", "probe", "answer", "close")
-KEYWORDS = {
-    "acknowledge": r"\b(samajh|understand|sahi|right|true|agree|maanta|sorry|haan|correct|"
-    r"valid|fair|i hear|theek)\b",
-    "probe": r"\?|\b(kaun ?sa|which|kitna|how many|how much|kyun|why|kya|what)\b",
-    "answer": r"\d|%|\b(scheme|margin|offer|discount|free|rotation|display|credit|delivery|"
-    r"fast|bikta|nikal|demand|customer)\b",
-    "close": r"\b(order|case|cases|le lijiye|lijiye|rakh|try|trial|bhej|book|confirm|"
-    r"carton|ctn|pcs|pieces)\b",
-}
 
 
 @dataclass(frozen=True)
@@ -75,7 +65,7 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     choice = state.get("choice") or ""
     text = state.get("text", "")
     played = state.get("coach", {})
-    if choice == "coach:stop" or (played.get("scenario") and STOP.match(text)):
+    if choice == "coach:stop" or (played.get("scenario") and STOP_PLAYING.match(text)):
         ctx.say(f'Good practice. {_summary(played)} Say "coach me" any time for another round.')
         return {"active": None, "coach": {**played, "scenario": None}}
     if played.get("scenario") and not choice and state.get("route", {}).get("source") == "pending":
@@ -151,7 +141,8 @@ async def _llm_score(ctx: AgentContext, scenario: Scenario, reply: str) -> Score
 def keyword_score(reply: str) -> Score:
     """The rubric by keywords: each step found once scores 1, twice or more 2."""
     counts = {
-        part: len(re.findall(pattern, reply, re.IGNORECASE)) for part, pattern in KEYWORDS.items()
+        part: len(re.findall(pattern, reply, re.IGNORECASE))
+        for part, pattern in RUBRIC_WORDS.items()
     }
     scores = {part: min(2, count) for part, count in counts.items()}
     weakest = min(RUBRIC, key=lambda part: scores[part])

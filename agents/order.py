@@ -38,7 +38,18 @@ from db.scope import CompanySession
 from llm.service import LLMService
 from memory.profile import remember
 from messages import Button, OutboundMessage
-from phrases import ORDER_ASKS
+from phrases import (
+    ADD,
+    AGREEING,
+    CANCEL_ORDER,
+    NO,
+    ORDER_ASKS,
+    REMOVE,
+    REPEAT_WORDS,
+    STATUS_WORDS,
+    YES,
+)
+from tools.devanagari import to_latin
 from tools.order_parser import (
     ALL_UNITS,
     NUMBER_WORDS,
@@ -49,50 +60,6 @@ from tools.order_parser import (
     quantities,
 )
 
-STATUS_WORDS = re.compile(
-    r"\b(where|status|kab|kidhar|kahan|track|pahuncha|aaya nahi|not come|"
-    r"not received|delivery kab)\b"
-)
-REPEAT_WORDS = re.compile(
-    r"\b(repeat|same as last|last order|pichla order|pichhla order|"
-    r"wahi order|same order|usual order)\b"
-)
-CANCEL_ORDER = re.compile(r"\bcancel\b.*?(?:order\s*(?:no\.?|number)?\s*#?|#)\s*(\d{3,})")
-YES = {"yes", "y", "haan", "han", "ha", "ok", "okay", "theek", "thik", "done", "confirm", "ji"}
-NO = {"no", "nahi", "nahin", "na", "mat", "skip"}
-AGREEING = {
-    "please",
-    "place",
-    "it",
-    "the",
-    "order",
-    "go",
-    "ahead",
-    "confirm",
-    "thanks",
-    "thank",
-    "you",
-    "sure",
-    "that's",
-    "right",
-    "correct",
-    "fine",
-    "ji",
-    "don't",
-    "dont",
-    "cancel",
-    "sir",
-    "bhai",
-    "bhaiya",
-    "haan",
-    "yes",
-    "ok",
-    "okay",
-}
-ADD = re.compile(r"^\s*(add|aur|also|plus|\+)\b", re.IGNORECASE)
-REMOVE = re.compile(
-    r"^\s*(remove|hatao|hata do|cancel|delete|minus|mat bhejo)\b\s*(.*)$", re.IGNORECASE
-)
 MAX_PIECES_PER_LINE = 100_000
 
 
@@ -112,7 +79,7 @@ class _Turn:
 def yes_or_no(text: str) -> bool | None:
     """ "Yes.", "yes, please place it", "no thanks" as said or as a speech recogniser writes
     them; None for anything more ("no, 2 cases of Maggi" is a new order)."""
-    words = re.sub(r"[^\w\s']", " ", text.lower()).split()
+    words = re.sub(r"[^\w\s']", " ", to_latin(text).lower()).split()
     if not words or words[0] not in YES | NO or not set(words[1:]) <= AGREEING:
         return None
     return words[0] in YES

@@ -15,69 +15,15 @@ from agents.tasks import today
 from db.models import Product, Promotion, Role, Transaction, TransactionItem
 from llm.client import LLMError
 from messages import Button
-from phrases import DRAFT_SCHEME, SCHEME_ASKS
+from phrases import ASKING, DRAFT, DRAFT_SCHEME, SCHEME_ASKS
 from prompts import prompt
 
-DRAFT = re.compile(
-    r"\b(draft|design|propose|plan|create|suggest|make|banao|bana do)\b", re.IGNORECASE
-)
 MANAGERS = (Role.manager, Role.admin)
 WORD = re.compile(r"[\w&-]+")
 SUBJECT = re.compile(
     r"\b(?:on|for)\s+([\w\s-]{2,40}?)\s*(?:[?.!]|$)|"
     r"([\w\s-]{2,40}?)\s+(?:pe|par|per)\b"
 )
-ASKING = {
-    "any",
-    "scheme",
-    "schemes",
-    "offer",
-    "offers",
-    "discount",
-    "discounts",
-    "promo",
-    "promotion",
-    "promotions",
-    "deal",
-    "deals",
-    "on",
-    "for",
-    "koi",
-    "kya",
-    "hai",
-    "pe",
-    "par",
-    "me",
-    "mein",
-    "abhi",
-    "chal",
-    "raha",
-    "rahi",
-    "running",
-    "current",
-    "is",
-    "there",
-    "what",
-    "which",
-    "the",
-    "new",
-    "naya",
-    "nayi",
-    "skim",
-    "yojana",
-    "free",
-    "are",
-    "do",
-    "you",
-    "have",
-    "of",
-    "in",
-    "this",
-    "week",
-    "month",
-    "today",
-    "aaj",
-}
 
 
 DRAFT_PROMPT = prompt("promo_draft")

@@ -1,6 +1,5 @@
 """A rep's day: today's tasks with the reason and the pitch, and marking one done for points."""
 
-import re
 import uuid
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -11,15 +10,8 @@ from agents.context import AgentContext, ChatState
 from agents.spec import AgentSpec
 from db.models import Company, Incentive, Rep, Role, Store, Task
 from messages import Button
-from phrases import TASK_ASKS
+from phrases import DONE, TASK_ASKS
 
-# "done 2", "2 done", "task #2 done", "2 ho gaya": the whole message, so that "done 3 calls
-# today" is not read as task 3.
-DONE = re.compile(
-    r"^\s*(?:done|completed?)\s*(?:task\s*)?#?(\d{1,2})\s*[.!]*\s*$|"
-    r"^\s*(?:task\s*)?#?(\d{1,2})\s*(?:done|completed?|ho gaya|kar diya|ho gya)\s*[.!]*\s*$",
-    re.IGNORECASE,
-)
 SHOWN = 10
 
 

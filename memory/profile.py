@@ -7,12 +7,7 @@ import uuid
 
 from langgraph.store.base import BaseStore
 
-DEVANAGARI = re.compile(r"[\u0900-\u097F]")
-HINGLISH = re.compile(
-    r"\b(hai|hain|kya|kab|kitna|kitne|bhejo|bhej|aur|nahi|nahin|chahiye|karo|kar|dena|de do|"
-    r"wala|wali|mera|meri|humara|aaj|kal|bhai|bhaiya|ji|accha|theek|thik|kaun|kaise)\b",
-    re.IGNORECASE,
-)
+from phrases import DEVANAGARI, HINGLISH
 
 
 def language_of(text: str) -> str | None:

@@ -7,45 +7,8 @@ consonant, none at the end of a word), close enough for fuzzy matching ("मै�
 
 import re
 
-WORDS = {
-    "एक": "ek",
-    "दो": "do",
-    "तीन": "teen",
-    "चार": "char",
-    "पांच": "paanch",
-    "पाँच": "paanch",
-    "छह": "chhe",
-    "छः": "chhe",
-    "सात": "saat",
-    "आठ": "aath",
-    "नौ": "nau",
-    "दस": "das",
-    "बीस": "bees",
-    "पचास": "pachas",
-    "सौ": "sau",
-    "आधा": "aadha",
-    "पेटी": "peti",
-    "केस": "case",
-    "कार्टन": "carton",
-    "पीस": "piece",
-    "पैकेट": "packet",
-    "दर्जन": "dozen",
-    "डिब्बा": "box",
-    "बोतल": "bottle",
-    "और": "aur",
-    "भैया": "bhaiya",
-    "भाई": "bhai",
-    "भेजो": "bhejo",
-    "भेजना": "bhejna",
-    "नमस्ते": "namaste",
-    "जी": "ji",
-    "चाहिए": "chahiye",
-    "किलो": "kg",
-    "लीटर": "l",
-    "ग्राम": "g",
-    "रुपये": "rs",
-    "रुपए": "rs",
-}
+from phrases import DEVANAGARI_WORDS as WORDS
+
 CONSONANTS = dict(
     zip(
         "कखगघङचछजझञटठडढणतथदधनपफबभमयरलवशषसह",

@@ -15,13 +15,11 @@ import re
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from phrases import SPOKEN_NUMBERS
 from speech.stt import SpeechToText, Transcript, spoken_names
 from tools.order_parser import OrderParser
 
-NUMBER = (
-    r"(\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|"
-    r"fifty|hundred)"
-)
+NUMBER = r"(\d+(?:\.\d+)?|" + "|".join(sorted(SPOKEN_NUMBERS, key=len, reverse=True)) + ")"
 CONFUSIONS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
