@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # OpenSales server. CPU build by default:
 #   docker build -t opensales .
-# NVIDIA GPU build (llama.cpp with CUDA; run with --gpus all and OPENSALES_N_GPU_LAYERS=-1):
+# NVIDIA GPU build (llama.cpp with CUDA; run with --gpus all and OPENSALES_LLM_GPU_LAYERS=-1):
 #   docker build -t opensales:cuda \
 #     --build-arg BASE_IMAGE=nvidia/cuda:12.6.3-devel-ubuntu24.04 \
 #     --build-arg RUNTIME_IMAGE=nvidia/cuda:12.6.3-runtime-ubuntu24.04 \

@@ -294,7 +294,8 @@ RUBRIC_WORDS = {
 
 # -- a question about the data (agents/analytics.py) ------------------------------------
 DATA_WORDS = re.compile(
-    r"\b(sales?|sold|sell|revenue|turnover|orders?|stores?|outlets?|shops?|products?|skus?|"
+    r"\b(sales?|sold|sell|buy|bought|purchased?|purchases|revenue|turnover|orders?|stores?|"
+    r"outlets?|shops?|products?|skus?|"
     r"brands?|categor(y|ies)|reps?|visits?|calls?|coverage|strike|stock|schemes?|promos?|"
     r"tasks?|points?|incentives?|beat|growth|trend|top|bottom|average|total|share|cases?|"
     r"pieces?|localit(y|ies)|areas?|bika|becha|maal|kitna|kitne)\b",

@@ -38,7 +38,7 @@ from phrases import DATA_WORDS, FIGURE_ASKS
 from prompts import prompt
 from tools.analytics_templates import match_template, period_of
 from tools.charts import render_chart
-from tools.sql_guard import SqlRejected, guard
+from tools.sql_guard import SqlRejected, guard, restore_names
 from tools.sql_runner import QueryResult, SqlFailed, SqlTimeout, run_readonly
 from tools.sql_schema import OURS, TablePolicy, policies_for
 
@@ -163,7 +163,7 @@ async def ask(
             {"role": "system", "content": system_prompt(policies, dialect)},
             {"role": "user", "content": asked},
         ]
-        answer.sql, answer.source = await _write_sql(llm, messages, answer), "llm"
+        answer.sql, answer.source = await _write_sql(llm, messages, answer, dialect), "llm"
         if not answer.sql and not answer.error_code:
             answer.error_code = "NO_SQL"
             answer.error = "I could not turn that into a question about the sales data"
@@ -185,7 +185,7 @@ async def ask(
     return answer
 
 
-async def _write_sql(llm: LLMService, messages: list[dict], answer: Answer) -> str:
+async def _write_sql(llm: LLMService, messages: list[dict], answer: Answer, dialect: str) -> str:
     try:
         reply = await llm.complete_json(
             messages,
@@ -201,7 +201,10 @@ async def _write_sql(llm: LLMService, messages: list[dict], answer: Answer) -> s
     except LLMError as exc:
         answer.error_code, answer.error = "NO_SQL", f"the model gave no usable SQL ({exc})"
         return ""
-    return reply.sql.strip().rstrip(";").strip()
+    sql = reply.sql.strip().rstrip(";").strip()
+    if llm.restore(sql) != sql:  # the model filtered on a redacted name: the real one runs
+        sql = restore_names(sql, llm.restore, dialect)
+    return sql
 
 
 async def _run(
@@ -247,7 +250,7 @@ async def _run(
                 "query that answers the same question.",
             },
         ]
-        fixed = await _write_sql(llm, repair, answer)
+        fixed = await _write_sql(llm, repair, answer, dialect)
         if not fixed:
             return
         answer.sql, answer.source = fixed, "repaired"

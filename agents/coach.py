@@ -133,7 +133,8 @@ async def _llm_score(ctx: AgentContext, scenario: Scenario, reply: str) -> Score
         },
     ]
     try:
-        return await ctx.llm.complete_json(messages, Score, max_tokens=120, prompt=SCORE_PROMPT.id)
+        score = await ctx.llm.complete_json(messages, Score, max_tokens=120, prompt=SCORE_PROMPT.id)
+        return score.model_copy(update={"tip": ctx.llm.restore(score.tip)})
     except LLMError:
         return None
 

@@ -219,9 +219,11 @@ async def _ask_llm(ctx: AgentContext, facts: dict) -> SchemeDraft | None:
         {"role": "user", "content": str(facts)},
     ]
     try:
-        return await ctx.llm.complete_json(
+        draft = await ctx.llm.complete_json(
             messages, SchemeDraft, max_tokens=160, prompt=DRAFT_PROMPT.id
         )
+        restored = {field: ctx.llm.restore(getattr(draft, field)) for field in ("name", "reason")}
+        return draft.model_copy(update=restored)
     except LLMError:
         return None
 

@@ -30,11 +30,11 @@ import httpx
 import psycopg
 from sqlalchemy import Engine, text
 
-from agents.order import ADD, CANCEL_ORDER, REMOVE, REPEAT_WORDS, STATUS_WORDS
 from db.demo import load_catalog, load_demo
 from db.engine import create_db_engine
 from db.migrate import upgrade
 from evals.bench_webhook import BURST_S, SECRET, _wait_ready, delivery, free_port, signature
+from phrases import ADD, CANCEL_ORDER, REMOVE, REPEAT_WORDS, STATUS_WORDS
 from tools.order_parser import CatalogItem, OrderParser
 
 RETAILERS = 40

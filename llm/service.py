@@ -32,7 +32,7 @@ from llm.client import (
     PromptTooLong,
     QueueTimeout,
 )
-from llm.redact import PiiContext, redact
+from llm.redact import PiiContext, redact, restore
 from settings import Settings, get_settings
 
 log = logging.getLogger("opensales.llm")
@@ -74,6 +74,10 @@ class LLMService:
         """This service (same backend and breaker) redacting `pii` from every message: the
         turn engine gives agents only this, so no agent's prompt can skip it."""
         return LLMService(self.backend, self.breaker, self.timeout_s, pii)
+
+    def restore(self, text: str) -> str:
+        """Text the model wrote, with the stand-ins of redacted names put back."""
+        return restore(text, self.pii)
 
     def _redacted(self, messages: list[dict[str, str]], pii: PiiContext | None) -> list[dict]:
         pii = pii or self.pii

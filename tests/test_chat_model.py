@@ -58,7 +58,7 @@ def test_messages_are_converted_and_redacted():
     assert reply.usage_metadata["output_tokens"] == 5
     assert backend.requests[0].messages == [
         {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "I am Store Owner"},
+        {"role": "user", "content": "I am Person A"},
     ]
 
 

@@ -58,7 +58,7 @@ def test_every_message_is_redacted_before_the_backend_sees_it():
         )
     )
     sent = [m["content"] for m in backend.requests[0].messages]
-    assert sent == ["Store owner Store Owner, +91****3210", "call me on +91****3210"]
+    assert sent == ["Store owner Person A, +91****3210", "call me on +91****3210"]
 
 
 def test_structured_answer_is_validated_and_a_malformed_one_retried_once():

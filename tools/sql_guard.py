@@ -9,6 +9,7 @@ that are not soft-deleted; any other column is then unknown to the database itse
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlglot
@@ -346,3 +347,20 @@ def _scoped_cte(policy: TablePolicy, company: exp.Expr) -> exp.CTE:
     )
     alias = exp.TableAlias(this=exp.to_identifier(SCOPED_PREFIX + policy.name))
     return exp.CTE(this=body, alias=alias)
+
+
+def restore_names(sql: str, restore: Callable[[str], str], dialect: str) -> str:
+    """The SQL with the stand-ins of redacted names (`llm.redact`) in its string literals put
+    back, quoted by sqlglot (a name with a quote in it stays one literal). SQL that does not
+    parse is left as it is, for `guard` to refuse with its reason."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except (ParseError, SqlglotError):
+        return sql
+
+    def put_back(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Literal) and node.is_string and (value := restore(node.this)):
+            return exp.Literal.string(value) if value != node.this else node
+        return node
+
+    return tree.transform(put_back).sql(dialect=dialect)
