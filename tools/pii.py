@@ -16,9 +16,7 @@ from db.models import Company, Rep, Store, User
 from db.scope import CompanySession
 from llm.redact import PiiContext
 
-_cache: "WeakKeyDictionary[Engine, dict[uuid.UUID, tuple[tuple, PiiContext]]]" = (
-    WeakKeyDictionary()
-)
+_cache: "WeakKeyDictionary[Engine, dict[uuid.UUID, tuple[tuple, PiiContext]]]" = WeakKeyDictionary()
 _lock = threading.Lock()
 
 
