@@ -11,7 +11,7 @@ RESET ?=
 # before changing them.
 LLAMA_CFLAGS ?= $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 
-.PHONY: run test install services browser lint clean
+.PHONY: run test install services browser lint types-baseline clean
 
 $(BIN)/opensales: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,7 @@ test: install services browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy | $(BIN)/mypy-baseline filter
 	$(BIN)/python -m pytest
 
 services:
@@ -46,6 +47,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy | $(BIN)/mypy-baseline filter
+
+# After fixing type errors: drop them from mypy-baseline.txt (it may only shrink).
+types-baseline: install
+	$(BIN)/mypy | $(BIN)/mypy-baseline sync
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

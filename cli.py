@@ -302,7 +302,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench(args)
 
 
+# The labelled sets each eval runs on when --cases names none (files in evals/data, shipped in
+# the package); --cases also takes one of their names.
+DEFAULT_CASES = {"orders": "orders_test.jsonl", "voice": "voice_orders.jsonl",
+                 "photos": "orders_test.jsonl", "sql": "sql_test.jsonl"}  # fmt: skip
+
+
+def bundled(path: Path | None, default: str | None) -> Path | None:
+    """`path` as given when it exists, else the labelled set of that name in evals/data."""
+    data = Path(__file__).parent / "evals" / "data"
+    if path is not None and path.exists():
+        return path
+    name = path.name if path is not None else default
+    if name is None:
+        return None
+    for candidate in (data / name, data / f"{name}.jsonl"):
+        if candidate.is_file():
+            return candidate
+    print(f"error: no file {path}; the bundled sets are "
+          + ", ".join(sorted(p.name for p in data.glob("*.jsonl"))), file=sys.stderr)  # fmt: skip
+    raise SystemExit(2)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    args.cases = bundled(args.cases, DEFAULT_CASES.get(args.what))
+    if args.what in ("orders", "voice", "photos") and args.catalog is None:
+        args.catalog = Path(__file__).parent / "db" / "demo_catalog.csv"
     if args.what == "food-ordering":
         from evals.food_ordering import main as evaluate
     elif args.what == "intents":
@@ -310,9 +335,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     elif args.what == "sql":
         from evals.sql import main as evaluate
     else:
-        if args.catalog is None or args.cases is None:
-            print(f"error: eval {args.what} needs --catalog and --cases", file=sys.stderr)
-            return 2
         if args.what == "voice":
             from evals.voice import main as evaluate
         elif args.what == "photos":
@@ -454,14 +476,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--catalog",
         type=Path,
-        help="catalog CSV, import format (orders, voice, photos; intents: default the demo's)",
+        help="catalog CSV, import format (orders, voice, photos, intents; default the demo's)",
     )
     evaluate.add_argument(
         "--cases",
         type=Path,
-        help="labelled cases, JSON lines (orders, voice, "
-        "photos, sql; "
-        "intents: default evals/data/intents_test.jsonl)",
+        help="labelled cases, JSON lines: a file, or the name of a set in evals/data "
+        "(default orders_test, voice_orders, sql_test, intents_test)",
     )
     evaluate.add_argument("--db", help="database URL to question (sql; default: ours)")
     evaluate.add_argument(

@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 
 from agents.context import AgentContext, ChatState
 from agents.spec import AgentSpec
+from agents.tasks import local_now
 from db.models import Role
 from llm.breaker import LLMUnavailable
 from llm.client import LLMError
@@ -142,8 +143,10 @@ async def ask(
     max_rows: int = 500,
     templates: bool = True,
     leave_out_same: bool = False,
+    now: datetime | None = None,
 ) -> Answer:
-    """Answer `question` from the database: a template when one fits, else the LLM's SQL."""
+    """Answer `question` from the database: a template when one fits, else the LLM's SQL.
+    `now` (the company's local time) stands for the database's clock in the SQL."""
     started = time.perf_counter()
     dialect = engine.dialect.name
     policies = schema_policies(engine)
@@ -180,6 +183,7 @@ async def ask(
             timeout_s,
             max_rows,
             messages=None if template else messages,
+            now=now,
         )
     answer.seconds = time.perf_counter() - started
     return answer
@@ -217,11 +221,12 @@ async def _run(
     timeout_s: float,
     max_rows: int,
     messages: list[dict] | None,
+    now: datetime | None,
 ) -> None:
     """Guard and run the SQL; on a rejection or a database error, one repair by the LLM."""
     for attempt in range(2):
         try:
-            guarded = guard(answer.sql, policies, dialect, read=dialect)
+            guarded = guard(answer.sql, policies, dialect, read=dialect, now=now)
             answer.result = await asyncio.to_thread(
                 run_readonly, engine, guarded.sql, company_id, timeout_s, max_rows
             )
@@ -455,6 +460,7 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         ctx.llm,
         timeout_s=ctx.settings.analytics_timeout_s,
         max_rows=ctx.settings.analytics_max_rows,
+        now=local_now(ctx),
     )
     ctx.replies.extend(await asyncio.to_thread(replies, found))  # the chart is drawn off the loop
     return {

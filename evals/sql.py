@@ -17,6 +17,7 @@ import json
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import sqlglot
 from sqlmodel import select
@@ -112,17 +113,27 @@ def _company(engine, slug: str | None) -> uuid.UUID | None:
     return companies[0].id
 
 
+def _zone(engine, company_id: uuid.UUID | None) -> ZoneInfo | None:
+    """The company's time zone; none for a foreign database (its own clock stands)."""
+    if company_id is None:
+        return None
+    with system_session(engine) as session:
+        return ZoneInfo(session.get(Company, company_id).timezone)
+
+
 async def run(cases: list[dict], engine, company_id, llm, templates: bool) -> int:
     settings = get_settings()
     dialect = engine.dialect.name
     policies = schema_policies(engine)
     if llm is not None:  # as the server does at start: the model and the prompt's prefix
         await llm.prepare(system_prompt(policies, dialect))
+    zone = _zone(engine, company_id)
     right = invalid = 0
     sources: dict[str, int] = {}
     seconds: list[float] = []
     for number, case in enumerate(tqdm(cases, desc="Questions", unit="q"), start=1):
-        gold_sql = guard(case["sql"], policies, dialect, read="postgresql")
+        now = datetime.now(zone) if zone else None  # the company's day, for gold and agent
+        gold_sql = guard(case["sql"], policies, dialect, read="postgresql", now=now)
         gold = run_readonly(engine, gold_sql.sql, company_id, 60, 100_000)
         answer = await ask(
             case["question"],
@@ -133,6 +144,7 @@ async def run(cases: list[dict], engine, company_id, llm, templates: bool) -> in
             max_rows=settings.analytics_max_rows,
             templates=templates,
             leave_out_same=True,
+            now=now,
         )
         seconds.append(answer.seconds)
         sources[answer.source or "none"] = sources.get(answer.source or "none", 0) + 1

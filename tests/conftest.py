@@ -1,4 +1,12 @@
-"""Fixtures over real services: a throwaway PostgreSQL database and SQLite files per test.
+"""Fixtures over real services: a throwaway PostgreSQL database and SQLite files per test, on
+a fixed day.
+
+The suite's clock starts at TEST_NOW whatever the date (time-machine moves every Python clock but
+the monotonic one, and ticks on from there), so demo data "ending yesterday" is the same data
+on every run, and "today", "last week" and WhatsApp's 24-hour window mean the same: a test
+once failed on some days and not others. Analytics SQL reads the company's clock, not the
+database server's (`tools.sql_guard`), so the databases agree. Server processes a test starts
+run on the real clock; no test compares their dates.
 
 PostgreSQL: OPENSALES_TEST_POSTGRES_URL names a server database we may create databases from
 (default postgresql://postgres@127.0.0.1:5432/postgres); each test session makes its own
@@ -8,10 +16,13 @@ database and drops it at the end. Redis: OPENSALES_TEST_REDIS_URL (default redis
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+import time_machine
 from sqlalchemy import Engine, text
 
 from db.engine import create_db_engine, get_engine
@@ -22,6 +33,13 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "OPENSALES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("OPENSALES_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_NOW = datetime(2026, 12, 4, 10, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fixed_day() -> Iterator[None]:
+    with time_machine.travel(TEST_NOW, tick=True):
+        yield
 
 
 @pytest.fixture(scope="session")

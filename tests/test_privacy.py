@@ -31,7 +31,7 @@ from messages import InboundMessage, Kind
 from server import create_app
 from settings import Settings
 
-SECRET = "privacy-test-secret"
+SECRET = "privacy-test-secret-of-32-bytes-or-more"
 INTENT_BY_ROLE = {"retailer": "order", "rep": "coach", "manager": "analytics", "admin": "help"}
 
 

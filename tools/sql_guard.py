@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlglot
 from sqlglot import exp
@@ -162,11 +163,17 @@ class GuardedSql:
 
 
 def guard(
-    sql: str, policies: dict[str, TablePolicy], dialect: str, read: str = "postgresql"
+    sql: str,
+    policies: dict[str, TablePolicy],
+    dialect: str,
+    read: str = "postgresql",
+    now: datetime | None = None,
 ) -> GuardedSql:
     """Check `sql` (written for `read`) and return it scoped, for `dialect` ("postgresql" or
     "sqlite"), or raise SqlRejected. The model writes for the database it asks (read ==
-    dialect); labelled PostgreSQL is transpiled for SQLite in the evals."""
+    dialect); labelled PostgreSQL is transpiled for SQLite in the evals. With `now` (the
+    company's local time), the database's own clock is replaced by it: "today" is the
+    company's business day, not the database server's (UTC) date."""
     tree = _parse(sql, _DIALECTS[read])
     for node in tree.walk():
         _check_node(node)
@@ -190,8 +197,39 @@ def guard(
         raise SqlRejected(
             "NOT_SUPPORTED", f"This database cannot run part of the query: {error}"
         ) from error
+    if now is not None:  # in the target's own terms: what it reads as its clock
+        target = _DIALECTS[dialect]
+        generated = _at(sqlglot.parse_one(generated, read=target), now, dialect).sql(
+            dialect=target, comments=False
+        )
     text = _TEXT_BIND.sub(r"\\:\1", generated)
     return GuardedSql(text.replace(marker, ":company_id"), bool(scoped))
+
+
+def _at(tree: exp.Expr, now: datetime, dialect: str) -> exp.Expr:
+    """CURRENT_DATE, now(), CURRENT_TIMESTAMP and SQLite's 'now' as literals of `now`."""
+    day, moment = now.date().isoformat(), now.strftime("%Y-%m-%d %H:%M:%S")
+    sqlite = _DIALECTS[dialect] == "sqlite"
+
+    def fixed(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.CurrentDate):
+            return exp.Literal.string(day) if sqlite else exp.cast(exp.Literal.string(day), "DATE")
+        if isinstance(node, exp.CurrentTimestamp):
+            return (
+                exp.Literal.string(moment)
+                if sqlite
+                else exp.cast(exp.Literal.string(moment), "TIMESTAMP")
+            )
+        if (
+            isinstance(node, exp.Literal)
+            and node.is_string
+            and node.this.lower() == "now"
+            and isinstance(node.parent, exp.Func | exp.Cast)
+        ):
+            return exp.Literal.string(moment)
+        return node
+
+    return tree.transform(fixed)
 
 
 def _parse(sql: str, read: str) -> exp.Expr:
