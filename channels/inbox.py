@@ -20,6 +20,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from prometheus_client import Counter
+from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -164,12 +165,15 @@ def park(engine: Engine, message: InboundMessage, raw: dict) -> bool:
         except IntegrityError:
             return False
     UNROUTED.labels(message.channel).inc()
+    option = (
+        "--whatsapp-number-id" if message.channel == "whatsapp" else f"--{message.channel}-number"
+    )
     log.error(
         "no company owns %s number %s: message %s from %s kept as a dead letter. Give the "
-        "number to a company (opensales company set SLUG --%s-number %s), then run "
+        "number to a company (opensales company set SLUG %s %s), then run "
         "opensales unrouted --replay",
         message.channel, message.recipient, fields["provider_message_id"], message.sender,
-        message.channel, message.recipient,
+        option, message.recipient,
     )  # fmt: skip
     return True
 
@@ -196,7 +200,11 @@ class Intake:
     ) -> bool:
         """Count the stored message against its sender's per-minute limit. Over it, the message
         is marked `limited`, and the first one over it in a minute queues one slow-down reply."""
-        over = await self.limiter.over(f"{company_id}:{message.channel}:{message.sender}")
+        try:
+            over = await self.limiter.over(f"{company_id}:{message.channel}:{message.sender}")
+        except (OSError, RedisError) as exc:  # a limiter that is down limits nobody
+            log.warning("inbound limit not checked (%s); answering", exc)
+            return True
         if over is None:
             return True
         LIMITED.labels(message.channel).inc()

@@ -171,3 +171,17 @@ def test_a_sender_over_the_limit_is_stored_not_answered_and_told_once(shop):
             ).all()
     assert [row.status for row in rows] == ["processed"] * 3 + ["limited"] * 3
     assert sum("faster than I can read" in m.text for m in sent) == 1
+
+
+def test_a_limiter_that_is_down_limits_nobody(shop):
+    folder, company_id, phones = shop
+
+    class Down:
+        async def over(self, key):
+            raise ConnectionError("Redis is down")
+
+    with app(folder) as client:
+        client.app.state.runtime.intake.limiter = Down()
+        body, headers = delivery(phones[3], "where is my order")
+        assert client.post("/whatsapp/webhook", content=body, headers=headers).status_code == 200
+        wait_for(lambda: client.app.state.runtime.senders["whatsapp"].sent[phones[3]])
