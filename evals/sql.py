@@ -2,7 +2,8 @@
 
 Each case line is `{"question": ..., "sql": gold}`, the gold written for PostgreSQL (sqlglot
 transpiles it for SQLite). Every question goes through the analytics agent exactly as a
-manager's would (template or LLM, guard, read-only run, one repair); the gold runs through the
+manager's would (names of the company's stores and people redacted to stand-ins, template or
+LLM, guard, read-only run, one repair, all on the company's clock); the gold runs through the
 same guard. Results are compared as sets of rows, or in order when the gold orders its top
 level: every numeric gold column and one of its label columns must appear among the answer's
 columns with the same values (names, extra columns and extra descriptive gold columns do not
@@ -24,11 +25,12 @@ from sqlmodel import select
 from tqdm import tqdm
 
 from agents.analytics import ask, schema_policies, system_prompt
-from db.engine import create_db_engine, system_session
+from db.engine import company_session, create_db_engine, system_session
 from db.models import Company
 from evals.bench_llm import percentile
 from llm.breaker import CircuitBreaker
 from settings import get_settings
+from tools.pii import pii_context
 from tools.sql_guard import guard
 from tools.sql_runner import QueryResult, run_readonly
 from tools.sql_schema import OURS
@@ -192,6 +194,9 @@ def main(args) -> int:
         # Each question is measured on its own: a slow answer must not open the breaker and
         # fail the questions after it (the server keeps its breaker).
         llm.breaker = CircuitBreaker("eval-sql", failure_threshold=10**6, slow_call_s=10**6)
+        if company_id is not None:  # as in production: names the model sees are stand-ins
+            with company_session(company_id, engine) as session:
+                llm = llm.with_pii(pii_context(session))
 
     async def evaluate() -> int:
         try:
