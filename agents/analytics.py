@@ -22,6 +22,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic import BaseModel
@@ -29,8 +30,8 @@ from sqlalchemy import Engine
 
 from agents.context import AgentContext, ChatState
 from agents.spec import AgentSpec
-from agents.tasks import local_now
-from db.models import Role
+from db.engine import company_session
+from db.models import Company, Role
 from llm.breaker import LLMUnavailable
 from llm.client import LLMError
 from llm.service import LLMService
@@ -104,6 +105,13 @@ def similar_examples(
 
 
 @lru_cache(maxsize=8)
+def company_now(engine: Engine, company_id: uuid.UUID) -> datetime:
+    """The time where the company is."""
+    with company_session(company_id, engine) as session:
+        company = session.get(Company, company_id)
+        return datetime.now(ZoneInfo(company.timezone if company else "Asia/Kolkata"))
+
+
 def schema_policies(engine: Engine) -> dict[str, TablePolicy]:
     """What the analytics SQL may read of this database (our schema, or a foreign one)."""
     return policies_for(engine)
@@ -146,10 +154,13 @@ async def ask(
     now: datetime | None = None,
 ) -> Answer:
     """Answer `question` from the database: a template when one fits, else the LLM's SQL.
-    `now` (the company's local time) stands for the database's clock in the SQL."""
+    The company's local time (`now`, by default read from its time zone) stands for the
+    database's clock in the SQL: "yesterday" is the company's business day."""
     started = time.perf_counter()
     dialect = engine.dialect.name
     policies = schema_policies(engine)
+    if now is None and company_id is not None and policies is OURS:
+        now = await asyncio.to_thread(company_now, engine, company_id)
     answer = Answer(question)
     template = match_template(question, dialect) if templates and policies is OURS else None
     if template is not None:
@@ -460,7 +471,6 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         ctx.llm,
         timeout_s=ctx.settings.analytics_timeout_s,
         max_rows=ctx.settings.analytics_max_rows,
-        now=local_now(ctx),
     )
     ctx.replies.extend(await asyncio.to_thread(replies, found))  # the chart is drawn off the loop
     return {

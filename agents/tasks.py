@@ -15,14 +15,10 @@ from phrases import DONE, TASK_ASKS
 SHOWN = 10
 
 
-def local_now(ctx: AgentContext) -> datetime:
-    """The time where the company is: its business day, whatever the server's clock zone."""
-    company = ctx.session.get(Company, ctx.company_id)
-    return datetime.now(ZoneInfo(company.timezone if company else "Asia/Kolkata"))
-
-
 def today(ctx: AgentContext) -> date:
-    return local_now(ctx).date()
+    """The company's business day, whatever the server's clock zone."""
+    company = ctx.session.get(Company, ctx.company_id)
+    return datetime.now(ZoneInfo(company.timezone if company else "Asia/Kolkata")).date()
 
 
 def todays_tasks(ctx: AgentContext, rep_id: uuid.UUID) -> list[Task]:

@@ -2,6 +2,8 @@
 SQL written for the demo schema and run through the guard, and the coach's rubric."""
 
 import asyncio
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import func, select
@@ -49,13 +51,14 @@ def test_the_model_writes_sql_that_answers_a_managers_question(bundled_llm, tmp_
         )
     )
     assert answer.source in ("llm", "repaired") and answer.result is not None, answer.error
+    month_ago = datetime.now(ZoneInfo("Asia/Kolkata")).date() - timedelta(days=30)
     with company_session(company_id, engine) as session:
         pieces = func.sum(TransactionItem.quantity)
         top = session.exec(
             select(Product.brand, pieces)
             .join(TransactionItem, TransactionItem.product_id == Product.id)
             .join(Transaction, Transaction.id == TransactionItem.transaction_id)
-            .where(Transaction.transaction_date >= func.date("now", "-30 day"))
+            .where(Transaction.transaction_date >= month_ago)
             .group_by(Product.brand)
             .order_by(pieces.desc())
             .limit(3)

