@@ -420,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     unrouted.set_defaults(func=cmd_unrouted)
 
-    imp = commands.add_parser("import", help="import a CSV file (see README for columns)")
+    imp = commands.add_parser("import", help="import a CSV file (columns: docs/operations.md)")
     imp.add_argument("kind", choices=["catalog", "stores", "reps"])
     imp.add_argument("file", type=Path)
     imp.add_argument("--company", help="company slug (default: the only company)")
