@@ -16,7 +16,6 @@ duplicated and nothing is lost.
 import argparse
 import asyncio
 import itertools
-import os
 import random
 import subprocess
 import sys
@@ -30,12 +29,20 @@ import httpx
 import psycopg
 from sqlalchemy import Engine, text
 
-from db.demo import load_catalog, load_demo
+from db.demo import load_demo
 from db.engine import create_db_engine
 from db.migrate import upgrade
-from evals.bench_webhook import BURST_S, SECRET, _wait_ready, delivery, free_port, signature
+from evals.bench_webhook import (
+    BURST_S,
+    delivery,
+    deployment_env,
+    free_port,
+    signature,
+    wait_ready,
+)
 from phrases import ADD, CANCEL_ORDER, REMOVE, REPEAT_WORDS, STATUS_WORDS
-from tools.order_parser import CatalogItem, OrderParser
+from tools.catalog import demo_parser
+from tools.order_parser import OrderParser
 
 RETAILERS = 40
 RATE = 4.0  # messages per second, on average
@@ -81,24 +88,6 @@ class OrderText:
     pieces: Counter[str]  # per SKU, as the fast path reads the body
     at: float  # seconds after the traffic starts
     again_after: float | None  # delivered a second time this long after the first, or not
-
-
-def demo_parser() -> OrderParser:
-    """The fast-path parser over the demo catalogue, as the server builds it from the database."""
-    items = [
-        CatalogItem(
-            p["sku"],
-            p["name"],
-            p["category"],
-            p["pack_size"],
-            p["units_per_case"],
-            p["price_paise"],
-            p["mrp_paise"],
-            tuple(p["aliases"]),
-        )
-        for p in load_catalog()
-    ]
-    return OrderParser(items)
 
 
 def pieces_read(parser: OrderParser, body: str) -> Counter[str]:
@@ -335,16 +324,7 @@ def main(args: argparse.Namespace) -> int:
         connection.execute(f'CREATE DATABASE "{name}"')
     url = admin.rsplit("/", 1)[0] + f"/{name}"
     engine = create_db_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    env = {
-        **os.environ,
-        "OPENSALES_DATABASE_URL": url,
-        "OPENSALES_REDIS_URL": redis_url,
-        "OPENSALES_WHATSAPP_APP_SECRET": SECRET,
-        "OPENSALES_LLM_BACKEND": "off",
-        "OPENSALES_QUEUE_NAME": f"opensales-bench:{name}",
-        "OPENSALES_LOG_LEVEL": "warning",
-        "OPENSALES_BURST_WINDOW_S": str(BURST_S),
-    }
+    env = deployment_env(url, redis_url, name)
     ports = [free_port() for _ in range(args.processes)]
     deployment = Deployment(env, ports)
     started = time.monotonic()
@@ -361,7 +341,7 @@ def main(args: argparse.Namespace) -> int:
         for process in deployment.commands:
             deployment.start(process)
         for port in ports:
-            _wait_ready(port)
+            wait_ready(port)
         print(
             f"{args.processes} server processes, 1 worker, PostgreSQL, Redis, LLM off; "
             f"{len(texts)} order messages from {len(phones)} retailers over "

@@ -47,6 +47,22 @@ ORDERS = [
 ]
 
 
+def deployment_env(database_url: str, redis_url: str, name: str) -> dict[str, str]:
+    """The environment of a bench's server and worker processes: its own database, its own
+    Redis keys (another deployment or the test suite may share the Redis), no LLM."""
+    return {
+        **os.environ,
+        "OPENSALES_DATABASE_URL": database_url,
+        "OPENSALES_REDIS_URL": redis_url,
+        "OPENSALES_WHATSAPP_APP_SECRET": SECRET,
+        "OPENSALES_LLM_BACKEND": "off",
+        "OPENSALES_QUEUE_NAME": f"opensales-bench:{name}",
+        "OPENSALES_REDIS_PREFIX": f"opensales-bench:{name}",
+        "OPENSALES_LOG_LEVEL": "warning",
+        "OPENSALES_BURST_WINDOW_S": str(BURST_S),
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -156,25 +172,15 @@ def main(args) -> int:
                     text("SELECT phone FROM users WHERE role = 'retailer' ORDER BY phone LIMIT 60")
                 )
             ]
-        env = {
-            **os.environ,
-            "OPENSALES_DATABASE_URL": url,
-            "OPENSALES_REDIS_URL": redis_url,
-            "OPENSALES_WHATSAPP_APP_SECRET": SECRET,
-            "OPENSALES_LLM_BACKEND": "off",
-            "OPENSALES_QUEUE_NAME": f"opensales-bench:{name}",
-            "OPENSALES_LOG_LEVEL": "warning",
-            "OPENSALES_BURST_WINDOW_S": str(BURST_S),
-            # 60 phones at hundreds of requests a second: far past a real sender's rate
-            "OPENSALES_INBOUND_PER_MINUTE": "0",
-        }
+        # 60 phones at hundreds of requests a second: far past a real sender's rate
+        env = {**deployment_env(url, redis_url, name), "OPENSALES_INBOUND_PER_MINUTE": "0"}
         cli = str(Path(sys.executable).parent / "opensales")
         ports = [free_port() for _ in range(args.processes)]
         for port in ports:
             processes.append(subprocess.Popen([cli, "serve", "--port", str(port)], env=env))
         processes.append(subprocess.Popen([cli, "worker"], env=env))
         for port in ports:
-            _wait_ready(port)
+            wait_ready(port)
         pace = f"{args.rate:g}/s" if args.rate else "as fast as they go"
         print(
             f"{args.processes} server processes, 1 worker, PostgreSQL, Redis; "
@@ -202,7 +208,7 @@ def main(args) -> int:
     return 0
 
 
-def _wait_ready(port: int) -> None:
+def wait_ready(port: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -169,21 +169,6 @@ def bundled_llm(bundled_model_path):
 @pytest.fixture(scope="session")
 def parser():
     """The order parser over the demo catalog."""
-    from db.demo import load_catalog
-    from tools.order_parser import CatalogItem, OrderParser
+    from tools.catalog import demo_parser
 
-    return OrderParser(
-        [
-            CatalogItem(
-                p["sku"],
-                p["name"],
-                p["category"],
-                p["pack_size"],
-                p["units_per_case"],
-                p["price_paise"],
-                p["mrp_paise"],
-                tuple(p["aliases"]),
-            )
-            for p in load_catalog()
-        ]
-    )
+    return demo_parser()
