@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from db.engine import company_session, get_engine, system_session
-from db.models import Company, Tenant
+from db.importer import IMPORTABLE
+from db.models import Company, Role, Tenant, User
 from settings import get_settings
 
 
@@ -58,6 +59,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_company_add(args: argparse.Namespace) -> int:
+    from db.migrate import upgrade
+
+    try:
+        ZoneInfo(args.timezone)
+    except (ValueError, KeyError):
+        print(f"error: --timezone {args.timezone!r} is not a time zone name, e.g. Asia/Kolkata",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    upgrade()
     slug = args.slug or re.sub(r"[^a-z0-9]+", "-", args.name.lower()).strip("-")
     with system_session() as session:
         if session.exec(select(Company).where(Company.slug == slug)).first():
@@ -75,8 +85,23 @@ def cmd_company_add(args: argparse.Namespace) -> int:
             settings={"phone_region": args.phone_region, **business_numbers(args)},
         )
         session.add(company)
+        session.flush()
+        admin = User(
+            company_id=company.id,
+            phone=e164(args.admin_phone, args.phone_region),
+            name=args.admin_name,
+            role=Role.admin,
+        )
+        session.add(admin)
         session.commit()
-        print(f"Created company {slug} ({company.id})")
+        company_id, admin_phone = company.id, admin.phone
+    print(f"Created company {slug} ({company_id}) with admin {args.admin_name} ({admin_phone}).")
+    print(
+        "Sign in: message the company's WhatsApp or SMS number from that phone (admins reach "
+        "every agent; send 'help'),\n"
+        f"or get a token for the API and console: opensales token --company {slug} "
+        f"--phone {admin_phone}"
+    )
     return 0
 
 
@@ -97,11 +122,11 @@ def business_numbers(args: argparse.Namespace) -> dict[str, str]:
     return found
 
 
-def e164(phone: str) -> str:
+def e164(phone: str, region: str = "IN") -> str:
     import phonenumbers
 
     try:
-        number = phonenumbers.parse(phone, None if phone.startswith("+") else "IN")
+        number = phonenumbers.parse(phone, None if phone.startswith("+") else region)
     except phonenumbers.NumberParseException as exc:
         raise SystemExit(f"error: {phone!r} is not a phone number: {exc}") from None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -110,9 +135,12 @@ def e164(phone: str) -> str:
 def cmd_company_set(args: argparse.Namespace) -> int:
     """Give a company its business numbers: messages to them are routed to it."""
     numbers = business_numbers(args)
+    if args.stock:
+        numbers["stock"] = args.stock
     if not numbers:
         print(
-            "error: give at least one of --whatsapp-number-id, --sms-number, --voice-number",
+            "error: give at least one of --whatsapp-number-id, --sms-number, --voice-number, "
+            "--stock",
             file=sys.stderr,
         )
         return 2
@@ -122,7 +150,11 @@ def cmd_company_set(args: argparse.Namespace) -> int:
             print(f"error: no company {args.slug!r}", file=sys.stderr)
             return 2
         for other in session.exec(select(Company).where(Company.id != company.id)):
-            taken = [key for key, value in numbers.items() if other.settings.get(key) == value]
+            taken = [
+                key
+                for key, value in numbers.items()
+                if key in NUMBER_OPTIONS.values() and other.settings.get(key) == value
+            ]
             if taken:
                 print(f"error: {other.slug} already has {', '.join(taken)}", file=sys.stderr)
                 return 2
@@ -177,6 +209,39 @@ def cmd_unrouted(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    """A signed token for a user of a company (HS256 with OPENSALES_AUTH_JWT_SECRET): for the
+    agent API, the sync API and the console when no identity provider issues them."""
+    import jwt
+
+    secret = get_settings().auth_jwt_secret
+    if not secret:
+        print(
+            "error: set OPENSALES_AUTH_JWT_SECRET (the server's too) to sign tokens here; with "
+            "an identity provider (OPENSALES_AUTH_JWKS_URL) tokens come from it",
+            file=sys.stderr,
+        )
+        return 2
+    company = resolve_company(args.company)
+    phone = e164(args.phone, company.settings.get("phone_region", "IN"))
+    with company_session(company.id) as session:
+        user = session.exec(select(User).where(User.phone == phone)).first()
+    if user is None:
+        print(f"error: {phone} is no user of {company.slug}", file=sys.stderr)
+        return 2
+    claims = {
+        "sub": f"user:{user.id}",
+        "company_id": str(company.id),
+        "role": user.role.value,
+        "name": user.name,
+        "exp": int(time.time()) + args.days * 86400,
+        **({"rep_id": str(user.rep_id)} if user.rep_id else {}),
+        **({"store_id": str(user.store_id)} if user.store_id else {}),
+    }
+    print(jwt.encode(claims, secret, algorithm="HS256"))
+    return 0
+
+
 def resolve_company(slug: str | None) -> Company:
     """The company named by slug, or the only one there is."""
     with system_session() as session:
@@ -196,7 +261,7 @@ def resolve_company(slug: str | None) -> Company:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from db.importer import CsvFileError, import_csv
+    from db.importer import ImportFileError, import_file
 
     company = resolve_company(args.company)
     try:
@@ -204,14 +269,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
+    fmt = args.format or ("json" if args.file.suffix.lower() in (".json", ".jsonl") else "csv")
     with company_session(company.id) as session:
         try:
-            report = import_csv(session, args.kind, data, strict=args.strict)
-        except CsvFileError as exc:
+            report = import_file(session, args.kind, data, fmt=fmt, strict=args.strict)
+        except ImportFileError as exc:
             print(f"{args.file}: {exc}; nothing imported", file=sys.stderr)
             return 2
     for error in report.errors:
-        print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)
+        print(f"{args.file}:{error}", file=sys.stderr)
     if not report.committed:
         print(f"{len(report.errors)} bad row(s) and --strict: nothing imported", file=sys.stderr)
         return 1
@@ -405,8 +471,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--slug")
     add.add_argument("--timezone", default="Asia/Kolkata")
     add.add_argument("--phone-region", default="IN", help="region for phones without +code")
+    add.add_argument("--admin-phone", required=True, help="phone of the first admin (E.164)")
+    add.add_argument("--admin-name", default="Admin", help="name of the first admin")
     numbered = [add, company_commands.add_parser("set", help="give a company its numbers")]
     numbered[1].add_argument("slug")
+    numbered[1].add_argument(
+        "--stock",
+        choices=["tracked", "untracked"],
+        help="untracked: take orders for products with no stock row (default: tracked once any "
+        "stock is imported)",
+    )
     for command in numbered:
         command.add_argument("--whatsapp-number-id", help="its WhatsApp business phone number id")
         command.add_argument("--sms-number", help="its Twilio number for SMS")
@@ -414,15 +488,24 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(func=cmd_company_add)
     numbered[1].set_defaults(func=cmd_company_set)
 
+    tok = commands.add_parser("token", help="sign an API token for a user (development auth)")
+    tok.add_argument("--company", help="company slug (default: the only company)")
+    tok.add_argument("--phone", required=True, help="the user's phone")
+    tok.add_argument("--days", type=int, default=30, help="days until it expires (default 30)")
+    tok.set_defaults(func=cmd_token)
+
     unrouted = commands.add_parser("unrouted", help="messages to numbers no company claims")
     unrouted.add_argument(
         "--replay", action="store_true", help="store each with the company that now owns its number"
     )
     unrouted.set_defaults(func=cmd_unrouted)
 
-    imp = commands.add_parser("import", help="import a CSV file (columns: docs/operations.md)")
-    imp.add_argument("kind", choices=["catalog", "stores", "reps"])
+    imp = commands.add_parser(
+        "import", help="import a CSV or JSON file of your own data (columns: docs/operations.md)"
+    )
+    imp.add_argument("kind", choices=IMPORTABLE)
     imp.add_argument("file", type=Path)
+    imp.add_argument("--format", choices=["csv", "json"], help="default: by the file's extension")
     imp.add_argument("--company", help="company slug (default: the only company)")
     imp.add_argument("--strict", action="store_true", help="import nothing if any row is bad")
     imp.set_defaults(func=cmd_import)

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from channels import agent_api, console, sms, voice, voice_stream, whatsapp
+from channels import agent_api, console, sms, sync_api, voice, voice_stream, whatsapp
 from errors import ApiError
 from runtime import build_runtime
 from settings import Settings, get_settings
@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *voice_stream.routes,
         *console.routes,
         *agent_api.routes,
+        *sync_api.routes,
     ]
     app = Starlette(
         routes=routes,
@@ -184,7 +185,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )

@@ -59,6 +59,7 @@ from tools.order_parser import (
     normalise,
     quantities,
 )
+from tools.stock import on_hand, stock_tracked
 
 MAX_PIECES_PER_LINE = 100_000
 
@@ -74,6 +75,7 @@ class _Turn:
     parser: OrderParser
     llm: LLMService | None
     source_message_id: Any  # the first message of the batch: one order per source message
+    stock_tracked: bool | None = None  # read once per turn, when first needed
 
 
 def yes_or_no(text: str) -> bool | None:
@@ -298,13 +300,28 @@ def _swapped(turn: _Turn, line: ParsedLine, sku: str) -> ParsedLine:
 
 
 def _stock(turn: _Turn, sku: str) -> int:
+    """Pieces available; an untracked product counts as plenty (see `tools.stock`)."""
     product = turn.session.exec(select(Product).where(Product.sku == sku)).one()
-    total = turn.session.exec(
-        select(func.coalesce(func.sum(StockLevel.quantity), 0)).where(
-            StockLevel.product_id == product.id
-        )
-    ).one()
-    return int(total)
+    pieces = on_hand(turn.session, product.id, _tracked(turn))
+    return MAX_PIECES_PER_LINE if pieces is None else pieces
+
+
+def _tracked(turn: _Turn) -> bool:
+    if turn.stock_tracked is None:
+        turn.stock_tracked = stock_tracked(turn.session)
+    return turn.stock_tracked
+
+
+def _untracked_note(turn: _Turn, products: list[Product]) -> str:
+    if _tracked(turn):
+        return ""
+    names = [p.name for p in products if on_hand(turn.session, p.id, False) is None]
+    if not names:
+        return ""
+    return (
+        f" We don't track stock for {', '.join(names[:3])}{' and more' if len(names) > 3 else ''}"
+        " yet: your distributor confirms availability before delivery."
+    )
 
 
 def _substitute(turn: _Turn, line: ParsedLine) -> CatalogItem | None:
@@ -471,7 +488,9 @@ def _create_order(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
     session.add(order)
     session.flush()  # a number taken meanwhile by another worker raises; the job is retried
     turn.conversation.state = {"last_order": number}
-    return _confirmation(turn, order)
+    confirmation = _confirmation(turn, order)
+    confirmation.text += _untracked_note(turn, list(products.values()))
+    return confirmation
 
 
 def _take_stock(turn: _Turn, product: Product, pieces: int) -> None:

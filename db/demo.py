@@ -19,7 +19,8 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlmodel import SQLModel
 from tqdm import tqdm
 
-from db.importer import KINDS, read_rows
+from db.import_kinds import KINDS, parse_product
+from db.importer import read_rows
 from db.models import (
     BeatPlan,
     Channel,
@@ -345,10 +346,10 @@ def _insert_all(connection: Connection, tables: dict[type, list[dict]], progress
 def load_catalog() -> list[dict]:
     """The demo catalog shipped with the package, validated by the importer's own rules."""
     data = resources.files("db").joinpath("demo_catalog.csv").read_bytes()
-    rows, errors = read_rows(data, KINDS["catalog"])
+    rows, errors = read_rows(data, (KINDS["catalog"].required, KINDS["catalog"].optional))
     if errors:
         raise ValueError(f"demo_catalog.csv line {errors[0].line}: {errors[0].message}")
-    return [KINDS["catalog"].parse(row, "IN") for _line, row in rows]
+    return [parse_product(row, None) for _line, row in rows]
 
 
 def festival_uplift(day: date, category: str) -> float:

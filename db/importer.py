@@ -1,40 +1,74 @@
-"""CSV import of a company's catalog, stores and reps.
+"""Import of a company's own data from CSV or JSON: catalog, reps, stores, stock, transactions
+(with their items), promotions, users and beat plans (the columns of each: `db/import_kinds.py`).
 
-Valid rows are written in one transaction; every bad row is reported with its line number and
+Valid rows are written in one transaction; every bad row is reported with its line, column and
 the reason. With `strict`, one bad row means nothing is written. Rows are matched on their
-external code (sku or code), so importing the same file again updates instead of duplicating,
-and revives rows that were soft-deleted.
+external id (sku, code, phone, ...), so importing the same file again updates instead of
+duplicating, and revives rows that were soft-deleted. A transaction is all its lines or none.
 """
 
 import csv
 import io
-import re
+import json
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-import phonenumbers
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
-from db.models import Company, Product, Rep, Role, Store, User
+from db.import_kinds import (
+    KINDS,
+    MAX_PIECES,
+    SALE_COLUMNS,
+    SALE_OPTIONAL,
+    FieldError,
+    Kind,
+    Known,
+    day,
+    optional,
+    paise,
+    reference,
+    text,
+    whole_number,
+)
+from db.models import (
+    Channel,
+    Company,
+    Product,
+    Rep,
+    Role,
+    Store,
+    Transaction,
+    TransactionItem,
+    User,
+)
 from db.scope import CompanySession
 
-CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-MAX_PIECE_PAISE = 10_000_000 * 100  # ₹1 crore for one piece: anything above is a typo
-MAX_UNITS_PER_CASE = 10_000
+IMPORTABLE = (*KINDS, "transactions")
 
 
-class CsvFileError(ValueError):
-    """The file as a whole cannot be imported (no header, missing columns)."""
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported (no header, missing columns, not JSON)."""
 
 
 @dataclass
 class RowError:
     line: int
     message: str
+    column: str | None = None
+
+    def __str__(self) -> str:
+        """`line: column: reason`, or `line: reason` when the reason starts with the column."""
+        named = self.column is None or self.message.startswith(self.column)
+        return (
+            f"{self.line}: {self.message}"
+            if named
+            else f"{self.line}: {self.column}: {self.message}"
+        )
 
 
 @dataclass
@@ -47,166 +81,23 @@ class ImportReport:
     committed: bool = False
 
 
-@dataclass(frozen=True)
-class CsvKind:
-    model: type[SQLModel]
-    key: str  # the external code column, also the model attribute
-    required: tuple[str, ...]
-    optional: tuple[str, ...]
-    parse: Callable[[dict[str, str], str], dict[str, Any]]  # (row, phone region) -> values
-
-
-def _text(row: dict[str, str], column: str, max_length: int = 200) -> str:
-    value = (row.get(column) or "").strip()
-    if not value:
-        raise ValueError(f"{column} is empty")
-    if len(value) > max_length:
-        raise ValueError(f"{column} is longer than {max_length} characters")
-    return value
-
-
-def _code(row: dict[str, str], column: str) -> str:
-    value = _text(row, column, 64)
-    if not CODE_PATTERN.match(value):
-        raise ValueError(f"{column} {value!r} may only hold letters, digits, '.', '_' and '-'")
-    return value
-
-
-def _positive_int(row: dict[str, str], column: str, maximum: int) -> int:
-    value = _text(row, column)
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"{column} {value!r} is not a whole number") from None
-    if not 0 < number <= maximum:
-        raise ValueError(f"{column} must be between 1 and {maximum}, got {number}")
-    return number
-
-
-def _paise(row: dict[str, str], column: str) -> int:
-    """Rupees with at most two decimals ("45", "45.50") as integer paise."""
-    value = _text(row, column)
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{column} {value!r} is not an amount in rupees") from None
-    if not amount.is_finite() or not 0 <= amount * 100 <= MAX_PIECE_PAISE:
-        raise ValueError(
-            f"{column} must be between 0 and {MAX_PIECE_PAISE // 100} rupees, got {value!r}"
-        )
-    if amount != amount.quantize(Decimal("0.01")):
-        raise ValueError(f"{column} {value!r} has more than two decimals")
-    return int(amount * 100)
-
-
-def _coordinate(row: dict[str, str], column: str, limit: float) -> float:
-    value = _text(row, column)
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{column} {value!r} is not a number") from None
-    if not -limit <= number <= limit:
-        raise ValueError(f"{column} {number} is outside -{limit:g}..{limit:g}")
-    return number
-
-
-def _phone(row: dict[str, str], column: str, region: str) -> str:
-    value = _text(row, column, 32)
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        raise ValueError(f"{column} {value!r} is not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError(f"{column} {value!r} is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def parse_product(row: dict[str, str], _region: str) -> dict[str, Any]:
-    price = _paise(row, "price_inr")
-    mrp = _paise(row, "mrp_inr") if (row.get("mrp_inr") or "").strip() else price
-    if price > mrp:
-        raise ValueError(f"price_inr {price / 100:.2f} is above mrp_inr {mrp / 100:.2f}")
-    aliases = [a.strip().lower() for a in (row.get("aliases") or "").split("|")]
-    return {
-        "sku": _code(row, "sku"),
-        "name": _text(row, "name"),
-        "brand": _text(row, "brand"),
-        "category": _text(row, "category"),
-        "pack_size": _text(row, "pack_size", 32),
-        "units_per_case": _positive_int(row, "units_per_case", MAX_UNITS_PER_CASE),
-        "price_paise": price,
-        "mrp_paise": mrp,
-        "aliases": list(dict.fromkeys(a for a in aliases if a)),
-    }
-
-
-def parse_store(row: dict[str, str], region: str) -> dict[str, Any]:
-    lat = _coordinate(row, "lat", 90)
-    lng = _coordinate(row, "lng", 180)
-    if lat == 0 and lng == 0:
-        raise ValueError("lat,lng is 0,0: the coordinates are missing")
-    return {
-        "code": _code(row, "code"),
-        "name": _text(row, "name"),
-        "owner_name": _text(row, "owner_name"),
-        "owner_phone": _phone(row, "owner_phone", region),
-        "address": _text(row, "address", 500),
-        "locality": _text(row, "locality"),
-        "city": _text(row, "city"),
-        "lat": lat,
-        "lng": lng,
-        "channel_type": (row.get("channel_type") or "").strip() or "kirana",
-        "rep_code": (row.get("rep_code") or "").strip() or None,
-    }
-
-
-def parse_rep(row: dict[str, str], region: str) -> dict[str, Any]:
-    return {
-        "code": _code(row, "code"),
-        "name": _text(row, "name"),
-        "phone": _phone(row, "phone", region),
-        "territory": _text(row, "territory"),
-    }
-
-
-KINDS: dict[str, CsvKind] = {
-    "catalog": CsvKind(
-        Product,
-        "sku",
-        ("sku", "name", "brand", "category", "pack_size", "units_per_case", "price_inr"),
-        ("mrp_inr", "aliases"),
-        parse_product,
-    ),
-    "stores": CsvKind(
-        Store,
-        "code",
-        ("code", "name", "owner_name", "owner_phone", "address", "locality", "city", "lat", "lng"),
-        ("channel_type", "rep_code"),
-        parse_store,
-    ),
-    "reps": CsvKind(Rep, "code", ("code", "name", "phone", "territory"), (), parse_rep),
-}
+Rows = list[tuple[int, dict[str, str]]]
 
 
 def read_rows(
-    data: bytes, kind: CsvKind
-) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
-    """Rows with the line each starts on, and the rows that cannot even be read (bad bytes,
+    data: bytes, columns: tuple[tuple[str, ...], tuple[str, ...]]
+) -> tuple[Rows, list[RowError]]:
+    """CSV rows with the line each starts on, and the rows that cannot even be read (bad bytes,
     wrong number of fields). A quote left open is an error for the whole file."""
     # Undecodable bytes become lone surrogates, so one bad line does not sink the whole file.
-    text = data.decode("utf-8-sig", errors="surrogateescape")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    text_ = data.decode("utf-8-sig", errors="surrogateescape")
+    reader = csv.reader(io.StringIO(text_, newline=""), strict=True)
     records = _records(reader)
     _line, header = next(records, (1, []))
     header = [name.strip() for name in header]
     if not any(header):
-        raise CsvFileError("line 1: the file is empty; expected a header row")
-    missing = [column for column in kind.required if column not in header]
-    if missing:
-        raise CsvFileError(
-            f"line 1: missing column(s) {', '.join(missing)}; "
-            f"expected {','.join(kind.required + kind.optional)}"
-        )
+        raise ImportFileError("line 1: the file is empty; expected a header row")
+    _check_columns(header, columns)
     rows, errors = [], []
     for line, fields in records:
         if len(fields) != len(header):
@@ -218,6 +109,18 @@ def read_rows(
     return rows, errors
 
 
+def _check_columns(
+    present: Iterable[str], columns: tuple[tuple[str, ...], tuple[str, ...]]
+) -> None:
+    required, optional_ = columns
+    missing = [column for column in required if column not in set(present)]
+    if missing:
+        raise ImportFileError(
+            f"line 1: missing column(s) {', '.join(missing)}; "
+            f"expected {','.join(required + optional_)}"
+        )
+
+
 def _records(reader) -> Iterator[tuple[int, list[str]]]:
     """Non-blank records with the line each starts on (a quoted field may span lines)."""
     while True:
@@ -227,7 +130,7 @@ def _records(reader) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise CsvFileError(f"line {start}: {exc}") from None
+            raise ImportFileError(f"line {start}: {exc}") from None
         if fields:
             yield start, fields
 
@@ -236,46 +139,89 @@ def _has_bad_bytes(value: str) -> bool:
     return any("\udc80" <= char <= "\udcff" for char in value)
 
 
-def import_csv(
-    session: CompanySession, kind_name: str, data: bytes, *, strict: bool = False
-) -> ImportReport:
-    """Import one CSV file into the session's company; see the module docstring for the rules."""
-    kind = KINDS[kind_name]
-    report = ImportReport(kind_name)
-    rows, report.errors = read_rows(data, kind)
-
-    existing = {
-        getattr(obj, kind.key): obj
-        for obj in session.exec(select(kind.model).execution_options(include_deleted=True))
-    }
-    identities = Identities(session.exec(select(User).execution_options(include_deleted=True)))
-    reps = {rep.code: rep for rep in session.exec(select(Rep))}
-    first_line: dict[str, int] = {}
-    company = session.get(Company, session.company_id)
-    region = company.settings.get("phone_region", "IN")
-
-    for line, row in rows:
+def read_json_rows(
+    data: bytes | list, columns: tuple[tuple[str, ...], tuple[str, ...]]
+) -> tuple[Rows, list[RowError]]:
+    """Objects from a JSON array, JSON Lines, or (from the sync API) a parsed list, each with
+    the line it starts on (its position in the list for the API)."""
+    if isinstance(data, list):
+        objects = list(enumerate(data, 1))
+    else:
         try:
-            values = kind.parse(row, region)
-            key = values[kind.key]
-            if key in first_line:
-                raise ValueError(f"duplicate {kind.key} {key!r} (first on line {first_line[key]})")
-            first_line[key] = line
-            if kind_name == "stores":
-                rep_code = values.pop("rep_code")
-                if rep_code is not None and rep_code not in reps:
-                    raise ValueError(f"rep_code {rep_code!r} is not a rep of this company")
-                values["assigned_rep_id"] = reps[rep_code].id if rep_code else None
-            identity = _identity(kind_name, values)
-            if identity is not None:
-                identities.check(identity, existing.get(key))
-            obj = _upsert(session, kind, existing.get(key), values, report)
-            existing[key] = obj
-            if identity is not None:
-                identities.link(session, identity, obj)
-        except ValueError as exc:
-            report.errors.append(RowError(line, str(exc)))
+            objects = list(_json_objects(data.decode("utf-8-sig")))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ImportFileError(
+                f"not JSON (an array of objects, or one object a line): {exc}"
+            ) from None
+    rows, errors = [], []
+    for line, obj in objects:
+        if not isinstance(obj, dict):
+            errors.append(RowError(line, "expected an object of column: value"))
+            continue
+        try:
+            rows.append((line, {str(k): _json_value(k, v) for k, v in obj.items()}))
+        except FieldError as exc:
+            errors.append(RowError(line, str(exc), exc.column))
+    if not errors:
+        for _line, row in rows[:1]:
+            _check_columns(row, columns)
+    return rows, errors
 
+
+def _json_objects(content: str) -> Iterator[tuple[int, Any]]:
+    decoder = json.JSONDecoder()
+    position = _skip(content, 0)
+    in_array = content.startswith("[", position)
+    if in_array:
+        position = _skip(content, position + 1)
+    while position < len(content) and not (in_array and content[position] == "]"):
+        obj, end = decoder.raw_decode(content, position)
+        yield content.count("\n", 0, position) + 1, obj
+        position = _skip(content, end)
+        if in_array and content.startswith(",", position):
+            position = _skip(content, position + 1)
+
+
+def _skip(content: str, position: int) -> int:
+    while position < len(content) and content[position].isspace():
+        position += 1
+    return position
+
+
+def _json_value(column: Any, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool | dict | list):
+        raise FieldError(str(column), f"{column} must be text or a number")
+    return str(value)
+
+
+def import_file(
+    session: CompanySession,
+    kind_name: str,
+    data: bytes | list,
+    *,
+    fmt: str = "csv",
+    strict: bool = False,
+) -> ImportReport:
+    """Import one file (or the sync API's list of objects) into the session's company; see the
+    module docstring for the rules."""
+    columns = (
+        (SALE_COLUMNS, SALE_OPTIONAL)
+        if kind_name == "transactions"
+        else (KINDS[kind_name].required, KINDS[kind_name].optional)
+    )
+    report = ImportReport(kind_name)
+    if fmt == "json" or isinstance(data, list):
+        rows, report.errors = read_json_rows(data, columns)
+    else:
+        assert isinstance(data, bytes)
+        rows, report.errors = read_rows(data, columns)
+    known = known_rows(session)
+    if kind_name == "transactions":
+        _import_sales(session, rows, known, report)
+    else:
+        _import_rows(session, KINDS[kind_name], kind_name, rows, known, report)
     report.errors.sort(key=lambda error: error.line)
     if report.errors and strict:
         session.rollback()
@@ -285,9 +231,61 @@ def import_csv(
     return report
 
 
-def _upsert(session, kind: CsvKind, obj, values: dict[str, Any], report: ImportReport):
+def known_rows(session: CompanySession) -> Known:
+    company = session.get(Company, session.company_id)
+    return Known(
+        region=company.settings.get("phone_region", "IN"),
+        today=datetime.now(ZoneInfo(company.timezone)).date(),
+        products={p.sku: p for p in session.exec(select(Product))},
+        stores={s.code: s for s in session.exec(select(Store))},
+        reps={r.code: r for r in session.exec(select(Rep))},
+    )
+
+
+def _import_rows(
+    session: CompanySession,
+    kind: Kind,
+    kind_name: str,
+    rows: Rows,
+    known: Known,
+    report: ImportReport,
+) -> None:
+    existing = {
+        tuple(getattr(obj, name) for name in kind.key): obj
+        for obj in session.exec(select(kind.model).execution_options(include_deleted=True))
+    }
+    identities = Identities(session.exec(select(User).execution_options(include_deleted=True)))
+    first_line: dict[tuple, int] = {}
+    for line, row in rows:
+        try:
+            values = kind.parse(row, known)
+            key = tuple(values[name] for name in kind.key)
+            if key in first_line:
+                shown = "/".join((row.get(c) or "").strip() or "-" for c in kind.columns)
+                raise FieldError(
+                    kind.columns[0],
+                    f"duplicate {'/'.join(kind.columns)} {shown!r} "
+                    f"(first on line {first_line[key]})",
+                )
+            first_line[key] = line
+            if kind_name == "users":
+                identities.check_staff(values["phone"])
+            identity = _identity(kind_name, values)
+            if identity is not None:
+                identities.check(identity, existing.get(key))
+            obj = _upsert(session, kind.model, existing.get(key), values, report)
+            existing[key] = obj
+            if identity is not None:
+                identities.link(session, identity, obj)
+        except FieldError as exc:
+            report.errors.append(RowError(line, str(exc), exc.column))
+        except ValueError as exc:
+            report.errors.append(RowError(line, str(exc)))
+
+
+def _upsert(session, model, obj, values: dict[str, Any], report: ImportReport):
     if obj is None:
-        obj = kind.model(**values)
+        obj = model(**values)
         session.add(obj)
         report.created += 1
     elif obj.deleted_at is not None or any(getattr(obj, k) != v for k, v in values.items()):
@@ -298,6 +296,114 @@ def _upsert(session, kind: CsvKind, obj, values: dict[str, Any], report: ImportR
     else:
         report.unchanged += 1
     return obj
+
+
+@dataclass
+class SaleLine:
+    line: int
+    values: dict[str, Any]  # store_id, rep_id, transaction_date, channel (the same on each line)
+    item: tuple[uuid.UUID, int, int]  # product_id, pieces, unit price in paise
+
+
+def _sale_line(row: dict[str, str], known: Known) -> SaleLine:
+    product = reference(row, "sku", known.products, "product")
+    channel = (optional(row, "channel") or Channel.rep).lower()
+    if channel not in Channel.__members__:
+        raise FieldError("channel", f"channel {channel!r} is not one of {', '.join(Channel)}")
+    rep = reference(row, "rep_code", known.reps, "rep") if optional(row, "rep_code") else None
+    price = paise(row, "unit_price_inr") if optional(row, "unit_price_inr") else product.price_paise
+    values = {
+        "store_id": reference(row, "store_code", known.stores, "store").id,
+        "rep_id": rep.id if rep else None,
+        "transaction_date": day(row, "date", known, past_only=True),
+        "channel": Channel(channel),
+    }
+    return SaleLine(0, values, (product.id, whole_number(row, "quantity", 1, MAX_PIECES), price))
+
+
+def _import_sales(session: CompanySession, rows: Rows, known: Known, report: ImportReport) -> None:
+    """Lines grouped by external_id into sales; a sale with any bad line is not written, and a
+    sale imported before is left as it was when it matches and refused when it differs."""
+    groups: dict[str, list[tuple[int, dict[str, str]]]] = defaultdict(list)
+    for line, row in rows:
+        try:
+            groups[text(row, "external_id", 64)].append((line, row))
+        except FieldError as exc:
+            report.errors.append(RowError(line, str(exc), exc.column))
+    existing = {
+        sale.external_id: sale
+        for sale in session.exec(
+            select(Transaction).where(Transaction.external_id.in_(list(groups)))
+        )
+    }
+    for external_id, group in groups.items():
+        lines, bad = [], []
+        for line, row in group:
+            try:
+                sale_line = _sale_line(row, known)
+                sale_line.line = line
+                if lines and sale_line.values != lines[0].values:
+                    column = next(k for k, v in sale_line.values.items() if lines[0].values[k] != v)
+                    raise FieldError(
+                        _SALE_COLUMN[column],
+                        f"{_SALE_COLUMN[column]} differs from line {lines[0].line} "
+                        f"of sale {external_id}",
+                    )
+                lines.append(sale_line)
+            except FieldError as exc:
+                bad.append(RowError(line, str(exc), exc.column))
+        if bad:
+            report.errors += bad
+            report.errors += [
+                RowError(s.line, f"sale {external_id} not imported: line {bad[0].line} is bad")
+                for s in lines
+            ]
+            continue
+        items = sorted(s.item for s in lines)
+        total = sum(pieces * price for _product, pieces, price in items)
+        sale = existing.get(external_id)
+        if sale is not None:
+            if _sale_items(session, sale) == items and all(
+                getattr(sale, k) == v for k, v in lines[0].values.items()
+            ):
+                report.unchanged += 1
+            else:
+                report.errors.append(
+                    RowError(
+                        group[0][0],
+                        f"sale {external_id} was imported before with other content; "
+                        "a sale does not change: give the correction its own external_id",
+                        "external_id",
+                    )
+                )
+            continue
+        sale = Transaction(external_id=external_id, total_paise=total, **lines[0].values)
+        session.add(sale)
+        session.flush()
+        for product_id, pieces, price in items:
+            session.add(
+                TransactionItem(
+                    transaction_id=sale.id,
+                    product_id=product_id,
+                    quantity=pieces,
+                    unit_price_paise=price,
+                    line_total_paise=pieces * price,
+                )
+            )
+        report.created += 1
+
+
+_SALE_COLUMN = {
+    "store_id": "store_code",
+    "rep_id": "rep_code",
+    "transaction_date": "date",
+    "channel": "channel",
+}
+
+
+def _sale_items(session: CompanySession, sale: Transaction) -> list[tuple[uuid.UUID, int, int]]:
+    items = session.exec(select(TransactionItem).where(TransactionItem.transaction_id == sale.id))
+    return sorted((i.product_id, i.quantity, i.unit_price_paise) for i in items)
 
 
 @dataclass(frozen=True)
@@ -338,7 +444,16 @@ class Identities:
             return
         linked = getattr(user, identity.link)
         if user.role != identity.role or (linked is not None and (obj is None or linked != obj.id)):
-            raise ValueError(f"phone {identity.phone} already belongs to another {user.role}")
+            raise FieldError(
+                "phone" if identity.role == Role.rep else "owner_phone",
+                f"phone {identity.phone} already belongs to another {user.role}",
+            )
+
+    def check_staff(self, phone: str) -> None:
+        """A manager or admin's phone must not be a rep's or a store owner's."""
+        user = self.by_phone.get(phone)
+        if user is not None and user.deleted_at is None and user.role in (Role.rep, Role.retailer):
+            raise FieldError("phone", f"phone {phone} already belongs to a {user.role}")
 
     def link(self, session: CompanySession, identity: Identity, obj) -> None:
         """Point the phone's user at the row (reviving a deleted one), and retire the user of

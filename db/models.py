@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -187,7 +188,10 @@ class Transaction(CompanyRecord, table=True):
     """A sale to a store: an order captured by a rep or placed by the retailer."""
 
     __tablename__ = "transactions"
-    __table_args__ = (Index("ix_transactions_company_date", "company_id", "transaction_date"),)
+    __table_args__ = (
+        Index("ix_transactions_company_date", "company_id", "transaction_date"),
+        UniqueConstraint("company_id", "external_id"),  # a distributor's sale, imported once
+    )
 
     store_id: uuid.UUID = Field(foreign_key="stores.id", index=True)
     rep_id: uuid.UUID | None = Field(default=None, foreign_key="reps.id", index=True)
@@ -195,6 +199,7 @@ class Transaction(CompanyRecord, table=True):
     channel: Channel = Field(default=Channel.rep, sa_type=String(16))
     total_paise: int = Field(sa_type=BigInteger)
     status: str = Field(default="completed", sa_type=String(16))
+    external_id: str | None = Field(default=None, sa_type=String(64))  # the distributor's id
 
 
 class TransactionItem(CompanyRecord, table=True):
@@ -208,9 +213,17 @@ class TransactionItem(CompanyRecord, table=True):
 
 
 class Task(CompanyRecord, table=True):
-    """A daily action for a rep at a store, with the reasoning and pitch behind it."""
+    """A daily action for a rep at a store, with the reasoning and pitch behind it.
+
+    Status: pending -> completed | skipped (by the rep, with a reason) | rejected (by a
+    manager). `review` is a manager's verdict on a recommended task (accepted or rejected);
+    the next night's planning reads both."""
 
     __tablename__ = "tasks"
+    __table_args__ = (
+        # the nightly run, resumed after a crash, does not plan the same task twice
+        UniqueConstraint("company_id", "rep_id", "store_id", "task_type", "due_date"),
+    )
 
     rep_id: uuid.UUID = Field(foreign_key="reps.id", index=True)
     store_id: uuid.UUID | None = Field(default=None, foreign_key="stores.id", index=True)
@@ -222,14 +235,20 @@ class Task(CompanyRecord, table=True):
     points: int = 10
     due_date: date
     status: str = Field(default="pending", sa_type=String(16))
-    source: str = Field(default="rules", sa_type=String(16))  # ai or rules
+    source: str = Field(default="rules", sa_type=String(16))  # llm or rules
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    score: float = 0.0  # priority score, 0-100
+    drivers: list[str] = Field(default_factory=list, sa_column=json_column())  # top reasons
+    products: list[str] = Field(default_factory=list, sa_column=json_column())  # suggested SKUs
+    review: str | None = Field(default=None, sa_type=String(16))  # accepted, rejected
+    note: str = ""  # the rep's skip reason or the manager's comment
 
 
 class Incentive(CompanyRecord, table=True):
     """Points a rep earned, for the leaderboard and payouts."""
 
     __tablename__ = "incentives"
+    __table_args__ = (UniqueConstraint("company_id", "task_id"),)  # a task's points, once
 
     rep_id: uuid.UUID = Field(foreign_key="reps.id", index=True)
     task_id: uuid.UUID | None = Field(default=None, foreign_key="tasks.id", index=True)
@@ -239,7 +258,19 @@ class Incentive(CompanyRecord, table=True):
 
 
 class Visit(CompanyRecord, table=True):
+    """A rep at a store, checked in within 100 m of it; at most one open visit per rep."""
+
     __tablename__ = "visits"
+    __table_args__ = (
+        Index(
+            "ix_visits_one_open_per_rep",
+            "company_id",
+            "rep_id",
+            unique=True,
+            postgresql_where=text("checked_out_at IS NULL"),
+            sqlite_where=text("checked_out_at IS NULL"),
+        ),
+    )
 
     rep_id: uuid.UUID = Field(foreign_key="reps.id", index=True)
     store_id: uuid.UUID = Field(foreign_key="stores.id", index=True)
@@ -397,6 +428,36 @@ class OptOut(CompanyRecord, table=True):
     phone: str = Field(sa_type=String(64))  # E.164
 
 
+class JobRun(CompanyRecord, table=True):
+    """One run of a scheduled job for a company and a slot (its local day, or day and hour for
+    jobs that run more often): the unique key makes a second run of the same slot a no-op, and
+    a run left `running` by a crash is resumed by the next one."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("company_id", "job", "slot"),)
+
+    job: str = Field(sa_type=String(32))
+    slot: str = Field(sa_type=String(32))  # 2026-12-05, or 2026-12-05T08 for 4-hourly jobs
+    status: str = Field(default="running", sa_type=String(16))  # running, finished, failed
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 1
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    error: str | None = None
+
+
+class Notification(CompanyRecord, table=True):
+    """A message a job sends by itself (morning tasks, a stock alert, the digest), keyed so it
+    goes once: the key and the queued reply are written in one transaction."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("company_id", "key"),)
+
+    key: str = Field(sa_type=String(200))  # e.g. push:2026-12-05:<rep id>
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    message_id: uuid.UUID | None = Field(default=None, foreign_key="messages.id")
+
+
 class UnroutedMessage(Record, table=True):
     """A message sent to a number no company claims (a dead letter): kept, never answered, until
     the number is given to a company and `opensales unrouted --replay` stores it there. It
@@ -433,4 +494,6 @@ TENANT_TABLES: tuple[type[CompanyRecord], ...] = (
     Conversation,
     AgentThread,
     OptOut,
+    JobRun,
+    Notification,
 )

@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from agents.order_reading import read_order
 from db.engine import company_session, create_db_engine, system_session
-from db.importer import import_csv
+from db.importer import import_file
 from db.migrate import upgrade
 from db.models import Company, Product, Tenant
 from evals.bench_llm import percentile
@@ -40,7 +40,7 @@ def load_parser(catalog_csv: Path, folder: Path) -> OrderParser:
         session.commit()
         company_id = company.id
     with company_session(company_id, engine) as session:
-        report = import_csv(session, "catalog", catalog_csv.read_bytes(), strict=True)
+        report = import_file(session, "catalog", catalog_csv.read_bytes(), strict=True)
         if not report.committed:
             error = report.errors[0]
             raise SystemExit(f"{catalog_csv}:{error.line}: {error.message}")

@@ -5,7 +5,7 @@ from sqlmodel import select
 
 import cli
 from db.engine import company_session, system_session
-from db.importer import CsvFileError, import_csv
+from db.importer import ImportFileError, import_file
 from db.models import Product, Rep, Role, Store, User
 
 CATALOG = (
@@ -30,7 +30,7 @@ def products(engine, company_id, **options):
 def run_import(engine, company_id, kind, data: str | bytes, strict=False):
     raw = data.encode() if isinstance(data, str) else data
     with company_session(company_id, engine) as session:
-        return import_csv(session, kind, raw, strict=strict)
+        return import_file(session, kind, raw, strict=strict)
 
 
 def test_catalog_import_and_reimport_updates(engine, two_companies):
@@ -101,9 +101,9 @@ def test_strict_imports_nothing_when_a_row_is_bad(engine, two_companies):
 
 def test_missing_columns_name_them(engine, two_companies):
     alpha, _ = two_companies
-    with pytest.raises(CsvFileError, match="line 1: missing column.*units_per_case, price_inr"):
+    with pytest.raises(ImportFileError, match="line 1: missing column.*units_per_case, price_inr"):
         run_import(engine, alpha, "catalog", "sku,name,brand,category,pack_size\nA,B,C,D,E\n")
-    with pytest.raises(CsvFileError, match="empty"):
+    with pytest.raises(ImportFileError, match="empty"):
         run_import(engine, alpha, "catalog", "")
 
 
@@ -175,7 +175,7 @@ def test_line_numbers_count_from_where_a_row_starts(engine, two_companies):
 def test_an_open_quote_is_a_file_error(engine, two_companies):
     alpha, _ = two_companies
     data = CATALOG + 'LUX,"Lux 100g,Lux,Personal Care,100g,72,45\nDOVE,Dove,Dove,PC,1,1,1\n'
-    with pytest.raises(CsvFileError, match="line 4: unexpected end of data"):
+    with pytest.raises(ImportFileError, match="line 4: unexpected end of data"):
         run_import(engine, alpha, "catalog", data)
     assert products(engine, alpha) == []
 
@@ -212,7 +212,20 @@ def test_reimport_revives_users_and_retires_old_phones(engine, two_companies):
 
 def test_cli_import_reports_lines_and_exit_codes(app_env, tmp_path, capsys):
     assert cli.main(["migrate"]) == 0
-    assert cli.main(["company", "add", "Sai Distributors", "--city", "Pune"]) == 0
+    assert (
+        cli.main(
+            [
+                "company",
+                "add",
+                "Sai Distributors",
+                "--city",
+                "Pune",
+                "--admin-phone",
+                "+919822000001",
+            ]
+        )
+        == 0
+    )
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     good.write_text(CATALOG)
     bad.write_text(BAD_CATALOG)
