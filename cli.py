@@ -363,6 +363,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from evals.ivr import main as bench
     elif args.what == "faults":
         from evals.bench_faults import main as bench
+    elif args.what == "tasks":
+        from evals.bench_tasks import main as bench
     else:
         from evals.bench_rag import main as bench
     return bench(args)
@@ -408,6 +410,92 @@ def cmd_eval(args: argparse.Namespace) -> int:
         else:
             from evals.orders import main as evaluate
     return evaluate(args)
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    from db.models import JobRun
+    from jobs.daily import JOBS
+
+    for job in JOBS.values():
+        when = f"daily {job.hour:02d}:00" if job.every_hours >= 24 else (
+            f"every {job.every_hours} h from {job.hour:02d}:00")  # fmt: skip
+        print(f"{job.name:<8} {when:<22} {job.description}")
+    companies = [resolve_company(args.company)] if args.company else _companies()
+    for company in companies:
+        with company_session(company.id) as session:
+            runs = session.exec(
+                select(JobRun).order_by(JobRun.started_at.desc()).limit(args.last)
+            ).all()
+            print(f"\n{company.slug} ({company.timezone}): last {len(runs)} run(s)")
+            for run in runs:
+                counts = ", ".join(f"{k} {v}" for k, v in run.counts.items())
+                print(
+                    f"  {run.job:<8} {run.slot:<14} {run.status:<9} attempts {run.attempts}"
+                    f"  {counts}" + (f"  error: {run.error}" if run.error else "")
+                )
+    return 0
+
+
+def _companies() -> list[Company]:
+    with system_session() as session:
+        return list(session.exec(select(Company).where(Company.deleted_at.is_(None))))
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> int:
+    """Run a daily job now, for one company or every company, for today or `--date`."""
+    import asyncio
+
+    from jobs.daily import JOBS
+    from jobs.scheduler import AlreadyRan, run_job
+    from runtime import build_runtime, job_context
+
+    job = JOBS[args.name]
+    companies = [resolve_company(args.company)] if args.company else _companies()
+
+    async def run() -> int:
+        runtime = build_runtime(get_settings())
+        status = 0
+        try:
+            for company in companies:
+                now = datetime.now(ZoneInfo(company.timezone))
+                day = args.date or now.date()
+                slot = (job.slot(now) if day == now.date() else None) or job.slot(
+                    datetime(day.year, day.month, day.day, job.hour)
+                )
+                started = time.perf_counter()
+
+                def progress(line: str, slug: str = company.slug, began: float = started) -> None:
+                    print(f"[{time.perf_counter() - began:6.1f}s] {slug} {job.name}: {line}")
+
+                ctx = job_context(runtime, company, day, slot, progress)
+
+                async def deliver_now(company_id, channel: str, phone: str) -> None:
+                    await runtime.turns.answer_conversation(company_id, channel, phone)
+
+                ctx.deliver = deliver_now
+                try:
+                    counts = await run_job(job, ctx, retry_now=True)
+                except AlreadyRan as exc:
+                    print(f"{company.slug}: nothing to do: {exc}")
+                    continue
+                except Exception as exc:
+                    print(f"{company.slug}: {job.name} for {slot} failed: {exc}", file=sys.stderr)
+                    status = 1
+                    continue
+                summary = ", ".join(f"{k} {v}" for k, v in counts.items()) or "nothing to do"
+                print(f"{company.slug}: {job.name} for {slot} done in "
+                      f"{time.perf_counter() - started:.1f}s: {summary}")  # fmt: skip
+        finally:
+            await runtime.close()
+        return status
+
+    return asyncio.run(run())
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from evals.simulate_day import main as simulate
+
+    return simulate(args)
 
 
 def cmd_worker(_args: argparse.Namespace) -> int:
@@ -528,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.set_defaults(func=cmd_index)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures (evals/)")
-    bench.add_argument("what", choices=["llm", "rag", "webhook", "ivr", "faults"])
+    bench.add_argument("what", choices=["llm", "rag", "webhook", "ivr", "faults", "tasks"])
     bench.add_argument("--model", help="bundled model name or GGUF path (llm)")
     bench.add_argument("--runs", type=int, default=10, help="requests per measurement (llm)")
     bench.add_argument(
@@ -537,12 +625,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="labelled queries, JSON lines (rag; ivr: default evals/data/voice_orders.jsonl)",
     )
     bench.add_argument("--calls", type=int, default=10, help="simulated phone calls (ivr)")
-    bench.add_argument("--no-llm", action="store_true", help="the fast path alone (ivr)")
+    bench.add_argument(
+        "--no-llm", action="store_true", help="the fast path alone (ivr); rules only (tasks)"
+    )
     bench.add_argument("--processes", type=int, default=2, help="server processes (webhook)")
     bench.add_argument("--seconds", type=float, default=10, help="load duration (webhook)")
     bench.add_argument("--concurrency", type=int, default=16, help="open requests (webhook)")
     bench.add_argument(
         "--rate", type=float, help="deliveries per second (webhook; default: as fast as they go)"
+    )
+    bench.add_argument("--stores", type=int, default=5000, help="demo stores (tasks)")
+    bench.add_argument("--reps", type=int, help="reps: one per 50 stores (tasks)")
+    bench.add_argument(
+        "--llm-budget-s", type=float, help="LLM seconds for the night (tasks; default setting)"
     )
     bench.add_argument("--messages", type=int, default=300, help="order messages (faults)")
     bench.add_argument("--seed", type=int, default=1, help="traffic and kill times (faults)")
@@ -580,6 +675,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--no-llm", action="store_true", help="the fast path alone")
     evaluate.set_defaults(func=cmd_eval)
+
+    jobs = commands.add_parser("jobs", help="the daily jobs: what runs when, and run one now")
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    listed = jobs_commands.add_parser("list", help="the jobs, and each company's last runs")
+    listed.add_argument("--company", help="company slug (default: every company)")
+    listed.add_argument("--last", type=int, default=8, help="runs shown per company (8)")
+    listed.set_defaults(func=cmd_jobs_list)
+    ran = jobs_commands.add_parser("run", help="run a job now (once per company and day)")
+    ran.add_argument("name", choices=["tasks", "push", "alerts", "digest"])
+    ran.add_argument("--company", help="company slug (default: every company)")
+    ran.add_argument(
+        "--date", type=date.fromisoformat, help="the company's day, YYYY-MM-DD (default today)"
+    )
+    ran.set_defaults(func=cmd_jobs_run)
+
+    simulate = commands.add_parser("simulate", help="play a day of the daily loop (an eval)")
+    simulate.add_argument("what", choices=["day"])
+    simulate.add_argument("--stores", type=int, default=400, help="demo stores (400)")
+    simulate.add_argument("--seed", type=int, default=1, help="duplicate deliveries (1)")
+    simulate.add_argument("--postgres-url", help="server to make the throwaway database on")
+    simulate.add_argument("--redis-url", help="Redis for the queue")
+    simulate.set_defaults(func=cmd_simulate)
 
     worker = commands.add_parser("worker", help="answer queued conversations (needs Redis)")
     worker.set_defaults(func=cmd_worker)

@@ -146,6 +146,29 @@ TASK_ASKS = _words(
     r"complete (the |my )?task",
     r"pending tasks?",
 )
+VISIT_ASKS = _words(
+    r"check ?in",
+    r"check ?out",
+    r"checked ?in",
+    r"visit (done|over|khatam)",
+    r"(end|close|finish) (the |my )?visit",
+    r"nikal raha",
+)
+CHECK_OUT = re.compile(
+    r"^\W*(/checkout|check ?out|checkout|visit (done|over|khatam)|"
+    r"(end|close|finish) (the |my )?visit)\b(?P<notes>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+POINTS_ASKS = _words(
+    r"my points?",
+    r"points? (balance|kitne)",
+    r"kitne points?",
+    r"leader ?board",
+    r"ranking",
+    r"top reps?",
+    r"who is (leading|on top|first)",
+    r"points? (did|have) i (earn|earned|get|got)",
+)
 OFF_TOPIC = _words(
     r"weather",
     r"mausam",
@@ -320,6 +343,10 @@ DONE = re.compile(
     r"^\s*(?:task\s*)?#?(\d{1,2})\s*(?:done|completed?|ho gaya|kar diya|ho gya)\s*[.!]*\s*$",
     re.IGNORECASE,
 )
+
+# "skip 2 shop closed": a task skipped, with the reason the next night's planning reads.
+SKIP = re.compile(r"^\s*skip\s*(?:task\s*)?#?(\d{1,2})\b[\s:,.-]*(?P<reason>.*)$", re.I | re.S)
+TASK_UPDATE = re.compile(f"(?:{DONE.pattern})|(?:{SKIP.pattern})", re.IGNORECASE | re.DOTALL)
 
 # -- which language a message is in (memory/profile.py) ----------------------------------
 DEVANAGARI = re.compile(r"[\u0900-\u097F]")

@@ -12,7 +12,10 @@ the model's long prompts and the speech models) starts with `start()` and stops 
 import asyncio
 import importlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
+from functools import partial
 from weakref import WeakValueDictionary
 
 from redis.asyncio import Redis
@@ -26,7 +29,10 @@ from channels.ratelimit import RateLimiter
 from channels.simulated import SimulatedSender
 from channels.voice import LiveCalls
 from db.engine import create_db_engine
+from db.models import Company
+from jobs.daily import JOBS
 from jobs.queue import ArqQueue, InProcessQueue, stranded
+from jobs.scheduler import JobContext, tick
 from jobs.turns import Turns
 from llm.service import LLMService, build_llm
 from messages import MediaFetcher, Sender
@@ -34,6 +40,7 @@ from settings import Settings
 
 log = logging.getLogger("opensales.runtime")
 SWEEP_EVERY_S = 60
+SCHEDULE_EVERY_S = 60
 
 
 @dataclass
@@ -64,12 +71,15 @@ class Runtime:
 
     def start(self, sweep: bool = True) -> None:
         """Background work, in the running event loop: warm the model's long prompts, load
-        the speech models when phone calls are on, and (`sweep`) answer what was left."""
+        the speech models when phone calls are on, and (`sweep`: the server) answer what was
+        left and, without Redis, run the daily jobs (with Redis the worker runs them)."""
         self._tasks.append(asyncio.create_task(warm_prompts(self)))
         self.voice_ready = asyncio.create_task(warm_voice(self))
         self._tasks.append(self.voice_ready)
         if sweep:
             self._tasks.append(asyncio.create_task(sweep_forever(self)))
+            if self.settings.scheduler and not self.settings.redis_url:
+                self._tasks.append(asyncio.create_task(schedule_forever(self)))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -149,6 +159,44 @@ async def sweep_forever(runtime: Runtime, every_s: float = SWEEP_EVERY_S) -> Non
                 await runtime.queue.enqueue(company_id, channel, sender)
         except Exception:
             log.exception("sweeping unanswered conversations failed")
+
+
+def job_context(
+    runtime: Runtime,
+    company: Company,
+    day: date,
+    slot: str,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> JobContext:
+    """What a daily job of `company` runs with: this runtime's database, LLM, retrieval memory
+    (when built) and queue, which delivers what the job sends."""
+    memory = None
+    if runtime.llm is not None and runtime.settings.chroma_dir.exists():
+        from memory.store import Memory
+
+        memory = Memory(runtime.settings.chroma_dir).for_company(company.id)
+    return JobContext(
+        engine=runtime.engine,
+        settings=runtime.settings,
+        company_id=company.id,
+        timezone=company.timezone,
+        day=day,
+        slot=slot,
+        llm=runtime.llm,
+        memory=memory,
+        deliver=runtime.queue.enqueue,
+        progress=progress,
+    )
+
+
+async def schedule_forever(runtime: Runtime, every_s: float = SCHEDULE_EVERY_S) -> None:
+    """The daily jobs, in this process (the embedded default): each minute, run what is due."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await tick(JOBS, partial(job_context, runtime), runtime.engine)
+        except Exception:
+            log.exception("running the daily jobs failed")
 
 
 async def warm_prompts(runtime: Runtime) -> None:

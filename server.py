@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from channels import agent_api, console, sms, sync_api, voice, voice_stream, whatsapp
+from channels import agent_api, console, field_api, sms, sync_api, voice, voice_stream, whatsapp
 from errors import ApiError
 from runtime import build_runtime
 from settings import Settings, get_settings
@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *console.routes,
         *agent_api.routes,
         *sync_api.routes,
+        *field_api.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -165,6 +165,18 @@ class Settings(BaseSettings):
         "(e.g. https://chat.example.com); empty: no cross-origin calls.",
     )
 
+    scheduler: bool = Field(
+        True,
+        description="Run the daily jobs (tasks, push, alerts, digest) on their schedule: in the "
+        "server without Redis, in `opensales worker` with it.",
+    )
+    tasks_llm_budget_s: float = Field(
+        300.0,
+        description="Seconds of the nightly planning the LLM may spend writing tasks, highest "
+        "scores first; the rest keep the rules' text.",
+    )
+    tasks_llm_timeout_s: float = Field(20.0, description="Limit of one task written by the LLM.")
+
     analytics_timeout_s: float = Field(5.0, description="Statement timeout of analytics SQL.")
     analytics_max_rows: int = Field(500, description="Rows an analytics query may return.")
 

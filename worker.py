@@ -4,13 +4,16 @@ answering and sending). Built on the same runtime as the server (`runtime.py`)."
 
 import uuid
 from contextlib import suppress
+from functools import partial
 
 from arq import Retry, cron
 from sqlalchemy.exc import IntegrityError
 
+from jobs.daily import JOBS
 from jobs.queue import redis_settings, stranded
+from jobs.scheduler import tick
 from jobs.turns import Busy
-from runtime import Runtime, build_runtime
+from runtime import Runtime, build_runtime, job_context
 from settings import Settings
 
 
@@ -33,6 +36,12 @@ async def sweep(ctx: dict) -> int:
     return answered
 
 
+async def schedule(ctx: dict) -> int:
+    """The daily jobs that are due, for every company (each slot runs once: `job_runs`)."""
+    runtime: Runtime = ctx["runtime"]
+    return await tick(JOBS, partial(job_context, runtime), runtime.engine)
+
+
 async def startup(ctx: dict) -> None:
     ctx["runtime"] = runtime = build_runtime(ctx["settings"], redis=ctx["redis"])
     runtime.start(sweep=False)  # the sweep is a cron job here
@@ -47,7 +56,10 @@ async def shutdown(ctx: dict) -> None:
 def worker_settings(settings: Settings) -> dict:
     return {
         "functions": [answer_conversation],
-        "cron_jobs": [cron(sweep, second={0, 30}, run_at_startup=True)],
+        "cron_jobs": [
+            cron(sweep, second={0, 30}, run_at_startup=True),
+            *([cron(schedule, second=15, timeout=3600)] if settings.scheduler else []),
+        ],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": redis_settings(settings.redis_url),

@@ -8,7 +8,7 @@ in a checkpoint that is kept for every turn.
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from langgraph.store.base import BaseStore
 from sqlalchemy import Engine
@@ -73,6 +73,7 @@ class AgentContext:
     speak: bool = False  # replies go as voice notes too
     replies: list[OutboundMessage] = field(default_factory=list)
     agents: Sequence["AgentSpec"] = ()  # the registry in use: for menus and hand-offs
+    redis: Any = None  # redis.asyncio.Redis when configured (the leaderboard's sorted sets)
     _recorded: int = 0
     _parser: OrderParser | None = None
 
@@ -83,6 +84,9 @@ class AgentContext:
 
     def say(self, text: str, **extra) -> None:
         self.replies.append(OutboundMessage(text=text, **extra))
+
+    def reply(self, message: OutboundMessage) -> None:
+        self.replies.append(message)
 
     def unsay(self) -> None:
         """Drop the replies not committed yet (the turn failed part-way)."""

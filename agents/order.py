@@ -60,6 +60,7 @@ from tools.order_parser import (
     quantities,
 )
 from tools.stock import on_hand, stock_tracked
+from tools.visits import open_visit
 
 MAX_PIECES_PER_LINE = 100_000
 
@@ -76,6 +77,7 @@ class _Turn:
     llm: LLMService | None
     source_message_id: Any  # the first message of the batch: one order per source message
     stock_tracked: bool | None = None  # read once per turn, when first needed
+    rep_id: uuid.UUID | None = None  # the rep taking the order during a visit
 
 
 def yes_or_no(text: str) -> bool | None:
@@ -440,10 +442,12 @@ def _create_order(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
     total = sum(products[line.sku].price_paise * line.pieces for line in lines)
     delivery_at, _label = _delivery(turn)
     today = datetime.now(ZoneInfo(session.get(Company, session.company_id).timezone)).date()
+    channel = Channel.rep if turn.rep_id else turn.channel
     sale = Transaction(
         store_id=turn.store.id,
+        rep_id=turn.rep_id,
         transaction_date=today,
-        channel=turn.channel,
+        channel=channel,
         total_paise=total,
         status="confirmed",
     )
@@ -467,7 +471,7 @@ def _create_order(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
         order_number=number,
         store_id=turn.store.id,
         transaction_id=sale.id,
-        channel=turn.channel,
+        channel=channel,
         status="confirmed",
         total_paise=total,
         delivery_by=delivery_at,
@@ -640,10 +644,16 @@ async def _remove(turn: _Turn, words: str) -> OutboundMessage:
 
 async def answer(ctx: AgentContext, state: ChatState) -> dict:
     store = ctx.session.get(Store, ctx.sender.store_id) if ctx.sender.store_id else None
+    visit = open_visit(ctx.session, ctx.sender.rep_id) if ctx.sender.rep_id else None
+    if visit is not None:  # a rep takes the order of the store being visited
+        store = ctx.session.get(Store, visit.store_id)
     if store is None:
         ctx.say(
-            "Orders here are placed for a store. Ask your distributor to link your number "
-            "to your store, or (for reps) use the visit flow to capture a store's order."
+            "Check in at the store first: share your location on WhatsApp (📎 → Location), "
+            "then send its order."
+            if ctx.sender.rep_id
+            else "Orders here are placed for a store. Ask your distributor to link your number "
+            "to your store."
         )
         return {"active": None}
     choice = state.get("choice")
@@ -661,6 +671,7 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         parser=ctx.parser,
         llm=ctx.llm,
         source_message_id=ctx.source_message_id,
+        rep_id=visit.rep_id if visit is not None else None,
     )
     last_order = ctx.conversation.state.get("last_order")
     ctx.replies.extend(await _handle(turn, state.get("text", ""), choice))
@@ -701,8 +712,9 @@ def _waiting_for_answer(ctx: AgentContext, state: ChatState) -> bool:
 SPEC = AgentSpec(
     name="order",
     answer=answer,
-    roles=frozenset({Role.retailer, Role.admin}),
-    description="place, change, cancel or repeat an order; order status, delivery, goods not "
+    roles=frozenset({Role.retailer, Role.rep, Role.admin}),
+    description="place, change, cancel or repeat an order (reps: for the store they are "
+    "visiting); order status, delivery, goods not "
     'received ("maal kab aayega").',
     examples=((Role.retailer, "2 cs parle g aur 1 ctn coke bhejo"),),
     keywords=ORDER_ASKS,
@@ -710,7 +722,7 @@ SPEC = AgentSpec(
     buttons=("pick", "sub", "confirm"),
     usual_for=frozenset({Role.retailer}),
     menu=("Order", 'order: "2 cs Parle-G 250g, 1 ctn Coke", "where is my order"'),
-    denied="Orders are placed by retailers here; reps capture them during a visit.",
+    denied="Orders are placed by retailers, and by reps during a visit.",
     waiting=_waiting_for_answer,
     keeps=lambda text: yes_or_no(text) is not None,  # "ok", "haan": the answer to an offer
     prompts=("order_read",),

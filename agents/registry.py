@@ -5,7 +5,7 @@ line here. The graph, the router (intents, commands, keywords, the routing promp
 menu, the console and the agent API read this list.
 """
 
-from agents import analytics, coach, help, order, promo, tasks
+from agents import analytics, coach, help, order, points, promo, tasks, visits
 from agents.spec import AgentSpec
 
 AGENTS: tuple[AgentSpec, ...] = (
@@ -14,5 +14,7 @@ AGENTS: tuple[AgentSpec, ...] = (
     analytics.SPEC,
     coach.SPEC,
     tasks.SPEC,
+    visits.SPEC,
+    points.SPEC,
     help.SPEC,
 )

@@ -28,7 +28,7 @@ ROUTE_PROMPT = prompt("route")
 # What no agent answers: anything outside the business, for every role.
 OTHER = "other"
 OTHER_DESCRIPTION = (
-    "anything unrelated to the business: weather, cricket, jokes, songs, news, personal "
+    "anything unrelated to the business: weather, cricket, jokes, stories, songs, news, personal "
     "questions, gibberish."
 )
 OTHER_EXAMPLES = ((Role.retailer, "ek joke sunao"), (Role.manager, "who won the match yesterday"))

@@ -1,16 +1,18 @@
 """A rep's day: today's tasks with the reason and the pitch, and marking one done for points."""
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
 from agents.context import AgentContext, ChatState
 from agents.spec import AgentSpec
-from db.models import Company, Incentive, Rep, Role, Store, Task
-from messages import Button
-from phrases import DONE, TASK_ASKS
+from db.models import Company, Rep, Role, Store, Task
+from db.scope import CompanySession
+from messages import Button, OutboundMessage
+from phrases import DONE, SKIP, TASK_ASKS, TASK_UPDATE
+from tools.points import complete, record
 
 SHOWN = 10
 
@@ -39,11 +41,16 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     choice = state.get("choice") or ""
     if choice.startswith("tasks:done:"):
         _complete(ctx, tasks, choice.removeprefix("tasks:done:"))
+        await _after_award(ctx)
+        return {"active": None}
+    if match := SKIP.match(state.get("text", "")):
+        _skip(ctx, tasks, int(match.group(1)), match.group("reason"))
         return {"active": None}
     if match := DONE.search(state.get("text", "")):
         number = int(match.group(1) or match.group(2))
         if 1 <= number <= len(tasks):
             _complete(ctx, tasks, str(tasks[number - 1].id))
+            await _after_award(ctx)
         else:
             ctx.say(f"There is no task {number} today; you have {len(tasks)}.")
         return {"active": None}
@@ -51,13 +58,25 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     return {"active": None}
 
 
+async def _after_award(ctx: AgentContext) -> None:
+    """The award committed with its reply, then the leaderboard's sets brought up to date."""
+    ctx.commit()
+    await record(ctx.session, ctx.redis, ctx.settings.redis_prefix, ctx.sender.rep_id, today(ctx))
+
+
 def _list(ctx: AgentContext, tasks: list[Task]) -> None:
     if not tasks:
         ctx.say("No tasks for you today. Visit your beat as planned and capture the orders.")
         return
+    ctx.reply(task_list(ctx.session, tasks, "Your tasks today"))
+
+
+def task_list(session: CompanySession, tasks: list[Task], heading: str) -> OutboundMessage:
+    """Tasks as one message: why, what to say, and a "Done" choice per pending task (a
+    WhatsApp list beyond three); the morning push sends the same message."""
     stores = {
         s.id: s
-        for s in ctx.session.exec(
+        for s in session.exec(
             select(Store).where(Store.id.in_([t.store_id for t in tasks if t.store_id]))
         ).all()
     }
@@ -65,7 +84,7 @@ def _list(ctx: AgentContext, tasks: list[Task]) -> None:
     for number, task in enumerate(tasks[:SHOWN], 1):
         store = stores.get(task.store_id)
         mark = "✓" if task.status == "completed" else "•"
-        where = f" at {store.name}" if store else ""
+        where = f" at {store.name}" if store and store.name not in task.title else ""
         pitch = f"\n   Say: {task.pitch}" if task.pitch else ""
         lines.append(
             f"{mark} {number}. {task.title}{where} ({task.points} pts)\n"
@@ -73,12 +92,13 @@ def _list(ctx: AgentContext, tasks: list[Task]) -> None:
         )
     pending = [(n, t) for n, t in enumerate(tasks[:SHOWN], 1) if t.status == "pending"]
     more = f"\n…and {len(tasks) - SHOWN} more." if len(tasks) > SHOWN else ""
-    ctx.say(
-        f"Your tasks today ({len(pending)} pending):\n"
+    return OutboundMessage(
+        text=f"{heading} ({len(pending)} pending):\n"
         + "\n".join(lines)
         + more
         + '\nReply "done 2" when you finish task 2.',
-        buttons=[Button(id=f"tasks:done:{t.id}", title=f"Done #{n}") for n, t in pending[:3]],
+        buttons=[Button(id=f"tasks:done:{t.id}", title=f"Done #{n}") for n, t in pending],
+        options_title="Mark done",
     )
 
 
@@ -87,29 +107,32 @@ def _complete(ctx: AgentContext, tasks: list[Task], task_id: str) -> None:
     if task is None:
         ctx.say("That task is not one of yours for today.")
         return
-    if task.status == "completed":
+    points = complete(ctx.session, task, today(ctx))
+    if points is None:
         ctx.say(f'"{task.title}" is already done.')
         return
-    task.status = "completed"
-    task.completed_at = datetime.now(UTC)
-    ctx.session.add(
-        Incentive(
-            rep_id=task.rep_id,
-            task_id=task.id,
-            points=task.points,
-            reason=task.title,
-            earned_on=today(ctx),
-        )
-    )
     rep = ctx.session.get(Rep, task.rep_id)
-    if rep is not None:
-        rep.points_balance += task.points
     left = sum(1 for t in tasks if t.status == "pending")
     ctx.say(
-        f"Done: {task.title}. +{task.points} points"
+        f"Done: {task.title}. +{points} points"
         + (f" (balance {rep.points_balance})" if rep else "")
         + f". {left} left today."
     )
+
+
+def _skip(ctx: AgentContext, tasks: list[Task], number: int, reason: str) -> None:
+    if not 1 <= number <= len(tasks):
+        ctx.say(f"There is no task {number} today; you have {len(tasks)}.")
+        return
+    task = tasks[number - 1]
+    if task.status != "pending":
+        ctx.say(f'"{task.title}" is already {task.status}.')
+        return
+    if not reason.strip():
+        ctx.say(f'Why skip it? Reply "skip {number} <reason>", e.g. "skip {number} shop closed".')
+        return
+    task.status, task.note = "skipped", reason.strip()[:300]
+    ctx.say(f"Skipped: {task.title} ({task.note}). Tomorrow's plan takes it into account.")
 
 
 SPEC = AgentSpec(
@@ -119,9 +142,10 @@ SPEC = AgentSpec(
     description="a rep's own plan: today's tasks, beat, stores to visit, marking a task done.",
     examples=((Role.rep, "aaj kaunse stores jaana hai"),),
     keywords=TASK_ASKS,
+    sure=TASK_UPDATE,
     commands=("/tasks",),
     usual_for=frozenset({Role.rep}),
-    menu=("Today's tasks", 'your day: "my tasks today", "done 2"'),
+    menu=("Today's tasks", 'your day: "my tasks today", "done 2", "skip 3 shop closed"'),
     denied="Task lists are for sales reps.",
     tools=("tasks", "incentives"),
 )

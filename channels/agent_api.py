@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from channels.auth import Principal
+from channels.auth import Principal, request_principal
 from channels.inbox import store_inbound
 from db.engine import company_session
 from db.models import AgentThread, Channel, Role
@@ -42,18 +42,6 @@ RUN_WAIT_S = 120  # how long a run waits for the thread's previous run
 RUN_HOLD_S = 600  # a run's lock frees itself after this long (a process that died holding it)
 MAX_INPUT_CHARS = 4096
 MAX_CHOICE_CHARS = 256  # WhatsApp's limit for a button id
-
-
-async def _principal(request: Request) -> Principal:
-    runtime = request.app.state.runtime
-    principal = await runtime.authenticator.authenticate_async(request.headers.get("authorization"))
-    if await asyncio.to_thread(runtime.intake.companies.get, principal.company_id) is None:
-        raise ApiError(
-            403,
-            "AUTH_COMPANY_UNKNOWN",
-            f"The token's company {principal.company_id} does not exist.",
-        )
-    return principal
 
 
 async def _json(request: Request) -> dict:
@@ -87,7 +75,7 @@ def _view(thread: AgentThread) -> dict:
 
 
 async def create_thread(request: Request) -> JSONResponse:
-    principal = await _principal(request)
+    principal = await request_principal(request)
     body = await _json(request)
     metadata = body.get("metadata") or {}
     if (
@@ -268,7 +256,7 @@ class _Run:
 
 
 async def _start(request: Request) -> tuple[Principal, AgentThread, str, str | None]:
-    principal = await _principal(request)
+    principal = await request_principal(request)
     await request.app.state.runtime.api_limiter.enforce(
         f"{principal.company_id}:{principal.subject}"
     )
@@ -333,12 +321,12 @@ def _public(values: dict | None) -> dict:
 async def agents(request: Request) -> JSONResponse:
     """The agents the caller's role can reach (the registry): names, what they answer, an
     example, commands, prompts and tools."""
-    principal = await _principal(request)
+    principal = await request_principal(request)
     return JSONResponse(request.app.state.runtime.turns.offered(principal.role))
 
 
 async def history(request: Request) -> JSONResponse:
-    principal = await _principal(request)
+    principal = await request_principal(request)
     runtime = request.app.state.runtime
     with company_session(principal.company_id, runtime.engine) as session:
         thread = _thread(session, principal, request.path_params["thread_id"])

@@ -203,3 +203,17 @@ def _role(claims: dict[str, Any]) -> Role:
             "retailer) in 'role', 'roles' or 'realm_access.roles'."
         )
     return granted[0]
+
+
+async def request_principal(request) -> Principal:
+    """The caller of an API request (a Starlette request on our app), whose token's company
+    must exist: 401/403 ApiError otherwise."""
+    runtime = request.app.state.runtime
+    principal = await runtime.authenticator.authenticate_async(request.headers.get("authorization"))
+    if await asyncio.to_thread(runtime.intake.companies.get, principal.company_id) is None:
+        raise ApiError(
+            403,
+            "AUTH_COMPANY_UNKNOWN",
+            f"The token's company {principal.company_id} does not exist.",
+        )
+    return principal

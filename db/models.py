@@ -442,6 +442,7 @@ class JobRun(CompanyRecord, table=True):
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     attempts: int = 1
+    owner: str = Field(default="", sa_type=String(100))  # host:pid of the process running it
     counts: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
     error: str | None = None
 

@@ -56,6 +56,7 @@ def deployment_env(database_url: str, redis_url: str, name: str) -> dict[str, st
         "OPENSALES_REDIS_URL": redis_url,
         "OPENSALES_WHATSAPP_APP_SECRET": SECRET,
         "OPENSALES_LLM_BACKEND": "off",
+        "OPENSALES_SCHEDULER": "false",
         "OPENSALES_QUEUE_NAME": f"opensales-bench:{name}",
         "OPENSALES_REDIS_PREFIX": f"opensales-bench:{name}",
         "OPENSALES_LOG_LEVEL": "warning",

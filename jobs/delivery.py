@@ -26,7 +26,8 @@ async def deliver(
     if not rows:
         return 0
     last = outbox.last_inbound_at(session, channel, to) if channel == "whatsapp" else None
-    closed = last is not None and datetime.now(UTC) - last >= WINDOW
+    # WhatsApp: with no message from them in 24 h (or ever: a morning push), a template only
+    closed = channel == "whatsapp" and (last is None or datetime.now(UTC) - last >= WINDOW)
     delivered = 0
     for row in rows:
         reply = outbox.reply_of(row)

@@ -51,7 +51,6 @@ UNKNOWN_SENDER = (
 )
 SORRY = "Sorry, something went wrong with that message. Please send your order again."
 NOT_READ = {
-    "location": "Thanks for the location.",
     "unsupported": "I can read text, voice notes and photos of order lists. Please type your "
     'order, e.g. "2 cs Parle-G 250g".',
 }
@@ -265,6 +264,7 @@ class Turns:
             address=address,
             our_number=our_number,
             agents=self.agents,
+            redis=self.redis,
         )
 
     async def _turn(
@@ -284,6 +284,8 @@ class Turns:
             ctx.speak = first.kind == "audio" and bool(
                 (await recall(ctx.store, ctx.company_id, ctx.sender.key)).get("voice_replies")
             )
+        elif first.kind == "location" and (where := first.payload["message"].get("location")):
+            text = f"/checkin {where['lat']},{where['lng']}"  # a rep checking in at a store
         elif first.kind not in ("text", "button"):
             ctx.say(NOT_READ.get(first.kind, NOT_READ["unsupported"]))
             ctx.commit()

@@ -56,13 +56,18 @@ class TextToSpeech:
         self.sample_rate: int = self.voice.config.sample_rate
         self._lock = threading.Lock()  # espeak's phonemiser is not thread-safe
 
-    def synthesize(self, text: str) -> np.ndarray:
-        """int16 samples at `sample_rate`. Blocking: call it from a worker thread."""
+    def synthesize(self, text: str, steady: bool = False) -> np.ndarray:
+        """int16 samples at `sample_rate`. Blocking: call it from a worker thread. Piper's
+        voices draw noise on every call, so the same text sounds a little different each
+        time; `steady` turns the noise off, for audio that must be the same every run (tests)."""
+        from piper import SynthesisConfig
+
         spoken = speakable(text)
         if not spoken:
             return np.zeros(0, dtype=np.int16)
+        config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0) if steady else None
         with self._lock:
-            parts = [chunk.audio_int16_array for chunk in self.voice.synthesize(spoken)]
+            parts = [chunk.audio_int16_array for chunk in self.voice.synthesize(spoken, config)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
 

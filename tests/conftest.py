@@ -33,6 +33,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "OPENSALES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("OPENSALES_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Servers started by tests must not run the daily jobs by the clock; scheduler tests run them.
+os.environ["OPENSALES_SCHEDULER"] = "false"
 TEST_NOW = datetime(2026, 12, 4, 10, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
 
 

@@ -97,44 +97,44 @@ def test_an_agent_is_its_own_module_and_one_line_in_the_registry(demo, tmp_path)
     retailer = phone_of(engine, company_id, Role.retailer)
     rep = phone_of(engine, company_id, Role.rep)
 
-    async def points(ctx, state) -> dict:
-        ctx.say(f"{ctx.sender.name.split()[0]}, you have 120 loyalty points.")
+    async def balance(ctx, state) -> dict:
+        ctx.say(f"{ctx.sender.name.split()[0]}, your credit balance is 1,200 rupees.")
         return {"active": None}
 
-    loyalty = AgentSpec(
-        name="loyalty",
-        answer=points,
+    credit = AgentSpec(
+        name="credit",
+        answer=balance,
         roles=frozenset({Role.retailer}),
-        description="the loyalty points a retailer has earned.",
-        examples=((Role.retailer, "kitne points hain mere"),),
-        keywords=re.compile(r"\bpoints? balance\b", re.IGNORECASE),
-        menu=("My points", 'points: "my points balance"'),
-        denied="Loyalty points are for retailers.",
+        description="the credit (udhaar) a retailer owes.",
+        examples=((Role.retailer, "kitna udhaar baaki hai"),),
+        keywords=re.compile(r"\bcredit balance\b", re.IGNORECASE),
+        menu=("My credit", 'credit: "my credit balance"'),
+        denied="Credit balances are for retailers.",
     )
     asked = []
 
     def choose(request):
         asked.append(request)
-        return {label: 1.0 if label == "loyalty" else 0.0 for label in request.labels}
+        return {label: 1.0 if label == "credit" else 0.0 for label in request.labels}
 
     async def scenario(chat):
-        by_rule = await chat.say(retailer, "what is my points balance")
-        by_llm = await chat.say(retailer, "kitne points kamaye maine")
+        by_rule = await chat.say(retailer, "what is my credit balance")
+        by_llm = await chat.say(retailer, "mera udhaar kitna hai")
         menu = await chat.say(retailer, "hi")
-        refused = await chat.say(rep, "points balance")
+        refused = await chat.say(rep, "credit balance")
         return by_rule, by_llm, menu, refused
 
     chat = Chat(folder, engine, company_id, fake_llm(classify=choose), tmp_path,
-                agents=(*AGENTS, loyalty))  # fmt: skip
+                agents=(*AGENTS, credit))  # fmt: skip
     by_rule, by_llm, menu, refused = chat.run(scenario)
-    assert by_rule[-1].text.endswith("you have 120 loyalty points.")
-    assert by_llm[-1].text.endswith("you have 120 loyalty points.")
+    assert by_rule[-1].text.endswith("your credit balance is 1,200 rupees.")
+    assert by_llm[-1].text.endswith("your credit balance is 1,200 rupees.")
     assert (
-        "loyalty" in asked[0].labels
-        and "- loyalty: the loyalty points" in (asked[0].messages[0]["content"])
+        "credit" in asked[0].labels
+        and "- credit: the credit (udhaar)" in (asked[0].messages[0]["content"])
     )
-    assert 'points: "my points balance"' in menu[-1].text
-    assert refused[-1].text.startswith("Loyalty points are for retailers.")
+    assert 'credit: "my credit balance"' in menu[-1].text
+    assert refused[-1].text.startswith("Credit balances are for retailers.")
 
 
 def test_rules_route_each_role_to_its_agent_without_the_llm(demo, tmp_path):

@@ -180,7 +180,7 @@ def test_silence_is_asked_again_then_goodbye(shop):
 
 def phone_audio(text: str) -> np.ndarray:
     voice = get_tts(Settings(_env_file=None))
-    return resample(voice.synthesize(text), voice.sample_rate, 8000)
+    return resample(voice.synthesize(text, steady=True), voice.sample_rate, 8000)
 
 
 def frames(samples: np.ndarray) -> list[dict]:
