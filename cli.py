@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from db.engine import company_session, get_engine, system_session
 from db.importer import IMPORTABLE
@@ -245,7 +245,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 def resolve_company(slug: str | None) -> Company:
     """The company named by slug, or the only one there is."""
     with system_session() as session:
-        query = select(Company).where(Company.deleted_at.is_(None))
+        query = select(Company).where(col(Company.deleted_at).is_(None))
         companies = session.exec(query).all()
     known = ", ".join(c.slug for c in companies) or "none (run opensales company add or demo)"
     if slug is not None:
@@ -424,7 +424,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
     for company in companies:
         with company_session(company.id) as session:
             runs = session.exec(
-                select(JobRun).order_by(JobRun.started_at.desc()).limit(args.last)
+                select(JobRun).order_by(col(JobRun.started_at).desc()).limit(args.last)
             ).all()
             print(f"\n{company.slug} ({company.timezone}): last {len(runs)} run(s)")
             for run in runs:
@@ -438,7 +438,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
 
 def _companies() -> list[Company]:
     with system_session() as session:
-        return list(session.exec(select(Company).where(Company.deleted_at.is_(None))))
+        return list(session.exec(select(Company).where(col(Company.deleted_at).is_(None))))
 
 
 def cmd_jobs_run(args: argparse.Namespace) -> int:
@@ -462,6 +462,7 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
                 slot = (job.slot(now) if day == now.date() else None) or job.slot(
                     datetime(day.year, day.month, day.day, job.hour)
                 )
+                assert slot is not None  # at the job's own hour a slot is always due
                 started = time.perf_counter()
 
                 def progress(line: str, slug: str = company.slug, began: float = started) -> None:

@@ -61,7 +61,9 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
 async def _after_award(ctx: AgentContext) -> None:
     """The award committed with its reply, then the leaderboard's sets brought up to date."""
     ctx.commit()
-    await record(ctx.session, ctx.redis, ctx.settings.redis_prefix, ctx.sender.rep_id, today(ctx))
+    rep_id = ctx.sender.rep_id
+    if rep_id is not None:  # only a rep's own tasks earn points
+        await record(ctx.session, ctx.redis, ctx.settings.redis_prefix, rep_id, today(ctx))
 
 
 def _list(ctx: AgentContext, tasks: list[Task]) -> None:

@@ -39,6 +39,7 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
                 return {"active": None}
             visit = check_out(ctx.session, rep_id, visit.id, match.group("notes").strip())
             store = ctx.session.get(Store, visit.store_id)
+            assert visit.checked_out_at is not None  # check_out just set it
             minutes = (visit.checked_out_at - visit.checked_in_at).total_seconds() / 60
             outcome = "with an order" if visit.outcome == "order" else "without an order"
             ctx.say(f"Checked out of {store.name} after {minutes:.0f} min, {outcome}.")

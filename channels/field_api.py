@@ -18,7 +18,7 @@ import uuid
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -104,10 +104,12 @@ async def tasks_today(request: Request) -> JSONResponse:
             if principal.role not in MANAGERS:
                 query = query & (Task.rep_id == _rep(principal))
             tasks = session.exec(
-                select(Task).where(query).order_by(Task.rep_id, Task.priority, Task.score.desc())
+                select(Task)
+                .where(query)
+                .order_by(col(Task.rep_id), col(Task.priority), col(Task.score).desc())
             ).all()
             stores = {s.id: s for s in session.exec(select(Store))} if tasks else {}
-            return [_task_view(t, stores.get(t.store_id)) for t in tasks]
+            return [_task_view(t, stores.get(t.store_id) if t.store_id else None) for t in tasks]
 
     return JSONResponse({"tasks": await asyncio.to_thread(read)})
 

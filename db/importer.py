@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from db.import_kinds import (
     KINDS,
@@ -333,11 +333,12 @@ def _import_sales(session: CompanySession, rows: Rows, known: Known, report: Imp
     existing = {
         sale.external_id: sale
         for sale in session.exec(
-            select(Transaction).where(Transaction.external_id.in_(list(groups)))
+            select(Transaction).where(col(Transaction.external_id).in_(list(groups)))
         )
     }
     for external_id, group in groups.items():
-        lines, bad = [], []
+        lines: list[SaleLine] = []
+        bad: list[RowError] = []
         for line, row in group:
             try:
                 sale_line = _sale_line(row, known)
@@ -383,6 +384,7 @@ def _import_sales(session: CompanySession, rows: Rows, known: Known, report: Imp
         for product_id, pieces, price in items:
             session.add(
                 TransactionItem(
+                    company_id=sale.company_id,
                     transaction_id=sale.id,
                     product_id=product_id,
                     quantity=pieces,

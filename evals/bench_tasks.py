@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"demo company: {args.stores} stores, {reps} reps, 90 days "
               f"({time.perf_counter() - started:.0f}s)", flush=True)  # fmt: skip
         with system_session(engine) as session:
-            company = session.get(Company, demo.company_id)
+            company = session.get_one(Company, demo.company_id)
             zone = company.timezone
         today = datetime.now(ZoneInfo(zone)).date()  # the demo's history ends yesterday
         with engine.begin() as connection:  # the night plans the whole day

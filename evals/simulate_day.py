@@ -58,8 +58,8 @@ def main(args: argparse.Namespace) -> int:
     admin = args.postgres_url or "postgresql://postgres@127.0.0.1:5432/postgres"
     redis_url = args.redis_url or "redis://127.0.0.1:6379/0"
     name = f"opensales_day_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(admin, autocommit=True) as server:
+        server.execute(f'CREATE DATABASE "{name}"')
     url = admin.rsplit("/", 1)[0] + f"/{name}"
     engine = create_db_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     env = deployment_env(url, redis_url, name)
@@ -122,8 +122,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         deployment.stop()
         engine.dispose()
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with psycopg.connect(admin, autocommit=True) as server:
+            server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _rep_day(engine: Engine, port: int, deployment: Deployment, rng: random.Random, today) -> int:
@@ -138,19 +138,19 @@ def _rep_day(engine: Engine, port: int, deployment: Deployment, rng: random.Rand
             ),
             {"d": today},
         ).all()
-    steps = []
+    steps: list[tuple[str, str | tuple[float, float]]] = []
     for phone, lat, lng in rows:
-        steps.append((phone, "location", (lat + 0.0003, lng)))  # about 33 m away
-        steps.append((phone, "text", ORDER_TEXT))
-        steps.append((phone, "text", "done 1"))
+        steps.append((phone, (lat + 0.0003, lng)))  # a location about 33 m away
+        steps.append((phone, ORDER_TEXT))
+        steps.append((phone, "done 1"))
     ordered = [step for round_ in range(3) for step in steps[round_::3]]  # reps in turn
     killed = False
     with httpx.Client(timeout=10) as client:
-        for number, (phone, kind, body) in enumerate(ordered):
+        for number, (phone, body) in enumerate(ordered):
             message_id = f"wamid.day.{uuid.uuid4().hex}"
             payload = (
                 location(phone, message_id, *body)
-                if kind == "location"
+                if isinstance(body, tuple)
                 else delivery(phone, message_id, body)
             )
             for _ in range(2 if rng.random() < DUPLICATES else 1):

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from agents.tasks import task_list
 from db import outbox
@@ -79,7 +79,8 @@ async def nightly_tasks(ctx: JobContext) -> None:
             ctx.count("llm_unavailable")
     memory = ctx.memory
     deadline = time.monotonic() + ctx.settings.tasks_llm_budget_s
-    failures, seen, batch = 0, set(), []
+    failures, batch = 0, []
+    seen: set[tuple[uuid.UUID, uuid.UUID, str]] = set()
     for number, task in enumerate(chosen, 1):
         source = "rules"
         if llm is not None and failures < LLM_GIVE_UP_AFTER and time.monotonic() < deadline:
@@ -152,11 +153,13 @@ def _queue_pushes(ctx: JobContext) -> list[tuple[str, str]]:
         for task in session.exec(
             select(Task)
             .where(Task.due_date == ctx.day, Task.status == "pending")
-            .order_by(Task.priority, Task.score.desc(), Task.id)
+            .order_by(col(Task.priority), col(Task.score).desc(), col(Task.id))
         ):
             tasks_by_rep[task.rep_id].append(task)
-        users = session.exec(select(User).where(User.rep_id.in_(list(tasks_by_rep)))).all()
+        users = session.exec(select(User).where(col(User.rep_id).in_(list(tasks_by_rep)))).all()
         for user in users:
+            if user.rep_id is None:
+                continue
             tasks = tasks_by_rep[user.rep_id]
             message = task_list(session, tasks, f"Good morning {user.name.split()[0]}! Today")
             if _notify(
@@ -194,7 +197,9 @@ def _notify(
         return False
     (row,) = outbox.record(session, channel, our_number, user.phone, [message])
     session.flush()
-    session.add(Notification(key=key, user_id=user.id, message_id=row.id))
+    session.add(
+        Notification(company_id=session.company_id, key=key, user_id=user.id, message_id=row.id)
+    )
     try:
         session.commit()
     except IntegrityError:  # another run queued it a moment ago
@@ -220,18 +225,18 @@ def low_stock(session: CompanySession, day: date) -> list[tuple[Product, int, st
     for product_id, quantity, reorder in session.exec(
         select(
             StockLevel.product_id, func.sum(StockLevel.quantity), func.sum(StockLevel.reorder_level)
-        ).group_by(StockLevel.product_id)
+        ).group_by(col(StockLevel.product_id))
     ):
         on_hand[product_id] = (int(quantity), int(reorder))
     sold = dict(
         session.exec(
             select(TransactionItem.product_id, func.sum(TransactionItem.quantity))
-            .join(Transaction, Transaction.id == TransactionItem.transaction_id)
+            .join(Transaction, col(Transaction.id) == col(TransactionItem.transaction_id))
             .where(
                 Transaction.transaction_date >= day - timedelta(days=28),
                 Transaction.status != "cancelled",
             )
-            .group_by(TransactionItem.product_id)
+            .group_by(col(TransactionItem.product_id))
         ).all()
     )
     products = {p.id: p for p in session.exec(select(Product).where(Product.is_active))}
@@ -254,7 +259,9 @@ def _queue_alerts(ctx: JobContext) -> list[tuple[str, str]]:
         channel, our_number = _channel(ctx, session)
         low = low_stock(session, ctx.day)
         ctx.count("low_products", len(low))
-        managers = session.exec(select(User).where(User.role.in_([Role.manager, Role.admin]))).all()
+        managers = session.exec(
+            select(User).where(col(User.role).in_([Role.manager, Role.admin]))
+        ).all()
         for user in managers:
             new = [
                 row
@@ -280,6 +287,7 @@ def _queue_alerts(ctx: JobContext) -> list[tuple[str, str]]:
             for product, _pieces, _why in new:
                 session.add(
                     Notification(
+                        company_id=ctx.company_id,
                         key=f"alert:{ctx.day}:{product.sku}:{user.id}",
                         user_id=user.id,
                         message_id=row.id,
@@ -309,11 +317,11 @@ def day_summary(session: CompanySession, day: date) -> dict:
     """The day's orders, revenue against the target, visits, tasks and reps, in numbers."""
     company = session.get(Company, session.company_id)
     sales = session.exec(
-        select(func.count(Transaction.id), func.coalesce(func.sum(Transaction.total_paise), 0))
+        select(func.count(col(Transaction.id)), func.coalesce(func.sum(Transaction.total_paise), 0))
         .where(Transaction.transaction_date == day, Transaction.status != "cancelled")
     ).one()  # fmt: skip
     orders = session.exec(
-        select(func.count(OrderEB2B.id)).where(
+        select(func.count(col(OrderEB2B.id))).where(
             OrderEB2B.status != "cancelled",
             OrderEB2B.created_at >= _start(company, day),
             OrderEB2B.created_at < _start(company, day + timedelta(days=1)),
@@ -322,15 +330,15 @@ def day_summary(session: CompanySession, day: date) -> dict:
     weeks = [day - timedelta(days=7 * n) for n in range(1, 5)]
     usual = session.exec(
         select(func.coalesce(func.sum(Transaction.total_paise), 0)).where(
-            Transaction.transaction_date.in_(weeks), Transaction.status != "cancelled"
+            col(Transaction.transaction_date).in_(weeks), Transaction.status != "cancelled"
         )
     ).one()
     monthly = company.settings.get("monthly_target_inr")
     target = int(monthly * 100 / 30) if monthly else int(usual / len(weeks))
-    visits = session.exec(select(func.count(Visit.id)).where(Visit.visit_date == day)).one()
+    visits = session.exec(select(func.count(col(Visit.id))).where(Visit.visit_date == day)).one()
     tasks = dict(
         session.exec(
-            select(Task.status, func.count(Task.id))
+            select(Task.status, func.count(col(Task.id)))
             .where(Task.due_date == day)
             .group_by(Task.status)
         ).all()
@@ -340,15 +348,15 @@ def day_summary(session: CompanySession, day: date) -> dict:
         session.exec(
             select(Transaction.rep_id, func.sum(Transaction.total_paise))
             .where(Transaction.transaction_date == day, Transaction.status != "cancelled",
-                   Transaction.rep_id.is_not(None))
-            .group_by(Transaction.rep_id)
+                   col(Transaction.rep_id).is_not(None))
+            .group_by(col(Transaction.rep_id))
         ).all()
     )  # fmt: skip
     points = dict(
         session.exec(
             select(Incentive.rep_id, func.sum(Incentive.points))
             .where(Incentive.earned_on == day)
-            .group_by(Incentive.rep_id)
+            .group_by(col(Incentive.rep_id))
         ).all()
     )
     ranking = sorted(
@@ -409,7 +417,9 @@ def _queue_digests(ctx: JobContext) -> list[tuple[str, str]]:
     with company_session(ctx.company_id, ctx.engine) as session:
         channel, our_number = _channel(ctx, session)
         message = digest_message(day_summary(session, ctx.day), ctx.day)
-        for user in session.exec(select(User).where(User.role.in_([Role.manager, Role.admin]))):
+        for user in session.exec(
+            select(User).where(col(User.role).in_([Role.manager, Role.admin]))
+        ):
             if _notify(session, f"digest:{ctx.day}:{user.id}", user, channel, our_number, message):
                 queued.append((channel, user.phone))
                 ctx.count("sent")

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from db.engine import company_session, system_session
 from db.models import Company, JobRun
@@ -63,7 +63,7 @@ class JobContext:
         with system_session(self.engine) as session:
             session.exec(
                 update(JobRun)
-                .where(JobRun.id == self.run_id)
+                .where(col(JobRun.id) == self.run_id)
                 .values(updated_at=datetime.now(UTC), counts=dict(self.counts))
             )
             session.commit()
@@ -115,7 +115,7 @@ def claim(
     """This process's run of the slot: new, or resuming one that failed (after RETRY_AFTER,
     or at once with `retry_now`) or died."""
     with company_session(company_id, engine) as session:
-        run = JobRun(job=job, slot=slot, owner=OWNER)
+        run = JobRun(company_id=company_id, job=job, slot=slot, owner=OWNER)
         session.add(run)
         try:
             session.commit()
@@ -137,7 +137,7 @@ def claim(
         attempt = found.attempts + 1
         taken = session.exec(  # only one resumer wins
             update(JobRun)
-            .where(JobRun.id == found.id, JobRun.attempts == found.attempts)
+            .where(col(JobRun.id) == found.id, col(JobRun.attempts) == found.attempts)
             .values(
                 status="running",
                 attempts=attempt,
@@ -158,7 +158,7 @@ def finish(ctx: JobContext, error: str | None = None) -> None:
     with system_session(ctx.engine) as session:
         session.exec(
             update(JobRun)
-            .where(JobRun.id == ctx.run_id)
+            .where(col(JobRun.id) == ctx.run_id)
             .values(
                 status="failed" if error else "finished",
                 finished_at=datetime.now(UTC),
@@ -186,7 +186,7 @@ async def run_job(job: Job, ctx: JobContext, retry_now: bool = False) -> dict[st
 
 def companies(engine: Engine) -> list[Company]:
     with system_session(engine) as session:
-        return list(session.exec(select(Company).where(Company.deleted_at.is_(None))))
+        return list(session.exec(select(Company).where(col(Company.deleted_at).is_(None))))
 
 
 def finished_slots(engine: Engine, company_id: uuid.UUID, since: date) -> set[tuple[str, str]]:

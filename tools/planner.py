@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from db.models import (
     BeatPlan,
@@ -74,7 +74,9 @@ class Company90:
     products: dict[uuid.UUID, Product]
     must_sell: list[Product]
     promotions: list[Promotion]
-    decisions: dict[tuple[uuid.UUID, str], str]  # (store, task type) -> skipped/rejected/accepted
+    decisions: dict[
+        tuple[uuid.UUID | None, str], str
+    ]  # (store, task type) -> skipped/rejected/accepted
     existing: set[tuple[uuid.UUID, uuid.UUID | None, str]]  # today's (rep, store, type)
     cap: int
     reps: dict[uuid.UUID, Rep]
@@ -88,7 +90,7 @@ def store_features(session: CompanySession, today: date) -> Company90:
     stores = {
         s.id: StoreFeatures(s)
         for s in session.exec(
-            select(Store).where(Store.is_active, Store.assigned_rep_id.is_not(None))
+            select(Store).where(Store.is_active, col(Store.assigned_rep_id).is_not(None))
         )
         if s.assigned_rep_id in reps
     }
@@ -97,12 +99,12 @@ def store_features(session: CompanySession, today: date) -> Company90:
     for store_id, orders, value, last in session.exec(
         select(
             Transaction.store_id,
-            func.count(Transaction.id),
+            func.count(col(Transaction.id)),
             func.sum(Transaction.total_paise),
             func.max(Transaction.transaction_date),
         )
         .where(*live)
-        .group_by(Transaction.store_id)
+        .group_by(col(Transaction.store_id))
     ):
         if store_id in stores:
             features = stores[store_id]
@@ -114,14 +116,14 @@ def store_features(session: CompanySession, today: date) -> Company90:
     for store_id, value in session.exec(
         select(Transaction.store_id, func.sum(Transaction.total_paise))
         .where(*live, Transaction.transaction_date >= month)
-        .group_by(Transaction.store_id)
+        .group_by(col(Transaction.store_id))
     ):
         if store_id in stores:
             stores[store_id].value_30d_paise = int(value or 0)
     penetration: dict[uuid.UUID, int] = defaultdict(int)
     for store_id, product_id in session.exec(
         select(Transaction.store_id, TransactionItem.product_id)
-        .join(TransactionItem, TransactionItem.transaction_id == Transaction.id)
+        .join(TransactionItem, col(TransactionItem.transaction_id) == col(Transaction.id))
         .where(*live)
         .distinct()
     ):
@@ -131,14 +133,14 @@ def store_features(session: CompanySession, today: date) -> Company90:
     for store_id, last in session.exec(
         select(Visit.store_id, func.max(Visit.visit_date))
         .where(Visit.visit_date >= start, Visit.visit_date < today)
-        .group_by(Visit.store_id)
+        .group_by(col(Visit.store_id))
     ):
         if store_id in stores:
             stores[store_id].last_visit = last
     for store_id, recent in session.exec(
-        select(Visit.store_id, func.count(Visit.id))
+        select(Visit.store_id, func.count(col(Visit.id)))
         .where(Visit.visit_date >= month, Visit.visit_date < today)
-        .group_by(Visit.store_id)
+        .group_by(col(Visit.store_id))
     ):
         if store_id in stores:
             stores[store_id].visits_30d = recent
@@ -162,15 +164,15 @@ def store_features(session: CompanySession, today: date) -> Company90:
             )
         )
     )
-    decisions = {}
-    for store_id, task_type, status, review in session.exec(
+    decisions: dict[tuple[uuid.UUID | None, str], str] = {}
+    for decided_store, task_type, status, review in session.exec(
         select(Task.store_id, Task.task_type, Task.status, Task.review).where(
             Task.due_date >= today - timedelta(days=DECISIONS_DAYS), Task.due_date < today
         )
     ):
         verdict = "rejected" if review == "rejected" else status if status == "skipped" else review
         if verdict:
-            decisions[(store_id, task_type)] = verdict
+            decisions[(decided_store, task_type)] = verdict
     existing = {
         (rep_id, store_id, task_type)
         for rep_id, store_id, task_type in session.exec(
@@ -198,7 +200,9 @@ def candidates(data: Company90, features: StoreFeatures) -> list[Candidate]:
     """Every task the store could need today, each scored with its drivers."""
     store, today = features.store, data.today
     rep_id = store.assigned_rep_id
-    found = []
+    found: list[Candidate] = []
+    if rep_id is None:
+        return found
 
     def add(kind: str, score: float, drivers: list[str], title: str, reasoning: str, pitch: str,
             products: list[str]) -> None:  # fmt: skip
@@ -225,7 +229,7 @@ def candidates(data: Company90, features: StoreFeatures) -> list[Candidate]:
             )  # fmt: skip
         )
 
-    if features.orders == 0:
+    if features.orders == 0 or features.last_order is None:
         add("activation", 40, [f"no order in {WINDOW_DAYS} days"],
             f"Win a first order at {store.name}",
             f"{store.name} has not ordered in {WINDOW_DAYS} days.",
@@ -301,7 +305,12 @@ class Invalid(ValueError):
     """A task that must not reach a rep."""
 
 
-def validate(data: Company90, task: Candidate, known_skus: set[str], seen: set) -> None:
+def validate(
+    data: Company90,
+    task: Candidate,
+    known_skus: set[str],
+    seen: set[tuple[uuid.UUID, uuid.UUID, str]],
+) -> None:
     """Known, active store in the rep's territory; known products; no duplicate."""
     rep = data.reps.get(task.rep_id)
     if rep is None:
@@ -321,6 +330,7 @@ def validate(data: Company90, task: Candidate, known_skus: set[str], seen: set) 
 
 def as_task(task: Candidate, today: date, source: str) -> Task:
     return Task(
+        company_id=task.store.company_id,
         rep_id=task.rep_id,
         store_id=task.store.id,
         task_type=task.task_type,

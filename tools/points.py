@@ -14,7 +14,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from db.models import Incentive, Rep, Task
 from db.scope import CompanySession
@@ -36,6 +36,7 @@ def complete(session: CompanySession, task: Task, today: date) -> int | None:
         with session.begin_nested():
             session.add(
                 Incentive(
+                    company_id=task.company_id,
                     rep_id=task.rep_id,
                     task_id=task.id,
                     points=task.points,
@@ -65,7 +66,7 @@ def from_database(session: CompanySession, period: str, today: date) -> dict[uui
         session.exec(
             select(Incentive.rep_id, func.sum(Incentive.points))
             .where(Incentive.earned_on >= start_of(period, today), Incentive.earned_on <= today)
-            .group_by(Incentive.rep_id)
+            .group_by(col(Incentive.rep_id))
         ).all()
     )
     reps = session.exec(select(Rep.id).where(Rep.is_active)).all()
@@ -98,7 +99,7 @@ async def standings(
                 await redis.expire(key, KEEP_S)
             except (OSError, RedisError):
                 pass
-    reps = {r.id: r for r in session.exec(select(Rep).where(Rep.id.in_(list(scores))))}
+    reps = {r.id: r for r in session.exec(select(Rep).where(col(Rep.id).in_(list(scores))))}
     ranked = [(reps[rep_id], points) for rep_id, points in scores.items() if rep_id in reps]
     return sorted(ranked, key=lambda row: (-row[1], row[0].name))
 

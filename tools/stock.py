@@ -9,7 +9,7 @@ product without a row has none. The company setting `stock` ("tracked" or "untra
 import uuid
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from db.models import Company, StockLevel
 from db.scope import CompanySession
@@ -25,9 +25,9 @@ def stock_tracked(session: CompanySession) -> bool:
 def on_hand(session: CompanySession, product_id: uuid.UUID, tracked: bool) -> int | None:
     """Pieces on hand over all warehouses; None when the product's stock is not tracked."""
     count, total = session.exec(
-        select(func.count(StockLevel.id), func.coalesce(func.sum(StockLevel.quantity), 0)).where(
-            StockLevel.product_id == product_id
-        )
+        select(
+            func.count(col(StockLevel.id)), func.coalesce(func.sum(StockLevel.quantity), 0)
+        ).where(StockLevel.product_id == product_id)
     ).one()
     if count == 0 and not tracked:
         return None

@@ -99,8 +99,9 @@ async def write(
         slow_s=timeout_s,
         prompt=WRITE_PROMPT.id,
     )
-    products = [p.value if isinstance(p, enum.Enum) else p for p in written.products]
-    invented = set(NUMBER.findall(f"{written.reasoning} {written.pitch}")) - set(
+    fields = written.model_dump()  # a model made for this call: its fields by name
+    products = [p.value if isinstance(p, enum.Enum) else p for p in fields["products"]]
+    invented = set(NUMBER.findall(f"{fields['reasoning']} {fields['pitch']}")) - set(
         NUMBER.findall(f"{facts} {profile}")
     )
     if invented:
@@ -112,7 +113,7 @@ async def write(
         score=task.score,
         drivers=task.drivers,
         title=task.title,
-        reasoning=whole_sentences(llm.restore(written.reasoning), 240),
-        pitch=whole_sentences(llm.restore(written.pitch), 200),
+        reasoning=whole_sentences(llm.restore(fields["reasoning"]), 240),
+        pitch=whole_sentences(llm.restore(fields["pitch"]), 200),
         products=products or task.products,
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from db.models import OrderEB2B, Store, Task, Transaction, Visit
 from db.scope import CompanySession
@@ -41,7 +41,7 @@ class Nearest:
 
 def open_visit(session: CompanySession, rep_id: uuid.UUID) -> Visit | None:
     return session.exec(
-        select(Visit).where(Visit.rep_id == rep_id, Visit.checked_out_at.is_(None))
+        select(Visit).where(Visit.rep_id == rep_id, col(Visit.checked_out_at).is_(None))
     ).first()
 
 
@@ -52,7 +52,7 @@ def nearest_store(
     tasked = select(Task.store_id).where(Task.rep_id == rep_id, Task.due_date == today)
     stores = session.exec(
         select(Store).where(
-            Store.is_active, (Store.assigned_rep_id == rep_id) | Store.id.in_(tasked)
+            Store.is_active, (col(Store.assigned_rep_id) == rep_id) | col(Store.id).in_(tasked)
         )
     ).all()
     found = [Nearest(s, distance_m(lat, lng, s.lat, s.lng)) for s in stores]
@@ -85,9 +85,10 @@ def check_in(
             raise ApiError(404, "STORE_NOT_FOUND", f"No store {store_id}.")
         near = Nearest(store, distance_m(lat, lng, store.lat, store.lng))
     else:
-        near = nearest_store(session, rep_id, lat, lng, today)
-        if near is None:
+        nearest = nearest_store(session, rep_id, lat, lng, today)
+        if nearest is None:
             raise ApiError(404, "STORE_NOT_FOUND", "You have no stores to visit.")
+        near = nearest
     if near.distance_m > MAX_DISTANCE_M:
         raise ApiError(
             422,
@@ -96,6 +97,7 @@ def check_in(
             f"{MAX_DISTANCE_M:.0f} m of the store.",
         )
     visit = Visit(
+        company_id=session.company_id,
         rep_id=rep_id,
         store_id=near.store.id,
         visit_date=today,
@@ -135,7 +137,7 @@ def check_out(
         )
     ordered = session.exec(
         select(OrderEB2B.id)
-        .join(Transaction, Transaction.id == OrderEB2B.transaction_id)
+        .join(Transaction, col(Transaction.id) == col(OrderEB2B.transaction_id))
         .where(
             OrderEB2B.store_id == visit.store_id,
             OrderEB2B.created_at >= visit.checked_in_at,

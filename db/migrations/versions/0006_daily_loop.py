@@ -8,9 +8,9 @@ Create Date: 2026-12-05 08:46:30.514179
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
+from sqlmodel.sql.sqltypes import AutoString
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -39,7 +39,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("error", AutoString(), nullable=True),
         sa.ForeignKeyConstraint(
             ["company_id"], ["companies.id"], name=op.f("fk_job_runs_company_id_companies")
         ),
@@ -103,9 +103,7 @@ def upgrade() -> None:
             )
         )
         batch_op.add_column(sa.Column("review", sa.String(length=16), nullable=True))
-        batch_op.add_column(
-            sa.Column("note", sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default="")
-        )
+        batch_op.add_column(sa.Column("note", AutoString(), nullable=False, server_default=""))
         batch_op.create_unique_constraint(
             batch_op.f("uq_tasks_company_id_rep_id_store_id_task_type_due_date"),
             ["company_id", "rep_id", "store_id", "task_type", "due_date"],
