@@ -370,11 +370,28 @@ def _failed(session: CompanySession, message_ids: list[uuid.UUID], error: Except
 
 
 def _units(messages: list[Message]) -> list[list[Message]]:
-    """Consecutive texts are read together; a button or a media message stands alone."""
+    """Consecutive texts are read together (an order sent in pieces); a button, a media
+    message or a command stands alone ("done 1" after an order is not a product)."""
     units: list[list[Message]] = []
     for message in messages:
-        if message.kind == "text" and units and units[-1][-1].kind == "text":
+        if (
+            message.kind == "text"
+            and units
+            and units[-1][-1].kind == "text"
+            and not _command(message)
+            and not _command(units[-1][-1])
+        ):
             units[-1].append(message)
         else:
             units.append([message])
     return units
+
+
+def _command(message: Message) -> bool:
+    """A text an agent's command or sure rule decides alone: "/tasks", "done 1", "checkout"."""
+    text = (message.body or "").strip()
+    first = text.lower().split(" ", 1)[0]
+    return any(
+        first in spec.commands or (spec.sure is not None and spec.sure.search(text) is not None)
+        for spec in AGENTS
+    )

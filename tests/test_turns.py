@@ -15,7 +15,7 @@ from db import outbox
 from db.demo import load_demo
 from db.engine import company_session
 from db.models import Direction, Message, OrderEB2B, StockLevel, Store
-from jobs.turns import Turns
+from jobs.turns import Turns, _units
 from messages import InboundMessage, Kind
 from settings import Settings
 from tools.catalog import catalog_parser
@@ -153,3 +153,18 @@ def test_a_process_killed_before_a_turn_commits_answers_it_once_after_a_restart(
     asyncio.run(answer(a_process(engine, tmp_path / "two", survivor), company_id, phone))
     assert pieces_ordered(engine, company_id) == pieces_in(engine, company_id, [FIRST])
     assert [m.text[:7] for m in survivor.sent[phone]] == ["Order #"]
+
+
+def test_an_order_sent_in_pieces_is_read_together_and_a_command_alone():
+    """Found by `opensales simulate day`: a rep's order and "done 1" sent a moment apart were
+    read as one order, and "done" was looked up in the catalogue."""
+    texts = [FIRST, LATER[0], "done 1", "checkout", LATER[1], "/tasks", LATER[2]]
+    messages = [Message(channel="whatsapp", kind="text", body=t) for t in texts]
+    assert [[m.body for m in unit] for unit in _units(messages)] == [
+        [FIRST, LATER[0]],
+        ["done 1"],
+        ["checkout"],
+        [LATER[1]],
+        ["/tasks"],
+        [LATER[2]],
+    ]
