@@ -365,6 +365,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from evals.bench_faults import main as bench
     elif args.what == "tasks":
         from evals.bench_tasks import main as bench
+    elif args.what == "routing":
+        from evals.bench_routing import main as bench
     else:
         from evals.bench_rag import main as bench
     return bench(args)
@@ -617,7 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
     index.set_defaults(func=cmd_index)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures (evals/)")
-    bench.add_argument("what", choices=["llm", "rag", "webhook", "ivr", "faults", "tasks"])
+    bench.add_argument(
+        "what", choices=["llm", "rag", "webhook", "ivr", "faults", "tasks", "routing"]
+    )
     bench.add_argument("--model", help="bundled model name or GGUF path (llm)")
     bench.add_argument("--runs", type=int, default=10, help="requests per measurement (llm)")
     bench.add_argument(
@@ -630,7 +634,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-llm", action="store_true", help="the fast path alone (ivr); rules only (tasks)"
     )
     bench.add_argument("--processes", type=int, default=2, help="server processes (webhook)")
-    bench.add_argument("--seconds", type=float, default=10, help="load duration (webhook)")
+    bench.add_argument(
+        "--seconds", type=float, default=10, help="load duration (webhook); per instance (routing)"
+    )
+    bench.add_argument("--tsp-seconds", type=float, default=5, help="per TSPLIB instance (routing)")
+    bench.add_argument(
+        "--all", action="store_true", help="all 56 Solomon instances, not the 12 (routing)"
+    )
     bench.add_argument("--concurrency", type=int, default=16, help="open requests (webhook)")
     bench.add_argument(
         "--rate", type=float, help="deliveries per second (webhook; default: as fast as they go)"

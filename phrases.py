@@ -130,7 +130,17 @@ COACHING_ASKS = _words(
     r"kaise (samjhaun|samjhau|convince|bolun|manaun)",
     r"kya bolun",
 )
+_ROUTE = (
+    r"(plan|optimi[sz]e|best) (my |the |today'?s )?(beat|route|day)",
+    r"my route",
+    r"route (for )?today",
+    r"today'?s route",
+    r"rasta",
+    r"route (batao|bata|do)",
+)
+ROUTE_ASKS = _words(*_ROUTE)
 TASK_ASKS = _words(
+    *_ROUTE,  # a route is part of a rep's plan
     r"my tasks?",
     r"today'?s tasks?",
     r"tasks? (for )?today",

@@ -1,4 +1,5 @@
-"""A rep's day: today's tasks with the reason and the pitch, and marking one done for points."""
+"""A rep's day: today's tasks with the reason and the pitch, the route through them with a map,
+and marking one done for points."""
 
 import uuid
 from datetime import date, datetime
@@ -11,7 +12,9 @@ from agents.spec import AgentSpec
 from db.models import Company, Rep, Role, Store, Task
 from db.scope import CompanySession
 from messages import Button, OutboundMessage
-from phrases import DONE, SKIP, TASK_ASKS, TASK_UPDATE
+from phrases import DONE, ROUTE_ASKS, SKIP, TASK_ASKS, TASK_UPDATE
+from tools.beat import plan_beat
+from tools.charts import render_route_map
 from tools.points import complete, record
 
 SHOWN = 10
@@ -54,8 +57,40 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         else:
             ctx.say(f"There is no task {number} today; you have {len(tasks)}.")
         return {"active": None}
+    if ROUTE_ASKS.search(state.get("text", "")):
+        _route(ctx, ctx.sender.rep_id)
+        return {"active": None}
     _list(ctx, tasks)
     return {"active": None}
+
+
+def _route(ctx: AgentContext, rep_id: uuid.UUID) -> None:
+    company = ctx.session.get(Company, ctx.company_id)
+    now = datetime.now(ZoneInfo(company.timezone if company else "Asia/Kolkata"))
+    route = plan_beat(ctx.session, rep_id, now.date(), now)
+    if route is None:
+        ctx.say("Nothing left to visit today: no pending tasks and no beat stores.")
+        return
+    lines = [
+        f"{n}. {leg.arrive:%H:%M} {leg.store.name}"
+        + (f" ({leg.store.locality})" if leg.store.locality else "")
+        + (f": {leg.task.title}" if leg.task else ": beat visit")
+        for n, leg in enumerate(route.legs, 1)
+    ]
+    left = "".join(f"\n• {store.name}: {why}" for store, why in route.left_out)
+    text = (
+        f"Your route from {route.start_label}: {len(route.legs)} stores, about "
+        f"{route.km:.1f} km, done by {route.back:%H:%M}.\n"
+        + "\n".join(lines)
+        + (f"\nLeft out today:{left}" if left else "")
+    )
+    chart = render_route_map(
+        route.start,
+        [(leg.store.lat, leg.store.lng) for leg in route.legs],
+        [(store.lat, store.lng) for store, _ in route.left_out],
+        f"Route for {now:%d %b}",
+    )
+    ctx.reply(OutboundMessage(text=text, image=chart, image_caption=f"Route for {now:%d %b}"))
 
 
 async def _after_award(ctx: AgentContext) -> None:

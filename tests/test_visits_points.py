@@ -257,3 +257,42 @@ def test_a_rep_checks_in_orders_and_sees_points_on_whatsapp(field):
     with company_session(company_id, engine) as session:
         statuses = sorted(t.status for t in session.exec(select(Task).where(Task.rep_id == rep_id)))
     assert statuses == ["completed", "skipped"]
+
+
+def test_a_rep_asks_for_the_route_and_gets_the_stores_in_order_with_a_map(field):
+    """On imported data: today's task stores in visiting order with times, from the middle of
+    the stores, then from the last check-in with the visited store no longer on it."""
+    client, company_id, _ = field
+    engine = client.app.state.runtime.engine
+    rep_id, store = rep_and_store(engine, company_id)
+    phone = "+919890010001"  # Vikas, NGP-R1
+    sent = client.app.state.runtime.senders["whatsapp"].sent[phone]
+    with company_session(company_id, engine) as session:
+        tasked = {
+            session.get(Store, t.store_id).name
+            for t in session.exec(select(Task).where(Task.rep_id == rep_id))
+        }
+    assert store.name in tasked
+
+    def ask(kind, body, count):
+        payload = webhook(phone, kind, body)
+        assert client.post("/whatsapp/webhook", content=payload, headers=signed(payload)).is_success
+        deadline = time.monotonic() + 15
+        while len(sent) < count:
+            assert time.monotonic() < deadline, sent
+            time.sleep(0.05)
+        return sent[count - 1]
+
+    first = ask("text", {"body": "plan my beat"}, 1)
+    assert first.text.startswith("Your route from the middle of your stores")
+    stops = re.findall(r"^\d+\. (\d\d:\d\d) (.+?)(?: \(|:)", first.text, re.M)
+    assert {name for _, name in stops} >= tasked
+    times = [t for t, _ in stops]
+    assert times == sorted(times) and times[0] >= "09:30"
+    assert first.image and first.image.startswith(b"\x89PNG")
+
+    ask("location", {"latitude": store.lat + 30 * METRE, "longitude": store.lng}, 2)
+    again = ask("text", {"body": "aaj ka rasta batao"}, 3)
+    assert again.text.startswith(f"Your route from your last check-in ({store.name})")
+    assert store.name not in {name for _, name in re.findall(
+        r"^\d+\. (\d\d:\d\d) (.+?)(?: \(|:)", again.text, re.M)}  # fmt: skip

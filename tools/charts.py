@@ -2,6 +2,7 @@
 sent as a WhatsApp image or returned by the API)."""
 
 import io
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -49,6 +50,40 @@ def render_chart(
             axes.yaxis.set_major_formatter(FuncFormatter(_indian))
         axes.set_title(title[:80])
         axes.grid(axis="x" if kind == "ranking" else "y", alpha=0.3)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+    finally:
+        pyplot.close(figure)
+
+
+def render_route_map(
+    start: tuple[float, float],
+    stops: Sequence[tuple[float, float]],
+    left_out: Sequence[tuple[float, float]],
+    title: str,
+) -> bytes:
+    """The day's route on a plain map (no tiles offline): start ★, stops numbered in order,
+    stores left out as grey crosses."""
+    figure, axes = pyplot.subplots(figsize=(6, 6), dpi=100)
+    try:
+        path = [start, *stops, start]
+        axes.plot([p[1] for p in path], [p[0] for p in path], color="#1f6f4a", alpha=0.7)
+        axes.scatter([start[1]], [start[0]], marker="*", s=220, color="#c0392b", zorder=3)
+        for number, (lat, lng) in enumerate(stops, 1):
+            axes.scatter([lng], [lat], s=160, color="#1f6f4a", zorder=3)
+            axes.annotate(str(number), (lng, lat), ha="center", va="center", color="white",
+                          fontsize=8, zorder=4)  # fmt: skip
+        if left_out:
+            axes.scatter([p[1] for p in left_out], [p[0] for p in left_out], marker="x",
+                         color="#888888", zorder=2, label="left out")  # fmt: skip
+            axes.legend(loc="best")
+        axes.set_aspect(1 / max(0.1, math.cos(math.radians(start[0]))))
+        axes.set_title(title[:80])
+        axes.set_xlabel("longitude")
+        axes.set_ylabel("latitude")
+        axes.grid(alpha=0.3)
         figure.tight_layout()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")

@@ -1,0 +1,266 @@
+"""Route optimisation with OR-Tools: a rep's beat and a distributor's delivery routes.
+
+One model serves both. Node 0 is the depot (a rep's home, the warehouse); every other node is a
+stop with a service time, a time window, a demand and either "must be served" or the cost of
+leaving it out. Vehicles have a capacity and start and end at the depot. A plan always comes
+back: a stop that does not fit is dropped explicitly, the cheapest to leave out first, and
+listed with the reason, never skipped silently.
+
+The search is OR-Tools' routing library: a time-window aware insertion builds the first plan,
+guided local search improves it until the time limit. Distances and times are integers in the
+caller's units (metres and seconds for a beat, Solomon's units x 1000 for the benchmark).
+"""
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+MAX_STOPS = 500  # beyond this a plan takes minutes, not seconds: split the request
+MUST_SERVE = None
+
+
+class RoutingError(ValueError):
+    """A request that cannot be planned as given (the message says which stop or vehicle)."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    name: str
+    service: int = 0  # time spent at the stop
+    window: tuple[int, int] | None = None  # earliest and latest arrival; None: any time
+    demand: int = 0
+    drop_cost: int | None = MUST_SERVE  # what leaving it out costs, in distance units
+
+
+@dataclass(frozen=True)
+class Problem:
+    """`distance[i][j]` and `duration[i][j]` between nodes (0 is the depot, then the stops)."""
+
+    stops: Sequence[Stop]
+    distance: Sequence[Sequence[int]]
+    capacities: Sequence[int]  # one per vehicle
+    duration: Sequence[Sequence[int]] | None = None  # None: the same as distance
+    day: tuple[int, int] = (0, 10**9)  # the depot opens and closes: every route within it
+    vehicle_cost: int = 0  # a fixed cost per vehicle used: fewer vehicles before less distance
+
+
+@dataclass(frozen=True)
+class Call:
+    stop: int  # index into Problem.stops
+    arrival: int  # when the vehicle gets there
+    start: int  # when service starts (after waiting for the window to open)
+    load: int  # carried after this stop
+
+
+@dataclass(frozen=True)
+class Route:
+    vehicle: int
+    calls: list[Call]
+    distance: int
+    back: int  # when the vehicle is back at the depot
+
+
+@dataclass(frozen=True)
+class Dropped:
+    stop: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    routes: list[Route]  # the vehicles used, each with at least one call
+    dropped: list[Dropped]
+    distance: int
+    first_feasible_s: float | None  # when the first plan serving every must-serve stop came
+    solve_s: float
+    solutions: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def served(self) -> int:
+        return sum(len(r.calls) for r in self.routes)
+
+
+def solve(problem: Problem, time_limit_s: float = 10.0) -> Plan:
+    """The best plan found within `time_limit_s` seconds."""
+    _check(problem)
+    started = time.perf_counter()
+    stops, n = problem.stops, len(problem.stops) + 1
+    vehicles = len(problem.capacities)
+    duration = problem.duration or problem.distance
+    manager = pywrapcp.RoutingIndexManager(n, vehicles, 0)
+    routing = pywrapcp.RoutingModel(manager)
+
+    distance_cb = routing.RegisterTransitMatrix([list(row) for row in problem.distance])
+    routing.SetArcCostEvaluatorOfAllVehicles(distance_cb)
+    if problem.vehicle_cost:
+        routing.SetFixedCostOfAllVehicles(problem.vehicle_cost)
+
+    service = [0] + [s.service for s in stops]
+    travel = [[service[i] + duration[i][j] for j in range(n)] for i in range(n)]
+    time_cb = routing.RegisterTransitMatrix(travel)
+    open_, close = problem.day
+    routing.AddDimension(time_cb, close - open_, close, False, "time")
+    clock = routing.GetDimensionOrDie("time")
+    for v in range(vehicles):
+        clock.CumulVar(routing.Start(v)).SetRange(open_, close)
+        clock.CumulVar(routing.End(v)).SetRange(open_, close)
+        routing.AddVariableMinimizedByFinalizer(clock.CumulVar(routing.End(v)))
+    for number, stop in enumerate(stops, 1):
+        earliest, latest = stop.window or (open_, close)
+        clock.CumulVar(manager.NodeToIndex(number)).SetRange(max(earliest, open_), latest)
+
+    demands = [0] + [s.demand for s in stops]
+    if any(demands):
+        demand_cb = routing.RegisterUnaryTransitVector(demands)
+        routing.AddDimensionWithVehicleCapacity(
+            demand_cb, 0, list(problem.capacities), True, "load"
+        )
+
+    # Every stop may be left out, at its drop cost or, when it must be served, at a cost above
+    # any plan's distance: the search then always returns a plan and serves all it can.
+    must = _must_serve_cost(problem)
+    for number, stop in enumerate(stops, 1):
+        cost = must if stop.drop_cost is MUST_SERVE else max(0, stop.drop_cost)
+        routing.AddDisjunction([manager.NodeToIndex(number)], cost)
+
+    first: list[float] = []
+    found = [0]
+
+    def on_solution() -> None:
+        found[0] += 1
+        if not first and routing.CostVar().Value() < must:
+            first.append(time.perf_counter() - started)
+
+    routing.AddAtSolutionCallback(on_solution)
+    solution = routing.SolveWithParameters(_parameters(problem, time_limit_s))
+    if solution is None:  # cannot happen with every stop optional; kept for a clear error
+        raise RoutingError("the solver returned no plan")
+    plan = _read(problem, manager, routing, solution, clock)
+    return Plan(
+        routes=plan[0],
+        dropped=plan[1],
+        distance=plan[2],
+        first_feasible_s=first[0] if first else None,
+        solve_s=time.perf_counter() - started,
+        solutions=found[0],
+    )
+
+
+def _parameters(problem: Problem, time_limit_s: float) -> object:
+    """Christofides for a plain tour (a third of insertion's gap on TSPLIB, `bench routing`);
+    otherwise a time-window aware parallel insertion, which needs no feasible tour to start."""
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    strategy = routing_enums_pb2.FirstSolutionStrategy
+    plain_tour = (
+        len(problem.capacities) == 1
+        and problem.day == Problem.day
+        and all(s.window is None and not s.demand for s in problem.stops)
+    )
+    params.first_solution_strategy = (
+        strategy.CHRISTOFIDES if plain_tour else strategy.PARALLEL_CHEAPEST_INSERTION
+    )
+    params.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
+    params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    return params
+
+
+def _must_serve_cost(problem: Problem) -> int:
+    """A penalty larger than any plan's distance and vehicle costs together."""
+    longest = max((max(row) for row in problem.distance), default=0)
+    stops = len(problem.stops) + 1
+    return (longest + 1) * stops * 2 + problem.vehicle_cost * len(problem.capacities) + 1
+
+
+def _read(problem, manager, routing, solution, clock) -> tuple[list[Route], list[Dropped], int]:
+    routes, served = [], set()
+    total = 0
+    for v in range(len(problem.capacities)):
+        index = routing.Start(v)
+        calls, load, distance = [], 0, 0
+        previous = manager.IndexToNode(index)
+        while not routing.IsEnd(index):
+            index = solution.Value(routing.NextVar(index))
+            node = manager.IndexToNode(index)
+            distance += problem.distance[previous][node]
+            if not routing.IsEnd(index):
+                stop = problem.stops[node - 1]
+                load += stop.demand
+                start = solution.Min(clock.CumulVar(index))
+                calls.append(Call(node - 1, _arrival(problem, calls, node, start), start, load))
+                served.add(node - 1)
+            previous = node
+        if calls:
+            back = solution.Min(clock.CumulVar(routing.End(v)))
+            routes.append(Route(v, calls, distance, back))
+            total += distance
+    dropped = [
+        Dropped(i, _why_dropped(problem, i)) for i in range(len(problem.stops)) if i not in served
+    ]
+    return routes, dropped, total
+
+
+def _arrival(problem: Problem, calls: list[Call], node: int, start: int) -> int:
+    """When the vehicle reaches the stop: the previous departure plus the drive (<= start)."""
+    duration = problem.duration or problem.distance
+    if not calls:
+        return start
+    previous = calls[-1]
+    before = previous.stop + 1
+    return min(
+        start, previous.start + problem.stops[previous.stop].service + duration[before][node]
+    )
+
+
+def _why_dropped(problem: Problem, i: int) -> str:
+    stop = problem.stops[i]
+    duration = problem.duration or problem.distance
+    open_, close = problem.day
+    earliest, latest = stop.window or (open_, close)
+    there = open_ + duration[0][i + 1]
+    if stop.demand > max(problem.capacities):
+        return f"its demand {stop.demand} is more than any vehicle carries"
+    if max(there, earliest) > latest:
+        return "cannot be reached within its time window"
+    if max(there, earliest) + stop.service + duration[i + 1][0] > close:
+        return "cannot be served and the vehicle back before the day ends"
+    if stop.drop_cost is not MUST_SERVE:
+        return "lowest priority: no time or room left for it"
+    return "no vehicle had the time or room left for it"
+
+
+def _check(problem: Problem) -> None:
+    n = len(problem.stops) + 1
+    if len(problem.stops) > MAX_STOPS:
+        raise RoutingError(
+            f"{len(problem.stops)} stops: a plan takes at most {MAX_STOPS}; split it by area or day"
+        )
+    if not problem.capacities:
+        raise RoutingError("no vehicles")
+    for matrix, name in ((problem.distance, "distance"), (problem.duration, "duration")):
+        if matrix is not None and (len(matrix) != n or any(len(row) != n for row in matrix)):
+            raise RoutingError(f"the {name} matrix must be {n} x {n} (the depot and each stop)")
+    demand = sum(s.demand for s in problem.stops)
+    if demand and not any(problem.capacities):
+        raise RoutingError("every vehicle has capacity 0: nothing can be delivered")
+    open_, close = problem.day
+    if open_ > close:
+        raise RoutingError(f"the day opens at {open_} after it closes at {close}")
+    for stop in problem.stops:
+        if stop.window is not None and stop.window[0] > stop.window[1]:
+            raise RoutingError(
+                f"{stop.name}: its time window opens at {stop.window[0]} after it closes "
+                f"at {stop.window[1]}"
+            )
+        if stop.demand < 0 or stop.service < 0:
+            raise RoutingError(f"{stop.name}: demand and service time cannot be negative")
+
+
+def euclidean(points: Sequence[tuple[float, float]], scale: float = 1.0) -> list[list[int]]:
+    """Rounded straight-line distances times `scale` (benchmark instances in the plane)."""
+    return [[round(math.dist(a, b) * scale) for b in points] for a in points]

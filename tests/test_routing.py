@@ -1,0 +1,136 @@
+"""Route optimisation (ml/routing.py): plans that keep every rule, stops left out only
+explicitly and with their reason, bad requests refused by name; and the benchmark's readers
+against public instances with known optima."""
+
+import itertools
+import math
+
+import pytest
+
+from evals.bench_routing import DATA, SCALE, solomon
+from evals.tsplib import read_tsp
+from ml.routing import MAX_STOPS, Problem, RoutingError, Stop, euclidean, solve
+
+POINTS = [(0, 0), (4, 0), (8, 1), (9, 6), (5, 9), (1, 7), (-3, 3)]  # the depot first
+
+
+def tour_length(matrix, order) -> int:
+    return sum(matrix[a][b] for a, b in zip(order, order[1:], strict=False))
+
+
+def test_one_vehicle_finds_the_shortest_tour():
+    matrix = euclidean(POINTS, 100)
+    stops = [Stop(f"S{i}") for i in range(1, len(POINTS))]
+    plan = solve(Problem(stops=stops, distance=matrix, capacities=[1]), time_limit_s=1)
+
+    best = min(tour_length(matrix, [0, *order, 0]) for order in itertools.permutations(range(1, 7)))
+    (route,) = plan.routes
+    order = [0, *[c.stop + 1 for c in route.calls], 0]
+    assert sorted(order[1:-1]) == list(range(1, 7))
+    assert plan.distance == tour_length(matrix, order) == best
+    assert plan.dropped == [] and plan.first_feasible_s is not None
+
+
+def test_time_windows_and_capacity_are_kept_and_an_impossible_stop_is_named():
+    matrix = euclidean(POINTS, 1)
+    stops = [
+        Stop("S1", service=2, window=(20, 30), demand=3),
+        Stop("S2", service=2, demand=3),
+        Stop("S3", service=2, window=(0, 12), demand=3),
+        Stop("S4", service=2, demand=3),
+        Stop("S5", service=2, window=(0, 4), demand=3),  # 7 away: cannot be reached by 4
+        Stop("S6", service=2, demand=3),
+    ]
+    plan = solve(
+        Problem(stops=stops, distance=matrix, capacities=[9, 9], day=(0, 200)), time_limit_s=1
+    )
+
+    assert [(d.stop, d.reason) for d in plan.dropped] == [
+        (4, "cannot be reached within its time window")
+    ]
+    for route in plan.routes:
+        assert route.calls[-1].load <= 9
+        previous, free_at = 0, 0
+        for call in route.calls:
+            stop = stops[call.stop]
+            assert call.start >= free_at + matrix[previous][call.stop + 1]
+            if stop.window:
+                assert stop.window[0] <= call.start <= stop.window[1]
+            previous, free_at = call.stop + 1, call.start + stop.service
+        assert route.back >= free_at + matrix[previous][0]
+
+
+def test_a_short_day_drops_the_cheapest_stop_to_leave_out_and_says_so():
+    matrix = euclidean(POINTS, 1)
+    costs = [50, 40, 30, 5, 60, 45]  # S4 (far out at 9,6) matters least
+    stops = [Stop(f"S{i}", service=5, drop_cost=c) for i, c in enumerate(costs, 1)]
+    full = solve(Problem(stops=stops, distance=matrix, capacities=[1]), time_limit_s=1)
+    short_day = (0, full.routes[0].back - 5)
+    plan = solve(
+        Problem(stops=stops, distance=matrix, capacities=[1], day=short_day), time_limit_s=1
+    )
+
+    assert full.dropped == []
+    assert [(d.stop, d.reason) for d in plan.dropped] == [
+        (3, "lowest priority: no time or room left for it")
+    ]
+    assert plan.served == 5 and plan.routes[0].back <= short_day[1]
+
+
+def test_a_stop_larger_than_any_vehicle_is_left_out_with_the_reason():
+    matrix = euclidean(POINTS[:3], 1)
+    stops = [Stop("S1", demand=4), Stop("S2", demand=40)]
+    plan = solve(Problem(stops=stops, distance=matrix, capacities=[10, 10]), time_limit_s=0.5)
+    assert [c.stop for r in plan.routes for c in r.calls] == [0]
+    assert [(d.stop, d.reason) for d in plan.dropped] == [
+        (1, "its demand 40 is more than any vehicle carries")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [
+        (
+            Problem([Stop("Shop A", window=(50, 10))], [[0, 1], [1, 0]], [5]),
+            "Shop A: its time window opens at 50 after it closes at 10",
+        ),
+        (
+            Problem([Stop("S1", demand=2)], [[0, 1], [1, 0]], [0, 0]),
+            "every vehicle has capacity 0",
+        ),
+        (Problem([Stop("S1")], [[0, 1]], [5]), "the distance matrix must be 2 x 2"),
+        (
+            Problem([Stop(str(i)) for i in range(MAX_STOPS + 1)], [], [5]),
+            f"a plan takes at most {MAX_STOPS}",
+        ),
+        (Problem([Stop("S1")], [[0, 1], [1, 0]], []), "no vehicles"),
+    ],
+)
+def test_requests_that_cannot_be_planned_are_refused_by_name(problem, message):
+    with pytest.raises(RoutingError, match=message):
+        solve(problem, time_limit_s=0.1)
+
+
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no benchmark data at {DATA}")
+
+
+@needs_data
+@pytest.mark.parametrize(("name", "optimum"), [("burma14", 3323), ("gr17", 2085), ("bays29", 2020)])
+def test_tsplib_instances_read_to_their_known_optimum(name, optimum):
+    """GEO, LOWER_DIAG_ROW and FULL_MATRIX files, each solved to its proven optimum."""
+    matrix = read_tsp(DATA / "tsplib" / f"{name}.tsp")
+    stops = [Stop(str(i)) for i in range(1, len(matrix))]
+    plan = solve(Problem(stops=stops, distance=matrix, capacities=[1]), time_limit_s=1)
+    assert plan.distance == optimum
+
+
+@needs_data
+def test_a_solomon_instance_is_served_at_the_best_known_fleet_near_the_best_distance():
+    (path,) = (DATA / "solomon100" / "instances").glob("C101.100.*.vrptw")
+    result = solomon(path, 10, 828937 / SCALE, seconds=2)
+    assert result.served and result.vehicles == 10
+    assert math.isclose(result.distance, 828.937, rel_tol=0.01)
+
+
+def test_euclidean_distances_are_scaled_and_rounded():
+    assert euclidean([(0, 0), (3, 4), (1, 1)], 10) == [[0, 50, 14], [50, 0, 36], [14, 36, 0]]
