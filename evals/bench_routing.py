@@ -157,10 +157,10 @@ def main(args: argparse.Namespace) -> int:
     tsp_results: list[Result] = []
     optima = (DATA / "tsplib" / "optimal.tsv").read_text().splitlines()[1:]
     for line in optima:
-        name, nodes, _kind, best = line.split("\t")
+        name, nodes, _kind, optimum = line.split("\t")
         if int(nodes) > TSP_MAX_NODES:
             continue
-        result = tsp(DATA / "tsplib" / f"{name}.tsp", int(best), args.tsp_seconds)
+        result = tsp(DATA / "tsplib" / f"{name}.tsp", int(optimum), args.tsp_seconds)
         _print(result)
         tsp_results.append(result)
     _summary("TSPLIB", tsp_results)

@@ -177,12 +177,20 @@ def _must_serve_cost(problem: Problem) -> int:
     return (longest + 1) * stops * 2 + problem.vehicle_cost * len(problem.capacities) + 1
 
 
-def _read(problem, manager, routing, solution, clock) -> tuple[list[Route], list[Dropped], int]:
-    routes, served = [], set()
+def _read(
+    problem: Problem,
+    manager: pywrapcp.RoutingIndexManager,
+    routing: pywrapcp.RoutingModel,
+    solution: pywrapcp.Assignment,
+    clock: pywrapcp.RoutingDimension,
+) -> tuple[list[Route], list[Dropped], int]:
+    routes: list[Route] = []
+    served: set[int] = set()
     total = 0
     for v in range(len(problem.capacities)):
         index = routing.Start(v)
-        calls, load, distance = [], 0, 0
+        calls: list[Call] = []
+        load, distance = 0, 0
         previous = manager.IndexToNode(index)
         while not routing.IsEnd(index):
             index = solution.Value(routing.NextVar(index))
