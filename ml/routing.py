@@ -171,10 +171,13 @@ def _parameters(problem: Problem, time_limit_s: float) -> object:
 
 
 def _must_serve_cost(problem: Problem) -> int:
-    """A penalty larger than any plan's distance and vehicle costs together."""
+    """A penalty larger than any plan's distance, vehicle costs and optional stops' drop costs
+    together: leaving out one must-serve stop is worse than anything else a plan can do."""
     longest = max((max(row) for row in problem.distance), default=0)
     stops = len(problem.stops) + 1
-    return (longest + 1) * stops * 2 + problem.vehicle_cost * len(problem.capacities) + 1
+    optional = sum(s.drop_cost for s in problem.stops if s.drop_cost is not MUST_SERVE)
+    vehicles = problem.vehicle_cost * len(problem.capacities)
+    return (longest + 1) * stops * 2 + vehicles + max(0, optional) + 1
 
 
 def _read(

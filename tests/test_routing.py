@@ -134,3 +134,16 @@ def test_a_solomon_instance_is_served_at_the_best_known_fleet_near_the_best_dist
 
 def test_euclidean_distances_are_scaled_and_rounded():
     assert euclidean([(0, 0), (3, 4), (1, 1)], 10) == [[0, 50, 14], [50, 0, 36], [14, 36, 0]]
+
+
+def test_a_must_serve_stop_is_kept_before_any_number_of_optional_ones():
+    """One vehicle, a day with room for two of three stops: the must-serve one stays even when
+    the two optional ones together cost more to leave out than the whole route."""
+    matrix = euclidean(POINTS[:4], 1)
+    stops = [Stop("keep", service=10), Stop("A", service=10, drop_cost=10_000),
+             Stop("B", service=10, drop_cost=10_000)]  # fmt: skip
+    plan = solve(
+        Problem(stops=stops, distance=matrix, capacities=[1], day=(0, 45)), time_limit_s=0.5
+    )
+    assert 0 in {c.stop for r in plan.routes for c in r.calls}
+    assert len(plan.dropped) == 1 and plan.first_feasible_s is not None
