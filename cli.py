@@ -398,7 +398,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     args.cases = bundled(args.cases, DEFAULT_CASES.get(args.what))
     if args.what in ("orders", "voice", "photos") and args.catalog is None:
         args.catalog = Path(__file__).parent / "db" / "demo_catalog.csv"
-    if args.what == "food-ordering":
+    if args.what == "forecast":
+        from evals.forecast import main as evaluate
+    elif args.what == "food-ordering":
         from evals.food_ordering import main as evaluate
     elif args.what == "intents":
         from evals.intents import main as evaluate
@@ -493,6 +495,36 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
         return status
 
     return asyncio.run(run())
+
+
+def cmd_ml(args: argparse.Namespace) -> int:
+    """Train the demand model or forecast with it, for one company or every company."""
+    from ml.forecast import ForecastError
+    from tools.forecasts import model_folder, predict_company, train_company
+
+    companies = [resolve_company(args.company)] if args.company else _companies()
+    status = 0
+    for company in companies:
+        day = args.date or datetime.now(ZoneInfo(company.timezone)).date()
+        folder = model_folder(get_settings().forecasts_dir, company.id)
+        started = time.perf_counter()
+
+        def progress(line: str, slug: str = company.slug, began: float = started) -> None:
+            print(f"[{time.perf_counter() - began:6.1f}s] {slug}: {line}", flush=True)
+
+        with company_session(company.id) as session:
+            try:
+                if args.ml_command == "train":
+                    train_company(session, day, folder, progress)
+                else:
+                    made = predict_company(session, day, folder, progress)
+                    print(f"{company.slug}: {made.written} predictions for {day} "
+                          f"({made.version})" + (f", fallback: {made.fallback}"
+                                                  if made.fallback else ""))  # fmt: skip
+            except ForecastError as exc:
+                print(f"{company.slug}: {exc}", file=sys.stderr)
+                status = 1
+    return status
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -660,7 +692,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="labelled evaluations that print figures")
     evaluate.add_argument(
-        "what", choices=["orders", "voice", "photos", "food-ordering", "intents", "sql"]
+        "what",
+        choices=["orders", "voice", "photos", "food-ordering", "intents", "sql", "forecast"],
+    )
+    evaluate.add_argument(
+        "--weeks-out", type=int, default=8, help="weeks held out and forecast (forecast)"
     )
     evaluate.add_argument(
         "--catalog",
@@ -694,12 +730,25 @@ def build_parser() -> argparse.ArgumentParser:
     listed.add_argument("--last", type=int, default=8, help="runs shown per company (8)")
     listed.set_defaults(func=cmd_jobs_list)
     ran = jobs_commands.add_parser("run", help="run a job now (once per company and day)")
-    ran.add_argument("name", choices=["tasks", "push", "alerts", "digest"])
+    ran.add_argument("name", choices=["forecast", "tasks", "push", "alerts", "digest"])
     ran.add_argument("--company", help="company slug (default: every company)")
     ran.add_argument(
         "--date", type=date.fromisoformat, help="the company's day, YYYY-MM-DD (default today)"
     )
     ran.set_defaults(func=cmd_jobs_run)
+
+    ml = commands.add_parser("ml", help="the demand forecast: train the model, forecast with it")
+    ml_commands = ml.add_subparsers(dest="ml_command", required=True)
+    for name, text in (
+        ("train", "train each company's model on its last year (kept as a new version)"),
+        ("predict", "forecast 7/14/30 days per store and product into predictions"),
+    ):
+        step = ml_commands.add_parser(name, help=text)
+        step.add_argument("--company", help="company slug (default: every company)")
+        step.add_argument(
+            "--date", type=date.fromisoformat, help="the day forecast from (default today)"
+        )
+        step.set_defaults(func=cmd_ml)
 
     simulate = commands.add_parser("simulate", help="play a day of the daily loop (an eval)")
     simulate.add_argument("what", choices=["day"])

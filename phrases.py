@@ -139,8 +139,18 @@ _ROUTE = (
     r"route (batao|bata|do)",
 )
 ROUTE_ASKS = _words(*_ROUTE)
+_NEEDS = (
+    r"what will .{2,60} need",
+    r"need next week",
+    r"needs? for next week",
+    r"(demand )?forecast",
+    r"next week'?s? (order|demand|need)s?",
+    r"(agle|next) (hafte|week) (kya|kitna) (chahiye|lagega)",
+)
+NEEDS_ASKS = _words(*_NEEDS)
 TASK_ASKS = _words(
     *_ROUTE,  # a route is part of a rep's plan
+    *_NEEDS,  # and what a store on it will need
     r"my tasks?",
     r"today'?s tasks?",
     r"tasks? (for )?today",

@@ -190,6 +190,11 @@ class Settings(BaseSettings):
         return self.data_dir / "models"
 
     @property
+    def forecasts_dir(self) -> Path:
+        """Where each company's trained forecast models are kept, one file per version."""
+        return self.data_dir / "forecasts"
+
+    @property
     def checkpoints_path(self) -> Path:
         """The embedded conversation memory (LangGraph's SQLite checkpointer and store)."""
         return self.data_dir / "checkpoints.db"

@@ -12,9 +12,10 @@ from agents.spec import AgentSpec
 from db.models import Company, Rep, Role, Store, Task
 from db.scope import CompanySession
 from messages import Button, OutboundMessage
-from phrases import DONE, ROUTE_ASKS, SKIP, TASK_ASKS, TASK_UPDATE
+from phrases import DONE, NEEDS_ASKS, ROUTE_ASKS, SKIP, TASK_ASKS, TASK_UPDATE
 from tools.beat import plan_beat
 from tools.charts import render_route_map
+from tools.forecasts import named_store, store_needs
 from tools.points import complete, record
 
 SHOWN = 10
@@ -60,6 +61,9 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     if ROUTE_ASKS.search(state.get("text", "")):
         _route(ctx, ctx.sender.rep_id)
         return {"active": None}
+    if NEEDS_ASKS.search(state.get("text", "")):
+        _needs(ctx, ctx.sender.rep_id, state.get("text", ""))
+        return {"active": None}
     _list(ctx, tasks)
     return {"active": None}
 
@@ -91,6 +95,39 @@ def _route(ctx: AgentContext, rep_id: uuid.UUID) -> None:
         f"Route for {now:%d %b}",
     )
     ctx.reply(OutboundMessage(text=text, image=chart, image_caption=f"Route for {now:%d %b}"))
+
+
+def _needs(ctx: AgentContext, rep_id: uuid.UUID, text: str) -> None:
+    """What a store of the rep's will need next week, from the latest demand forecast."""
+    stores = ctx.session.exec(select(Store).where(Store.assigned_rep_id == rep_id)).all()
+    store = named_store(text, stores)
+    if store is None:
+        ctx.say('Which store? Name it, e.g. "what will Sharma Stores need next week".')
+        return
+    found = store_needs(ctx.session, store, days=7)
+    if found is None:
+        ctx.say(f"There is no forecast for {store.name} yet; it is made every night at 01:00.")
+        return
+    day, version, needs = found
+    if not needs:
+        ctx.say(f"{store.name} has bought nothing in the last 13 weeks: no forecast to give.")
+        return
+    how = (
+        f"too little history, so last week's sales repeated ({needs[0].fallback})"
+        if needs[0].fallback
+        else f"forecast of {day:%d %b}, model {version}"
+    )
+    lines = [
+        f"• {need.product.name}: about {need.pieces:.0f} pcs"
+        + (
+            f" ({need.pieces / need.product.units_per_case:.1f} cases)"
+            if need.product.units_per_case > 1 and need.pieces >= need.product.units_per_case
+            else ""
+        )  # fmt: skip
+        + (f". Why: {', '.join(d['reason'] for d in need.drivers[:2])}" if need.drivers else "")
+        for need in needs
+    ]
+    ctx.say(f"{store.name} will need in the next 7 days ({how}):\n" + "\n".join(lines))
 
 
 async def _after_award(ctx: AgentContext) -> None:
@@ -184,5 +221,5 @@ SPEC = AgentSpec(
     usual_for=frozenset({Role.rep}),
     menu=("Today's tasks", 'your day: "my tasks today", "done 2", "skip 3 shop closed"'),
     denied="Task lists are for sales reps.",
-    tools=("tasks", "incentives"),
+    tools=("tasks", "incentives", "beat", "forecasts"),
 )

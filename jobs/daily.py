@@ -1,5 +1,6 @@
 """The daily loop's jobs (seed WF-001, WF-003, WF-009, WF-015), run by `jobs/scheduler.py`.
 
+    forecast 01:00 retrain the demand model weekly, forecast every active store x product
     tasks   02:00  plan each rep's tasks from 90 days of data; the LLM writes the top ones
     push    07:00  each rep gets today's tasks in chat, once
     alerts  every 4 h from 08:00  products below reorder level or about to run out, to managers
@@ -44,7 +45,9 @@ from db.scope import CompanySession
 from jobs.scheduler import Job, JobContext
 from llm.client import LLMError
 from messages import OutboundMessage
+from ml.forecast import ForecastError
 from tools.charts import render_chart
+from tools.forecasts import RETRAIN_DAYS, latest_model, model_folder, predict_company, train_company
 from tools.pii import pii_context
 from tools.planner import Invalid, as_task, plan, store_features, validate
 from tools.task_writer import WRITE_PROMPT, context, write
@@ -53,6 +56,32 @@ log = logging.getLogger("opensales.daily")
 BATCH = 200  # tasks written per transaction (and per heartbeat)
 LLM_GIVE_UP_AFTER = 3  # failures in a row: the model is down or too slow tonight
 COVER_DAYS = 3  # alert when stock lasts fewer days than this at the last 28 days' pace
+
+
+# -- the demand forecast ---------------------------------------------------------------------
+
+
+async def forecast(ctx: JobContext) -> None:
+    """Train when the company's model is a week old (or missing), then forecast from today."""
+    await asyncio.to_thread(_forecast, ctx)
+
+
+def _forecast(ctx: JobContext) -> None:
+    folder = model_folder(ctx.settings.forecasts_dir, ctx.company_id)
+    latest = latest_model(folder)
+    age = None if latest is None else time.time() - latest.stat().st_mtime
+    with company_session(ctx.company_id, ctx.engine) as session:
+        if age is None or age > RETRAIN_DAYS * 86400:
+            try:
+                train_company(session, ctx.day, folder, ctx.progress)
+                ctx.count("trained")
+            except ForecastError as exc:  # too little history: seasonal-naive, flagged
+                ctx.progress(f"not trained: {exc}")
+                ctx.count("too_little_history")
+        made = predict_company(session, ctx.day, folder, ctx.progress)
+    ctx.count("predictions", made.written)
+    if made.fallback:
+        ctx.count("fallback")
 
 
 # -- WF-001: nightly tasks ----------------------------------------------------------------------
@@ -429,6 +458,7 @@ def _queue_digests(ctx: JobContext) -> list[tuple[str, str]]:
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
+        Job("forecast", 1, 24, forecast, "demand forecast per store and product (weekly model)"),
         Job("tasks", 2, 24, nightly_tasks, "WF-001: plan each rep's tasks for the day"),
         Job("push", 7, 24, morning_push, "WF-003: send each rep today's tasks"),
         Job("alerts", 8, 4, stock_alerts, "WF-009: low stock to managers, once a product a day"),

@@ -1,0 +1,208 @@
+"""The demand forecast: the XGBoost model against its baselines on series where schemes are
+planned ahead, its limits, its artefacts; a company's imported year of sales forecast into
+`predictions` on SQLite and PostgreSQL, too little history falling back with a flag, the nightly
+job, and a rep asking on WhatsApp what a store will need."""
+
+import asyncio
+import csv
+import io
+import re
+import time
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from sqlmodel import select
+from test_daily_jobs import TODAY, own_company
+from test_daily_jobs import context as job_context
+from test_own_data import load
+from test_visits_points import field  # noqa: F401  (a fixture)
+from test_whatsapp_pipeline import signed, webhook
+
+from db.engine import company_session
+from db.models import Prediction, Product, Store
+from jobs.daily import JOBS
+from jobs.scheduler import run_job
+from ml.forecast import (
+    BASELINES,
+    Forecaster,
+    ForecastError,
+    Panel,
+    exponential_smoothing,
+    score,
+    train,
+)
+from tools.forecasts import model_folder, named_store, predict_company, store_needs, train_company
+
+WEEKS, HELD_OUT = 40, 8
+
+
+def synthetic(series: int = 240, weeks: int = WEEKS, seed: int = 0) -> Panel:
+    """Stores x products whose sales double in weeks with a scheme (planned, so known ahead)."""
+    rng = np.random.default_rng(seed)
+    level = rng.lognormal(1.5, 0.8, series)
+    promo = (rng.random((series, weeks)) < 0.2).astype(float)
+    season = 1 + 0.2 * np.sin(np.arange(weeks) * 2 * np.pi / 13)
+    quantity = rng.poisson(level[:, None] * season[None, :] * (1 + promo)).astype(float)
+    return Panel(
+        stores=[f"s{i % 20}" for i in range(series)],
+        items=[f"p{i // 20}" for i in range(series)],
+        groups=np.arange(series) // 60,
+        quantity=quantity,
+        promo=promo,
+        price=np.where(quantity > 0, 10.0 * (1 - 0.1 * promo), np.nan),
+        week_of_year=np.arange(1, weeks + 1),
+    )
+
+
+def test_the_model_beats_every_baseline_when_schemes_are_planned():
+    panel = synthetic()
+    history = panel.history(WEEKS - HELD_OUT)
+    actual = panel.quantity[:, WEEKS - HELD_OUT :]
+    model = train(history, horizon=HELD_OUT, rounds=150)
+    forecast = model.predict(history, HELD_OUT, promo_ahead=panel.promo[:, WEEKS - HELD_OUT :])
+    ours = score(history, actual, forecast)
+    for name, baseline in BASELINES.items():
+        theirs = score(history, actual, baseline(history, HELD_OUT))
+        assert ours.wape < 0.85 * theirs.wape, (name, ours, theirs)
+    assert abs(ours.bias) < 0.25
+    # the planned scheme is one of the strongest reasons in a promoted week
+    reasons = model.drivers(history)
+    assert all(len(r) == 6 for r in reasons)
+
+
+def test_exponential_smoothing_follows_a_level_shift():
+    panel = synthetic(series=2, weeks=20)
+    shifted = np.concatenate([np.full(10, 2.0), np.full(10, 20.0)])
+    panel.quantity[:] = shifted
+    forecast = exponential_smoothing(panel, 3)
+    assert np.allclose(forecast, 20.0, atol=0.5)
+
+
+def test_bad_panels_and_too_little_history_are_refused(tmp_path):
+    panel = synthetic(series=30, weeks=12)
+    with pytest.raises(ForecastError, match="NaN"):
+        bad = panel.quantity.copy()
+        bad[0, 0] = np.nan
+        Panel(panel.stores, panel.items, panel.groups, bad, panel.promo, panel.price,
+              panel.week_of_year)  # fmt: skip
+    with pytest.raises(ForecastError, match="one entry per series"):
+        Panel(panel.stores[:-1], panel.items, panel.groups, panel.quantity, panel.promo,
+              panel.price, panel.week_of_year)  # fmt: skip
+    with pytest.raises(ForecastError, match="too little to train on"):
+        train(panel.history(6))
+    model = train(synthetic(series=60, weeks=20), horizon=2, rounds=20)
+    with pytest.raises(ForecastError, match="trained for 2 weeks ahead"):
+        model.predict(panel, 4)
+    with pytest.raises(ForecastError, match="5 weeks of history"):
+        model.predict(panel.history(5), 2)
+    loaded = Forecaster.load(model.save(tmp_path))
+    assert loaded.version == model.version and loaded.horizon == 2
+    assert np.allclose(loaded.predict(panel, 2), model.predict(panel, 2))
+
+
+def a_year_of_sales(engine, company_id) -> int:
+    """40 weeks of weekly orders from every imported store, as a distributor's export: each
+    store buys a steady basket, twice as much Marie in weeks of a scheme on it."""
+    with company_session(company_id, engine) as session:
+        stores = [s.code for s in session.exec(select(Store).order_by(Store.code))]
+        products = [(p.sku, p.price_paise // 100) for p in session.exec(select(Product))]
+    rng = np.random.default_rng(7)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["external_id", "store_code", "date", "sku", "quantity", "unit_price_inr"])
+    lines = 0
+    for week in range(40, 0, -1):
+        day = TODAY - timedelta(weeks=week) + timedelta(days=1)
+        for s, store in enumerate(stores):
+            for p, (sku, price) in enumerate(products):
+                pieces = rng.poisson(6 + 3 * s + 2 * p)
+                if pieces:
+                    writer.writerow([f"Y-{store}-{week}", store, day.isoformat(), sku, pieces,
+                                     price])  # fmt: skip
+                    lines += 1
+    result = load(engine, company_id, "transactions", data=out.getvalue().encode())
+    assert result.errors == []
+    return lines
+
+
+def test_an_imported_year_is_forecast_into_predictions(engine, two_companies, tmp_path):
+    company_id, other = two_companies
+    own_company(engine, company_id)
+    a_year_of_sales(engine, company_id)
+    folder = model_folder(tmp_path, company_id)
+    lines: list[str] = []
+    with company_session(company_id, engine) as session:
+        model = train_company(session, TODAY, folder, lines.append)
+        made = predict_company(session, TODAY, folder, lines.append)
+        assert made.fallback is None and made.version == model.version
+        rows = session.exec(select(Prediction)).all()
+        series = {(p.store_id, p.product_id) for p in rows}
+        assert made.written == len(rows) == 3 * len(series) and len(series) >= 40
+        by_horizon = {}
+        for p in rows:
+            by_horizon.setdefault((p.store_id, p.product_id), {})[p.horizon_days] = p.value
+        for values in by_horizon.values():
+            assert 0 <= values[7] <= values[14] <= values[30]
+        store = session.exec(select(Store).where(Store.code == "NGP-S005")).one()
+        day, version, needs = store_needs(session, store)
+        assert (day, version) == (TODAY, model.version)
+        pieces = [n.pieces for n in needs]
+        assert pieces == sorted(pieces, reverse=True) and pieces[0] > 5
+        assert all(n.drivers and n.drivers[0]["reason"] for n in needs)
+        # made again the same day: replaced, not doubled
+        assert predict_company(session, TODAY, folder).written == len(rows)
+        assert len(session.exec(select(Prediction)).all()) == len(rows)
+    assert any("store x product series" in line for line in lines)
+    with company_session(other, engine) as session:
+        assert session.exec(select(Prediction)).all() == []
+
+
+def test_too_little_history_falls_back_to_seasonal_naive_with_a_flag(
+    engine, two_companies, tmp_path
+):
+    company_id, _ = two_companies
+    own_company(engine, company_id)  # ten lines of November
+    ctx = job_context(engine, company_id, job="forecast", data_dir=tmp_path)
+    counts = asyncio.run(run_job(JOBS["forecast"], ctx))
+    assert counts["too_little_history"] == 1 and counts["fallback"] == 1
+    with company_session(company_id, engine) as session:
+        rows = session.exec(select(Prediction)).all()
+        assert rows and {p.model_version for p in rows} == {"seasonal-naive"}
+        assert all(p.details["fallback"].startswith("too little history: 5 weeks") for p in rows)
+        vim = session.exec(select(Product).where(Product.sku == "VIM-BAR-200")).one()
+        week = [p for p in rows if p.product_id == vim.id and p.horizon_days == 7]
+        assert [p.value for p in week] == [144.0]  # last week's order, repeated
+
+
+def test_named_store_allows_a_wandering_spelling():
+    stores = [Store(name="Shree Ganesh Kirana"), Store(name="Jai Durga Stores")]
+    assert named_store("what will shri ganesh kirana need next week", stores) is stores[0]
+    assert named_store("jai durga store ka forecast", stores) is stores[1]
+    assert named_store("what will the new shop need", stores) is None
+
+
+def test_a_rep_asks_what_a_store_will_need_on_whatsapp(field, tmp_path):  # noqa: F811
+    client, company_id, _ = field
+    engine = client.app.state.runtime.engine
+    a_year_of_sales(engine, company_id)
+    ctx = job_context(engine, company_id, job="forecast", data_dir=tmp_path)
+    assert asyncio.run(run_job(JOBS["forecast"], ctx))["trained"] == 1
+    phone = "+919890010001"  # Vikas, NGP-R1: Shree Ganesh Kirana is his
+    sent = client.app.state.runtime.senders["whatsapp"].sent[phone]
+
+    def ask(body, count):
+        payload = webhook(phone, "text", {"body": body})
+        assert client.post("/whatsapp/webhook", content=payload, headers=signed(payload)).is_success
+        deadline = time.monotonic() + 15
+        while len(sent) < count:
+            assert time.monotonic() < deadline, sent
+            time.sleep(0.05)
+        return sent[count - 1].text
+
+    text = ask("what will shree ganesh kirana need next week?", 1)
+    assert text.startswith("Shree Ganesh Kirana will need in the next 7 days (forecast of 04 Dec")
+    lines = re.findall(r"^• (.+?): about (\d+) pcs", text, re.M)
+    assert len(lines) >= 5 and all(int(n) > 0 for _, n in lines)
+    assert "Why: " in text
+    assert ask("forecast please", 2).startswith("Which store?")
