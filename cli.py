@@ -400,6 +400,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         args.catalog = Path(__file__).parent / "db" / "demo_catalog.csv"
     if args.what == "forecast":
         from evals.forecast import main as evaluate
+    elif args.what == "churn":
+        from evals.churn import main as evaluate
     elif args.what == "food-ordering":
         from evals.food_ordering import main as evaluate
     elif args.what == "intents":
@@ -693,7 +695,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="labelled evaluations that print figures")
     evaluate.add_argument(
         "what",
-        choices=["orders", "voice", "photos", "food-ordering", "intents", "sql", "forecast"],
+        choices=[
+            "orders",
+            "voice",
+            "photos",
+            "food-ordering",
+            "intents",
+            "sql",
+            "forecast",
+            "churn",
+        ],
     )
     evaluate.add_argument(
         "--weeks-out", type=int, default=8, help="weeks held out and forecast (forecast)"
@@ -730,7 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
     listed.add_argument("--last", type=int, default=8, help="runs shown per company (8)")
     listed.set_defaults(func=cmd_jobs_list)
     ran = jobs_commands.add_parser("run", help="run a job now (once per company and day)")
-    ran.add_argument("name", choices=["forecast", "tasks", "push", "alerts", "digest"])
+    ran.add_argument("name", choices=["forecast", "risk", "tasks", "push", "alerts", "digest"])
     ran.add_argument("--company", help="company slug (default: every company)")
     ran.add_argument(
         "--date", type=date.fromisoformat, help="the company's day, YYYY-MM-DD (default today)"

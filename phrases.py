@@ -148,9 +148,18 @@ _NEEDS = (
     r"(agle|next) (hafte|week) (kya|kitna) (chahiye|lagega)",
 )
 NEEDS_ASKS = _words(*_NEEDS)
+_RISK = (
+    r"(stores?|shops?|outlets?) (are |is )?(at risk|at churn|slipping|losing)",
+    r"at.risk stores?",
+    r"churn",
+    r"which (stores?|shops?) (might|may|could|will) (stop|leave|drop)",
+    r"kaun ?se (stores?|shops?|dukaan) (band|chhod)",
+)
+RISK_ASKS = _words(*_RISK)
 TASK_ASKS = _words(
     *_ROUTE,  # a route is part of a rep's plan
     *_NEEDS,  # and what a store on it will need
+    *_RISK,  # and which of its stores it may lose
     r"my tasks?",
     r"today'?s tasks?",
     r"tasks? (for )?today",

@@ -12,11 +12,12 @@ from agents.spec import AgentSpec
 from db.models import Company, Rep, Role, Store, Task
 from db.scope import CompanySession
 from messages import Button, OutboundMessage
-from phrases import DONE, NEEDS_ASKS, ROUTE_ASKS, SKIP, TASK_ASKS, TASK_UPDATE
+from phrases import DONE, NEEDS_ASKS, RISK_ASKS, ROUTE_ASKS, SKIP, TASK_ASKS, TASK_UPDATE
 from tools.beat import plan_beat
 from tools.charts import render_route_map
 from tools.forecasts import named_store, store_needs
 from tools.points import complete, record
+from tools.risk import stores_at_risk
 
 SHOWN = 10
 
@@ -60,6 +61,9 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         return {"active": None}
     if ROUTE_ASKS.search(state.get("text", "")):
         _route(ctx, ctx.sender.rep_id)
+        return {"active": None}
+    if RISK_ASKS.search(state.get("text", "")):
+        _at_risk(ctx, ctx.sender.rep_id)
         return {"active": None}
     if NEEDS_ASKS.search(state.get("text", "")):
         _needs(ctx, ctx.sender.rep_id, state.get("text", ""))
@@ -128,6 +132,24 @@ def _needs(ctx: AgentContext, rep_id: uuid.UUID, text: str) -> None:
         for need in needs
     ]
     ctx.say(f"{store.name} will need in the next 7 days ({how}):\n" + "\n".join(lines))
+
+
+def _at_risk(ctx: AgentContext, rep_id: uuid.UUID) -> None:
+    """The rep's stores most likely to stop ordering, from last night's churn scores."""
+    found = stores_at_risk(ctx.session, rep_id)
+    if not found:
+        ctx.say("There are no risk scores for your stores yet; they are made every night.")
+        return
+    lines = []
+    for store, scored in found:
+        reasons = scored.details.get("reasons") or []
+        why = "; ".join(r["reason"] for r in reasons) or "late against its usual rhythm"
+        days = scored.details.get("recency_days")
+        lines.append(
+            f"• {store.name}: {100 * scored.value:.0f}% risk of no order in "
+            f"{scored.horizon_days} days (last order {days} days ago). Why: {why}"
+        )
+    ctx.say("Your stores most at risk:\n" + "\n".join(lines))
 
 
 async def _after_award(ctx: AgentContext) -> None:
@@ -221,5 +243,5 @@ SPEC = AgentSpec(
     usual_for=frozenset({Role.rep}),
     menu=("Today's tasks", 'your day: "my tasks today", "done 2", "skip 3 shop closed"'),
     denied="Task lists are for sales reps.",
-    tools=("tasks", "incentives", "beat", "forecasts"),
+    tools=("tasks", "incentives", "beat", "forecasts", "risk"),
 )

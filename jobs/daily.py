@@ -1,6 +1,7 @@
 """The daily loop's jobs (seed WF-001, WF-003, WF-009, WF-015), run by `jobs/scheduler.py`.
 
     forecast 01:00 retrain the demand model weekly, forecast every active store x product
+    risk    01:00  the churn model retrained on the company's last 28 days, every store scored
     tasks   02:00  plan each rep's tasks from 90 days of data; the LLM writes the top ones
     push    07:00  each rep gets today's tasks in chat, once
     alerts  every 4 h from 08:00  products below reorder level or about to run out, to managers
@@ -50,6 +51,7 @@ from tools.charts import render_chart
 from tools.forecasts import RETRAIN_DAYS, latest_model, model_folder, predict_company, train_company
 from tools.pii import pii_context
 from tools.planner import Invalid, as_task, plan, store_features, validate
+from tools.risk import score_stores
 from tools.task_writer import WRITE_PROMPT, context, write
 
 log = logging.getLogger("opensales.daily")
@@ -82,6 +84,15 @@ def _forecast(ctx: JobContext) -> None:
     ctx.count("predictions", made.written)
     if made.fallback:
         ctx.count("fallback")
+
+
+async def churn_risk(ctx: JobContext) -> None:
+    with company_session(ctx.company_id, ctx.engine) as session:
+        made = await asyncio.to_thread(score_stores, session, ctx.day)
+    ctx.count("stores", made.written)
+    if made.fallback:
+        ctx.count("fallback")
+    ctx.progress(f"{made.written} stores scored; {100 * made.base_rate:.1f}% lost last 28 days")
 
 
 # -- WF-001: nightly tasks ----------------------------------------------------------------------
@@ -459,6 +470,7 @@ JOBS: dict[str, Job] = {
     job.name: job
     for job in (
         Job("forecast", 1, 24, forecast, "demand forecast per store and product (weekly model)"),
+        Job("risk", 1, 24, churn_risk, "churn risk per store (logistic regression, daily)"),
         Job("tasks", 2, 24, nightly_tasks, "WF-001: plan each rep's tasks for the day"),
         Job("push", 7, 24, morning_push, "WF-003: send each rep today's tasks"),
         Job("alerts", 8, 4, stock_alerts, "WF-009: low stock to managers, once a product a day"),

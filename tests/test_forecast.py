@@ -1,7 +1,8 @@
 """The demand forecast: the XGBoost model against its baselines on series where schemes are
 planned ahead, its limits, its artefacts; a company's imported year of sales forecast into
 `predictions` on SQLite and PostgreSQL, too little history falling back with a flag, the nightly
-job, and a rep asking on WhatsApp what a store will need."""
+job, and a rep asking on WhatsApp what a store will need. The churn model: its ranking and
+calibration, and a company's stores scored by the nightly job."""
 
 import asyncio
 import csv
@@ -20,9 +21,12 @@ from test_visits_points import field  # noqa: F401  (a fixture)
 from test_whatsapp_pipeline import signed, webhook
 
 from db.engine import company_session
-from db.models import Prediction, Product, Store
+from db.models import Prediction, Product, Store, Transaction
 from jobs.daily import JOBS
 from jobs.scheduler import run_job
+from ml.churn import Activity, ChurnError, churned, evaluate
+from ml.churn import features as churn_features
+from ml.churn import train as train_churn
 from ml.forecast import (
     BASELINES,
     Forecaster,
@@ -33,6 +37,7 @@ from ml.forecast import (
     train,
 )
 from tools.forecasts import model_folder, named_store, predict_company, store_needs, train_company
+from tools.risk import stores_at_risk
 
 WEEKS, HELD_OUT = 40, 8
 
@@ -206,3 +211,70 @@ def test_a_rep_asks_what_a_store_will_need_on_whatsapp(field, tmp_path):  # noqa
     assert len(lines) >= 5 and all(int(n) > 0 for _, n in lines)
     assert "Why: " in text
     assert ask("forecast please", 2).startswith("Which store?")
+    asyncio.run(run_job(JOBS["risk"], job_context(engine, company_id, job="risk")))
+    risk = ask("which of my stores are at risk?", 3)
+    assert risk.startswith("Your stores most at risk:")
+    assert re.search(r"^• .+: \d+% risk of no order in 28 days \(last order \d+ days ago\)",
+                     risk, re.M)  # fmt: skip
+
+
+# -- churn risk -----------------------------------------------------------------------------------
+
+
+def customers(n: int = 400, seed: int = 3) -> tuple[list, np.ndarray]:
+    """Stores ordering every few days; the ones that slow down in the last month tend to stop."""
+    rng = np.random.default_rng(seed)
+    out, lost = [], []
+    for _ in range(n):
+        gap = rng.integers(3, 12)
+        slowing = rng.random() < 0.3
+        days = list(range(int(rng.integers(0, gap)), 120, int(gap)))
+        if slowing:
+            days = [d for d in days if d < 90 or rng.random() < 0.3]
+        stops = slowing and rng.random() < 0.7
+        days += [] if stops else list(range(120 + int(rng.integers(0, gap)), 148, int(gap)))
+        out.append(Activity(days, [100.0] * len(days)))
+        lost.append(stops)
+    return out, np.array(lost)
+
+
+def test_the_churn_model_ranks_the_stores_that_slow_down_first():
+    stores, _ = customers()
+    matrix = np.array([churn_features(a, 120) for a in stores])
+    labels = np.array([churned(a, 120, 28) for a in stores], dtype=int)
+    model = train_churn(matrix, labels, 28)
+    held, _ = customers(seed=4)
+    test = np.array([churn_features(a, 120) for a in held])
+    result = evaluate(model.probability(test), np.array([churned(a, 120, 28) for a in held]))
+    assert result.auc > 0.85 and result.error < 0.1
+    worst = int(np.argmax(model.probability(test)))
+    assert model.reasons(test[worst])  # why it is at risk
+    with pytest.raises(ChurnError, match="too few"):
+        train_churn(matrix[:10], labels[:10], 28)
+
+
+def test_stores_at_risk_are_scored_and_a_rep_sees_them(engine, two_companies):
+    company_id, other = two_companies
+    own_company(engine, company_id)
+    a_year_of_sales(engine, company_id)
+    with company_session(company_id, engine) as session:
+        quiet = session.exec(select(Store).where(Store.code == "NGP-S002")).one()
+        rep_id = quiet.assigned_rep_id
+        for sale in session.exec(
+            select(Transaction).where(
+                Transaction.store_id == quiet.id,
+                Transaction.transaction_date >= TODAY - timedelta(days=60),
+            )
+        ):
+            sale.status = "cancelled"  # it stopped ordering two months ago
+        session.commit()
+    ctx = job_context(engine, company_id, job="risk")
+    counts = asyncio.run(run_job(JOBS["risk"], ctx))
+    assert counts["stores"] >= 5
+    with company_session(company_id, engine) as session:
+        ranked = stores_at_risk(session, None)
+        assert ranked[0][0].code == "NGP-S002" and ranked[0][1].value > ranked[-1][1].value
+        assert ranked[0][1].details["recency_days"] >= 60
+        assert all(s.assigned_rep_id == rep_id for s, _ in stores_at_risk(session, rep_id))
+    with company_session(other, engine) as session:
+        assert stores_at_risk(session, None) == []
