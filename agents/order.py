@@ -59,6 +59,7 @@ from tools.order_parser import (
     normalise,
     quantities,
 )
+from tools.schemes import Priced, price_line, running
 from tools.stock import on_hand, stock_tracked
 from tools.visits import open_visit
 
@@ -439,9 +440,11 @@ def _create_order(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
     if existing is not None:  # this message was processed before a crash: confirm it again
         turn.conversation.state = {}
         return _confirmation(turn, existing)
-    total = sum(products[line.sku].price_paise * line.pieces for line in lines)
     delivery_at, _label = _delivery(turn)
     today = datetime.now(ZoneInfo(session.get(Company, session.company_id).timezone)).date()
+    schemes = running(session, today)
+    priced = {line.sku: price_line(products[line.sku], line.pieces or 0, schemes) for line in lines}
+    total = sum(p.line_total_paise for p in priced.values())
     channel = Channel.rep if turn.rep_id else turn.channel
     sale = Transaction(
         store_id=turn.store.id,
@@ -454,17 +457,17 @@ def _create_order(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
     session.add(sale)
     session.flush()
     for line in lines:
-        product = products[line.sku]
+        product, price = products[line.sku], priced[line.sku]
         session.add(
             TransactionItem(
                 transaction_id=sale.id,
                 product_id=product.id,
-                quantity=line.pieces,
-                unit_price_paise=product.price_paise,
-                line_total_paise=product.price_paise * line.pieces,
+                quantity=price.pieces,
+                unit_price_paise=price.unit_price_paise,
+                line_total_paise=price.line_total_paise,
             )
         )
-        _take_stock(turn, product, line.pieces)
+        _take_stock(turn, product, price.pieces)
     highest = select(func.max(OrderEB2B.order_number)).execution_options(include_deleted=True)
     number = (session.exec(highest).one() or 1000) + 1
     order = OrderEB2B(
@@ -483,8 +486,9 @@ def _create_order(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
                 "quantity": line.pieces,
                 "unit": line.unit,
                 "cases": line.quantity if line.unit == "case" else None,
-                "unit_price_paise": products[line.sku].price_paise,
-                "line_total_paise": products[line.sku].price_paise * line.pieces,
+                "unit_price_paise": priced[line.sku].unit_price_paise,
+                "line_total_paise": priced[line.sku].line_total_paise,
+                **_scheme_terms(priced[line.sku]),
             }
             for line in lines
         ],
@@ -514,12 +518,29 @@ def _confirmation(turn: _Turn, order: OrderEB2B) -> OutboundMessage:
         for item in order.items
     )
     _when, label = _delivery(turn)
+    schemes = "".join(
+        f"\nScheme {item['scheme']} on {item['name']}: {item['scheme_terms']}"
+        for item in order.items
+        if item.get("scheme")
+    )
     return OutboundMessage(
         text=(
             f"Order #{order.order_number} confirmed: {items}. Total: {rupees(order.total_paise)}. "
-            f"Delivery by {label}."
+            f"Delivery by {label}.{schemes}"
         )
     )
+
+
+def _scheme_terms(price: Priced) -> dict:
+    """What the running scheme did to a line, for the order's record and its confirmation."""
+    if price.scheme is None:
+        return {}
+    terms = []
+    if price.scheme.discount_pct:
+        terms.append(f"{price.scheme.discount_pct:g}% off")
+    if price.free:
+        terms.append(f"{price.free} pcs free")
+    return {"scheme": price.scheme.code, "free": price.free, "scheme_terms": ", ".join(terms)}
 
 
 def _orders(turn: _Turn) -> list[OrderEB2B]:

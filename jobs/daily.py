@@ -1,7 +1,7 @@
 """The daily loop's jobs (seed WF-001, WF-003, WF-009, WF-015), run by `jobs/scheduler.py`.
 
     forecast 01:00 retrain the demand model weekly, forecast every active store x product
-    risk    01:00  the churn model retrained on the company's last 28 days, every store scored
+    risk    01:00  churn per store (retrained on the last 28 days), stock-out risk per product
     tasks   02:00  plan each rep's tasks from 90 days of data; the LLM writes the top ones
     push    07:00  each rep gets today's tasks in chat, once
     alerts  every 4 h from 08:00  products below reorder level or about to run out, to managers
@@ -52,12 +52,15 @@ from tools.forecasts import RETRAIN_DAYS, latest_model, model_folder, predict_co
 from tools.pii import pii_context
 from tools.planner import Invalid, as_task, plan, store_features, validate
 from tools.risk import score_stores
+from tools.stockout import record as record_stockouts
+from tools.stockout import stockout_risks
 from tools.task_writer import WRITE_PROMPT, context, write
 
 log = logging.getLogger("opensales.daily")
 BATCH = 200  # tasks written per transaction (and per heartbeat)
 LLM_GIVE_UP_AFTER = 3  # failures in a row: the model is down or too slow tonight
 COVER_DAYS = 3  # alert when stock lasts fewer days than this at the last 28 days' pace
+STOCKOUT_ALERT = 0.5  # or when running out before the next delivery is more likely than not
 
 
 # -- the demand forecast ---------------------------------------------------------------------
@@ -87,9 +90,13 @@ def _forecast(ctx: JobContext) -> None:
 
 
 async def churn_risk(ctx: JobContext) -> None:
+    """Churn per store, and stock-out risk per product (after the forecast it reads)."""
     with company_session(ctx.company_id, ctx.engine) as session:
         made = await asyncio.to_thread(score_stores, session, ctx.day)
+        stockouts = stockout_risks(session, ctx.day)
+        record_stockouts(session, ctx.day, stockouts)
     ctx.count("stores", made.written)
+    ctx.count("products", len(stockouts))
     if made.fallback:
         ctx.count("fallback")
     ctx.progress(f"{made.written} stores scored; {100 * made.base_rate:.1f}% lost last 28 days")
@@ -259,8 +266,9 @@ async def stock_alerts(ctx: JobContext) -> None:
 
 
 def low_stock(session: CompanySession, day: date) -> list[tuple[Product, int, str]]:
-    """Products at or below their reorder level, or with under COVER_DAYS days of cover at the
-    last 28 days' pace: (product, pieces on hand, why)."""
+    """Products at or below their reorder level, with under COVER_DAYS days of cover at the
+    last 28 days' pace, or likely to run out before the next delivery (`tools/stockout.py`):
+    (product, pieces on hand, why)."""
     on_hand: dict[uuid.UUID, tuple[int, int]] = {}
     for product_id, quantity, reorder in session.exec(
         select(
@@ -280,16 +288,28 @@ def low_stock(session: CompanySession, day: date) -> list[tuple[Product, int, st
         ).all()
     )
     products = {p.id: p for p in session.exec(select(Product).where(Product.is_active))}
+    risks = stockout_risks(session, day)
     found = []
     for product_id, (quantity, reorder) in on_hand.items():
         product = products.get(product_id)
         if product is None:
             continue
         per_day = (sold.get(product_id) or 0) / 28
+        risk = risks.get(product_id)
+        chance = (
+            f"{100 * risk.probability:.0f}% chance of running out in {risk.lead_days} days "
+            f"(about {risk.expected:.0f} pcs expected)"
+            if risk is not None and risk.probability >= STOCKOUT_ALERT
+            else None
+        )
         if quantity <= reorder and reorder > 0:
-            found.append((product, quantity, f"at or below reorder level {reorder}"))
+            why = f"at or below reorder level {reorder}"
         elif per_day > 0 and quantity / per_day < COVER_DAYS:
-            found.append((product, quantity, f"about {quantity / per_day:.1f} days left"))
+            why = f"about {quantity / per_day:.1f} days left"
+        else:
+            why = ""
+        if why or chance:
+            found.append((product, quantity, "; ".join(w for w in (why, chance) if w)))
     return sorted(found, key=lambda row: row[1])
 
 

@@ -1,0 +1,93 @@
+"""Live orders priced with the schemes running today: the best scheme per line, its minimum,
+free goods delivered and not charged, the confirmation saying so; and stock-out risk from the
+forecast and the last 28 days' demand, in the stock alert."""
+
+import asyncio
+import time
+from datetime import date
+
+from sqlmodel import select
+from test_daily_jobs import TODAY, own_company
+from test_daily_jobs import context as job_context
+from test_forecast import a_year_of_sales
+from test_visits_points import field  # noqa: F401  (a fixture)
+from test_whatsapp_pipeline import signed, webhook
+
+from db.engine import company_session
+from db.models import OrderEB2B, Product, Promotion, StockLevel, TransactionItem
+from jobs.daily import JOBS, low_stock
+from jobs.scheduler import run_job
+from tools.schemes import price_line
+from tools.stockout import stockout_risks
+
+
+def test_the_scheme_that_saves_most_applies_from_its_minimum():
+    product = Product(sku="X", brand="B", category="C", price_paise=1000)
+    day = date(2026, 12, 4)
+
+    def scheme(code, **terms):
+        return Promotion(code=code, starts_on=day, ends_on=day, **terms)
+
+    off = scheme("OFF10", brand="B", min_quantity=12, discount_pct=10)
+    free = scheme("FREE", category="C", min_quantity=12, free_quantity=2)
+    assert price_line(product, 11, [off, free]).scheme is None  # under the minimum
+    twelve = price_line(product, 12, [off, free])  # 10% of 12 = 1.2 pieces < 2 free
+    assert (twelve.scheme.code, twelve.pieces, twelve.charged, twelve.line_total_paise) == (
+        "FREE", 14, 12, 12_000)  # fmt: skip
+    other = Product(sku="Y", brand="Z", category="Q", price_paise=1000)
+    assert price_line(other, 100, [off, free]).line_total_paise == 100_000
+
+
+def test_a_retailer_order_on_imported_data_gets_the_running_schemes(field):  # noqa: F811
+    client, company_id, _ = field
+    engine = client.app.state.runtime.engine
+    phone = "+919890120001"  # Manoj Kale, Shree Ganesh Kirana
+    sent = client.app.state.runtime.senders["whatsapp"].sent[phone]
+    payload = webhook(phone, "text", {"body": "2 case marie, 48 bru"})
+    assert client.post("/whatsapp/webhook", content=payload, headers=signed(payload)).is_success
+    deadline = time.monotonic() + 15
+    while not sent:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    text = sent[0].text
+    assert "confirmed" in text
+    assert "Scheme MARIE-DEC on Sunfeast Marie Light 150g: 10% off" in text
+    assert "Scheme BRU-FREE on Bru Instant Coffee 50g: 4 pcs free" in text
+    with company_session(company_id, engine) as session:
+        order = session.exec(select(OrderEB2B)).one()
+        assert order.total_paise == 120 * 1620 + 48 * 10800
+        lines = {
+            i.unit_price_paise: (i.quantity, i.line_total_paise)
+            for i in session.exec(
+                select(TransactionItem).where(
+                    TransactionItem.transaction_id == order.transaction_id
+                )
+            )
+        }
+        assert lines == {1620: (120, 120 * 1620), 10800: (52, 48 * 10800)}
+        bru = session.exec(select(Product).where(Product.sku == "BRU-INST-50")).one()
+        level = session.exec(select(StockLevel).where(StockLevel.product_id == bru.id)).one()
+        assert level.quantity == 960 - 52  # the free pieces leave the warehouse too
+
+
+def test_stock_out_risk_reads_the_forecast_and_reaches_the_alert(engine, two_companies, tmp_path):
+    company_id, _ = two_companies
+    own_company(engine, company_id)
+    a_year_of_sales(engine, company_id)
+    ctx = job_context(engine, company_id, job="forecast", data_dir=tmp_path)
+    asyncio.run(run_job(JOBS["forecast"], ctx))
+    with company_session(company_id, engine) as session:
+        risks = stockout_risks(session, TODAY)
+        products = {p.sku: p for p in session.exec(select(Product))}
+        atta = risks[products["AASH-ATTA-5"].id]  # 120 on hand
+        vim = risks[products["VIM-BAR-200"].id]  # 2160 on hand
+        assert atta.source == "forecast" and atta.expected > 0
+        assert vim.probability < 0.01
+        for level in session.exec(select(StockLevel)):  # a lorry short: everything thin
+            level.quantity = max(1, int(risks[level.product_id].expected * 0.8))
+            level.reorder_level = 0
+        session.commit()
+        thin = stockout_risks(session, TODAY)
+        assert all(r.probability > 0.5 for r in thin.values() if r.expected >= 5)
+        alerts = {product.sku: why for product, _, why in low_stock(session, TODAY)}
+        assert any("chance of running out" in why for why in alerts.values())
