@@ -21,7 +21,7 @@ from test_visits_points import field  # noqa: F401  (a fixture)
 from test_whatsapp_pipeline import signed, webhook
 
 from db.engine import company_session
-from db.models import Prediction, Product, Store, Transaction
+from db.models import Prediction, Product, Store, Task, Transaction
 from jobs.daily import JOBS
 from jobs.scheduler import run_job
 from ml.churn import Activity, ChurnError, churned, evaluate
@@ -37,6 +37,7 @@ from ml.forecast import (
     train,
 )
 from tools.forecasts import model_folder, named_store, predict_company, store_needs, train_company
+from tools.planner import store_features
 from tools.risk import stores_at_risk
 
 WEEKS, HELD_OUT = 40, 8
@@ -278,3 +279,40 @@ def test_stores_at_risk_are_scored_and_a_rep_sees_them(engine, two_companies):
         assert all(s.assigned_rep_id == rep_id for s, _ in stores_at_risk(session, rep_id))
     with company_session(other, engine) as session:
         assert stores_at_risk(session, None) == []
+
+
+def test_the_nightly_tasks_read_the_models(engine, two_companies, tmp_path):
+    """Churn scores make win-back visits, the forecast names what to pitch, and a product
+    likely to run out is not pitched."""
+    company_id, _ = two_companies
+    own_company(engine, company_id)
+    a_year_of_sales(engine, company_id)
+    with company_session(company_id, engine) as session:
+        quiet = session.exec(select(Store.id).where(Store.code == "NGP-S002")).one()
+        for sale in session.exec(
+            select(Transaction).where(
+                Transaction.store_id == quiet,
+                Transaction.transaction_date >= TODAY - timedelta(days=60),
+            )
+        ):
+            sale.status = "cancelled"
+        atta_id = session.exec(select(Product.id).where(Product.sku == "AASH-ATTA-5")).one()
+        session.commit()
+    for job in ("forecast", "risk"):
+        asyncio.run(run_job(JOBS[job], job_context(engine, company_id, job=job, data_dir=tmp_path)))
+    with company_session(company_id, engine) as session:  # atta is about to run out
+        session.add(Prediction(company_id=company_id, model="stockout", product_id=atta_id,
+                               predicted_for=TODAY, horizon_days=2, value=0.9))  # fmt: skip
+        session.commit()
+    asyncio.run(run_job(JOBS["tasks"], job_context(engine, company_id)))
+    with company_session(company_id, engine) as session:
+        tasks = {t.store_id: t for t in session.exec(select(Task))}
+        products = {p.id: p.sku for p in session.exec(select(Product))}
+    assert re.fullmatch(r"\d+% risk of no order in 28 days", tasks[quiet].drivers[0])
+    assert "AASH-ATTA-5" not in {sku for t in tasks.values() for sku in t.products}
+    with company_session(company_id, engine) as session:
+        data = store_features(session, TODAY)
+    needs = {f.store.code: f.needs for f in data.stores}
+    assert len(needs["NGP-S005"]) == 3 and set(needs["NGP-S005"]) <= set(products.values())
+    assert "AASH-ATTA-5" not in {sku for skus in needs.values() for sku in skus}
+    assert atta_id in data.short

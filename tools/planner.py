@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from db.models import (
     BeatPlan,
     Company,
+    Prediction,
     Product,
     Promotion,
     Rep,
@@ -32,6 +33,8 @@ WINDOW_DAYS = 90
 DEFAULT_CAP = 8  # tasks per rep and day; the company setting tasks_per_rep overrides it
 MUST_SELL_COUNT = 5  # the most widely bought products, when the company names no must_sell list
 DECISIONS_DAYS = 14  # how far back skips and manager verdicts count
+CHURN_TASK = 0.3  # a churn score from which a store gets a win-back visit
+SHORT = 0.5  # stock-out risk from which a product is not pitched
 POINTS = {"reorder": 15, "win_back": 20, "activation": 25, "msl_gap": 10, "promo": 10}
 
 
@@ -46,6 +49,8 @@ class StoreFeatures:
     visits_30d: int = 0
     bought: set[uuid.UUID] = field(default_factory=set)  # products in the window
     on_beat_today: bool = False
+    churn: float | None = None  # last night's churn score (tools/risk.py), when there is one
+    needs: list[str] = field(default_factory=list)  # SKUs the forecast says it needs most
 
 
 @dataclass
@@ -80,6 +85,7 @@ class Company90:
     existing: set[tuple[uuid.UUID, uuid.UUID | None, str]]  # today's (rep, store, type)
     cap: int
     reps: dict[uuid.UUID, Rep]
+    short: set[uuid.UUID] = field(default_factory=set)  # products likely to run out: not pitched
 
 
 def store_features(session: CompanySession, today: date) -> Company90:
@@ -150,12 +156,13 @@ def store_features(session: CompanySession, today: date) -> Company90:
         if store_id in stores:
             stores[store_id].on_beat_today = True
     products = {p.id: p for p in session.exec(select(Product).where(Product.is_active))}
+    short = _predictions(session, stores, products)
     named = company.settings.get("must_sell") or []
     by_sku = {p.sku: p for p in products.values()}
     must_sell = [by_sku[sku] for sku in named if sku in by_sku] or [
         products[pid]
         for pid, _ in sorted(penetration.items(), key=lambda kv: -kv[1])
-        if pid in products
+        if pid in products and pid not in short
     ][:MUST_SELL_COUNT]
     promotions = list(
         session.exec(
@@ -189,7 +196,60 @@ def store_features(session: CompanySession, today: date) -> Company90:
         existing=existing,
         cap=int(company.settings.get("tasks_per_rep", DEFAULT_CAP)),
         reps=reps,
+        short=short,
     )
+
+
+def _predictions(
+    session: CompanySession, stores: dict[uuid.UUID, StoreFeatures], products: dict
+) -> set[uuid.UUID]:
+    """Last night's models into the features: each store's churn score and the products its
+    demand forecast puts first (those likely to run out left out, and returned)."""
+    latest = {
+        model: day
+        for model, day in session.exec(
+            select(Prediction.model, func.max(Prediction.predicted_for)).group_by(
+                col(Prediction.model)
+            )
+        )
+    }
+    short: set[uuid.UUID] = set()
+    if "stockout" in latest:
+        short = {
+            p.product_id
+            for p in session.exec(
+                select(Prediction).where(
+                    Prediction.model == "stockout",
+                    Prediction.predicted_for == latest["stockout"],
+                    Prediction.value >= SHORT,
+                )
+            )
+            if p.product_id is not None
+        }
+    if "churn" in latest:
+        for p in session.exec(
+            select(Prediction).where(
+                Prediction.model == "churn", Prediction.predicted_for == latest["churn"]
+            )
+        ):
+            if p.store_id in stores:
+                stores[p.store_id].churn = p.value
+    if "demand" in latest:
+        for p in session.exec(
+            select(Prediction)
+            .where(
+                Prediction.model == "demand",
+                Prediction.predicted_for == latest["demand"],
+                Prediction.horizon_days == 7,
+                Prediction.value >= 1,
+            )
+            .order_by(col(Prediction.value).desc())
+        ):
+            features = stores.get(p.store_id) if p.store_id else None
+            product = products.get(p.product_id)
+            if features and product and p.product_id not in short and len(features.needs) < 3:
+                features.needs.append(product.sku)
+    return short
 
 
 def _rupees(paise: int) -> str:
@@ -206,6 +266,10 @@ def candidates(data: Company90, features: StoreFeatures) -> list[Candidate]:
 
     def add(kind: str, score: float, drivers: list[str], title: str, reasoning: str, pitch: str,
             products: list[str]) -> None:  # fmt: skip
+        if features.churn is not None and features.churn >= CHURN_TASK:
+            score += 20 * features.churn
+            risk = f"{features.churn:.0%} risk of no order in 28 days"
+            drivers = [risk, *drivers] if kind != "win_back" else [*drivers, risk]
         if features.on_beat_today:
             score += 10
             drivers = [*drivers, "on today's beat"]
@@ -246,7 +310,7 @@ def candidates(data: Company90, features: StoreFeatures) -> list[Candidate]:
                 f"Take the reorder at {store.name}",
                 f"Last order {since} days ago; it usually orders every {interval:.0f} days.",
                 "Your usual items may be running low: shall I book the regular order?",
-                [])  # fmt: skip
+                features.needs)  # fmt: skip
         expected = features.value_paise * 30 / WINDOW_DAYS
         if features.orders >= 3 and features.value_30d_paise < 0.6 * expected:
             drop = 1 - features.value_30d_paise / expected
@@ -256,8 +320,15 @@ def candidates(data: Company90, features: StoreFeatures) -> list[Candidate]:
                 f"Last 30 days {_rupees(features.value_30d_paise)} against "
                 f"{_rupees(int(expected))} usually.",
                 "Is anything not moving, or is someone else supplying you? Let us fix it.",
-                [])  # fmt: skip
-    gaps = [p for p in data.must_sell if p.id not in features.bought]
+                features.needs)  # fmt: skip
+        if features.churn is not None and features.churn >= CHURN_TASK:
+            add("win_back", 40 + 30 * features.churn, [f"last order {since} days ago"],
+                f"Keep {store.name} ordering",
+                f"The churn model gives {store.name} a {features.churn:.0%} risk of not ordering "
+                f"in the next 28 days; its last order was {since} days ago.",
+                "We have missed you: what would make it easy to order with us again?",
+                features.needs)  # fmt: skip
+    gaps = [p for p in data.must_sell if p.id not in features.bought and p.id not in data.short]
     if gaps:
         add("msl_gap", 25 + 6 * len(gaps), [f"{len(gaps)} must-sell product(s) missing"],
             f"Place {gaps[0].name} at {store.name}",
