@@ -80,7 +80,14 @@ SCHEME_ASKS = _words(
     r"deals?",
     r"\d\s*\+\s*\d",
 )
+_DELIVERIES = (
+    r"plan (the |tomorrow'?s |today'?s )?deliver(y|ies)",
+    r"deliver(y|ies) (plan|routes?|run)s?",
+    r"(van|truck|vehicle|lorry) routes?",
+)
+DELIVERY_ASKS = _words(*_DELIVERIES)
 FIGURE_ASKS = _words(
+    *_DELIVERIES,  # the routes of tomorrow's orders, for a manager
     r"top \d*",
     r"bottom \d*",
     r"best",

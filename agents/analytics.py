@@ -18,7 +18,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -36,10 +36,12 @@ from llm.breaker import LLMUnavailable
 from llm.client import LLMError
 from llm.service import LLMService
 from messages import Button, OutboundMessage
-from phrases import DATA_WORDS, FIGURE_ASKS
+from ml.routing import RoutingError
+from phrases import DATA_WORDS, DELIVERY_ASKS, FIGURE_ASKS
 from prompts import prompt
 from tools.analytics_templates import match_template, period_of
-from tools.charts import render_chart
+from tools.charts import render_chart, render_routes_map
+from tools.deliveries import plan_deliveries
 from tools.sql_guard import SqlRejected, guard, restore_names
 from tools.sql_runner import QueryResult, SqlFailed, SqlTimeout, run_readonly
 from tools.sql_schema import OURS, TablePolicy, policies_for
@@ -458,6 +460,9 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         if choice.startswith("analytics:")
         else state.get("text", "")
     )
+    if DELIVERY_ASKS.search(question):
+        await asyncio.to_thread(_deliveries, ctx)
+        return {"active": None}
     if not DATA_WORDS.search(question):
         ctx.say(
             "Which figures do you need, and for which period? For example:",
@@ -484,6 +489,48 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     }
 
 
+def _deliveries(ctx: AgentContext) -> None:
+    """Tomorrow's confirmed orders as vehicle routes, with a map."""
+    company = ctx.session.get(Company, ctx.company_id)
+    zone = ZoneInfo(company.timezone if company else "Asia/Kolkata")
+    day = datetime.now(zone).date() + timedelta(days=1)
+    try:
+        plan = plan_deliveries(ctx.session, day)
+    except RoutingError as exc:
+        ctx.say(f"I could not plan the deliveries for {day:%a %d %b}: {exc}.")
+        return
+    if not plan.orders:
+        ctx.say(f"No confirmed orders are due for delivery on {day:%a %d %b}.")
+        return
+    stores = sum(len(r.drops) for r in plan.routes)
+    lines = [
+        f"Deliveries for {day:%a %d %b}: {plan.orders} orders to {stores} stores, "
+        f"{len(plan.routes)} vehicle(s), about {plan.km:.1f} km."
+    ]
+    for route in plan.routes:
+        stops = "; ".join(
+            f"{drop.arrive:%H:%M} {drop.store.name} "
+            f"({', '.join(f'#{n}' for n in drop.orders)}, {drop.cases} cs)"
+            for drop in route.drops
+        )
+        lines.append(
+            f"{route.name} ({route.load}/{route.capacity} cases, back {route.back:%H:%M}): {stops}"
+        )
+    lines += [f"Not on a route: {store.name}: {why}" for store, why in plan.left_out]
+    lines += [f"Note: {note}" for note in plan.notes]
+    chart = None
+    if plan.routes:
+        chart = render_routes_map(
+            plan.depot,
+            [[(d.store.lat, d.store.lng) for d in route.drops] for route in plan.routes],
+            [(s.lat, s.lng) for s, _ in plan.left_out if s.lat or s.lng],
+            f"Deliveries {day:%d %b}",
+        )
+    ctx.reply(
+        OutboundMessage(text="\n".join(lines), image=chart, image_caption=f"Deliveries {day:%d %b}")
+    )
+
+
 SPEC = AgentSpec(
     name="analytics",
     answer=answer,
@@ -497,5 +544,5 @@ SPEC = AgentSpec(
     menu=("Sales report", 'sales questions: "top 5 stores last week"'),
     denied="Company sales reports are for your distributor's managers.",
     prompts=("analytics_sql", "analytics_question"),
-    tools=("analytics_templates", "sql_guard", "sql_runner", "charts"),
+    tools=("analytics_templates", "sql_guard", "sql_runner", "charts", "deliveries"),
 )

@@ -66,15 +66,30 @@ def render_route_map(
 ) -> bytes:
     """The day's route on a plain map (no tiles offline): start ★, stops numbered in order,
     stores left out as grey crosses."""
+    return render_routes_map(start, [stops], left_out, title)
+
+
+ROUTE_COLOURS = ("#1f6f4a", "#2c5d9e", "#b35c1e", "#7a3f98", "#a1283b", "#4f6b1a")
+
+
+def render_routes_map(
+    start: tuple[float, float],
+    routes: Sequence[Sequence[tuple[float, float]]],
+    left_out: Sequence[tuple[float, float]],
+    title: str,
+) -> bytes:
+    """Routes from one depot ★ on a plain map, a colour each, stops numbered in order."""
     figure, axes = pyplot.subplots(figsize=(6, 6), dpi=100)
     try:
-        path = [start, *stops, start]
-        axes.plot([p[1] for p in path], [p[0] for p in path], color="#1f6f4a", alpha=0.7)
+        for index, stops in enumerate(routes):
+            colour = ROUTE_COLOURS[index % len(ROUTE_COLOURS)]
+            path = [start, *stops, start]
+            axes.plot([p[1] for p in path], [p[0] for p in path], color=colour, alpha=0.7)
+            for number, (lat, lng) in enumerate(stops, 1):
+                axes.scatter([lng], [lat], s=160, color=colour, zorder=3)
+                axes.annotate(str(number), (lng, lat), ha="center", va="center", color="white",
+                              fontsize=8, zorder=4)  # fmt: skip
         axes.scatter([start[1]], [start[0]], marker="*", s=220, color="#c0392b", zorder=3)
-        for number, (lat, lng) in enumerate(stops, 1):
-            axes.scatter([lng], [lat], s=160, color="#1f6f4a", zorder=3)
-            axes.annotate(str(number), (lng, lat), ha="center", va="center", color="white",
-                          fontsize=8, zorder=4)  # fmt: skip
         if left_out:
             axes.scatter([p[1] for p in left_out], [p[0] for p in left_out], marker="x",
                          color="#888888", zorder=2, label="left out")  # fmt: skip
