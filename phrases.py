@@ -44,7 +44,17 @@ VOICE_SWITCH = re.compile(r"^\W*/?voice(?:\s+repl(?:y|ies))?\s+(on|off)\W*$", re
 
 # -- what a message asks for: the router's keyword families -----------------------------
 
+_SUGGEST = (
+    r"suggest(ed)? (me )?(my |an? |the )?order",
+    r"what should i order",
+    r"what (do|should) i (need to )?(buy|order|stock)",
+    r"perfect basket",
+    r"recommended order",
+    r"kya (mangwau|mangwaun|mangau|order karu|order karun)",
+)
+SUGGEST_ASKS = _words(*_SUGGEST)
 ORDER_ASKS = _words(
+    *_SUGGEST,  # a suggested order, accepted with one tap
     r"where is my order",
     r"order status",
     r"kab (tak )?aa(ye|y)ega",

@@ -47,8 +47,10 @@ from phrases import (
     REMOVE,
     REPEAT_WORDS,
     STATUS_WORDS,
+    SUGGEST_ASKS,
     YES,
 )
+from tools.basket import suggest_basket
 from tools.devanagari import to_latin
 from tools.order_parser import (
     ALL_UNITS,
@@ -151,6 +153,8 @@ async def _handle(turn: _Turn, text: str, choice_id: str | None) -> list[Outboun
         return [_status(turn)]
     if REPEAT_WORDS.search(lowered):
         return await _repeat(turn)
+    if SUGGEST_ASKS.search(lowered):
+        return [_suggest(turn)]
     if match := REMOVE.match(lowered):
         if _last_open_order(turn) is None:
             return [OutboundMessage(text="There is no open order to change. Send a new order.")]
@@ -614,6 +618,41 @@ async def _repeat(turn: _Turn) -> list[OutboundMessage]:
         return [OutboundMessage(text="I don't see an earlier order to repeat.")]
     lines = _order_lines([item for item in last.items if item["sku"] in turn.parser.items])
     return [await _act(turn, lines)]
+
+
+def _suggest(turn: _Turn) -> OutboundMessage:
+    """The store's suggested order, placed through the normal path with one tap."""
+    company = turn.session.get(Company, turn.session.company_id)
+    today = datetime.now(ZoneInfo(company.timezone)).date()
+    basket = suggest_basket(turn.session, turn.store, today)
+    if not basket.lines:
+        return OutboundMessage(
+            text="I have nothing to suggest yet: there is no forecast or earlier order for "
+            'your store. Send your order, e.g. "2 cs Parle-G 250g".'
+        )
+    lines = [
+        ParsedLine(s.product.name, [s.product.sku], s.pieces, "piece", s.pieces, 1.0)
+        for s in basket.lines
+    ]
+    turn.conversation.state = {"items": [line_state(line) for line in lines], "confirm": True}
+    schemes = running(turn.session, today)
+    total = sum(price_line(s.product, s.pieces, schemes).line_total_paise for s in basket.lines)
+    shown = "\n".join(f"• {_amount(s.product, s.pieces)}: {s.why}" for s in basket.lines)
+    return OutboundMessage(
+        text=f"Suggested order for {turn.store.name} (from your {basket.source}):\n{shown}\n"
+        f'About {rupees(total)}. Tap "Order these" to place it, or send your own order.',
+        buttons=[
+            Button(id="confirm:yes", title="Order these"),
+            Button(id="confirm:no", title="No thanks"),
+        ],
+    )
+
+
+def _amount(product: Product, pieces: int) -> str:
+    case = product.units_per_case
+    if case > 1 and pieces % case == 0:
+        return f"{pieces // case} cs {product.name}"
+    return f"{pieces} pcs {product.name}"
 
 
 def _order_lines(items: list[dict]) -> list[ParsedLine]:

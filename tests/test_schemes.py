@@ -1,8 +1,10 @@
 """Live orders priced with the schemes running today: the best scheme per line, its minimum,
-free goods delivered and not charged, the confirmation saying so; and stock-out risk from the
-forecast and the last 28 days' demand, in the stock alert."""
+free goods delivered and not charged, the confirmation saying so; stock-out risk from the
+forecast and the last 28 days' demand, in the stock alert; a suggested order placed with one
+tap."""
 
 import asyncio
+import re
 import time
 from datetime import date
 
@@ -91,3 +93,41 @@ def test_stock_out_risk_reads_the_forecast_and_reaches_the_alert(engine, two_com
         assert all(r.probability > 0.5 for r in thin.values() if r.expected >= 5)
         alerts = {product.sku: why for product, _, why in low_stock(session, TODAY)}
         assert any("chance of running out" in why for why in alerts.values())
+
+
+def test_a_retailer_gets_a_suggested_order_and_places_it_with_one_tap(field, tmp_path):  # noqa: F811
+    client, company_id, _ = field
+    engine = client.app.state.runtime.engine
+    a_year_of_sales(engine, company_id)
+    for job in ("forecast", "risk"):
+        ctx = job_context(engine, company_id, job=job, data_dir=tmp_path)
+        asyncio.run(run_job(JOBS[job], ctx))
+    phone = "+919890120001"  # Manoj Kale, Shree Ganesh Kirana
+    sent = client.app.state.runtime.senders["whatsapp"].sent[phone]
+
+    def say(kind, body, count):
+        payload = webhook(phone, kind, body)
+        assert client.post("/whatsapp/webhook", content=payload, headers=signed(payload)).is_success
+        deadline = time.monotonic() + 15
+        while len(sent) < count:
+            assert time.monotonic() < deadline, sent
+            time.sleep(0.05)
+        return sent[count - 1]
+
+    offer = say("text", {"body": "suggest my order"}, 1)
+    assert offer.text.startswith("Suggested order for Shree Ganesh Kirana (from your forecast):")
+    suggested = re.findall(r"^• (\d+) (cs|pcs) (.+?): (.+)$", offer.text, re.M)
+    assert len(suggested) >= 3 and all("forecast" in why or "must-sell" in why
+                                       for *_, why in suggested)  # fmt: skip
+    assert [b.id for b in offer.buttons] == ["confirm:yes", "confirm:no"]
+    button = {"id": "confirm:yes", "title": "Order these"}
+    placed = say("interactive", {"type": "button_reply", "button_reply": button}, 2)
+    assert placed.text.startswith("Order #") and "confirmed" in placed.text
+    with company_session(company_id, engine) as session:
+        order = session.exec(select(OrderEB2B)).one()
+        names = {item["name"] for item in order.items}
+        units = {p.name: p.units_per_case for p in session.exec(select(Product))}
+    assert names == {name for _, _, name, _ in suggested}
+    for count, unit, name, _ in suggested:
+        ordered = next(i["quantity"] for i in order.items if i["name"] == name)
+        assert ordered == int(count) * (units[name] if unit == "cs" else 1)

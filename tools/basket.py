@@ -1,0 +1,190 @@
+"""A suggested order for a store (the "perfect basket"): what it will sell before its next
+order, from the demand forecast (its usual basket from recent orders where there is none yet),
+one must-sell product it does not stock, lines brought up to a running scheme's minimum when
+they are close, and nothing the warehouse is about to run out of.
+"""
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from db.models import Company, OrderEB2B, Prediction, Product, Store, Transaction, TransactionItem
+from db.scope import CompanySession
+from tools.schemes import covers, running
+
+LINES = 8
+SHORT = 0.5  # stock-out risk from which a product is not suggested
+SCHEME_REACH = 0.5  # a line at half a scheme's minimum or more is brought up to it
+MUST_SELL_DAYS = 90
+
+
+@dataclass(frozen=True)
+class SuggestedLine:
+    product: Product
+    pieces: int
+    why: str
+
+
+@dataclass(frozen=True)
+class Basket:
+    lines: list[SuggestedLine]
+    source: str  # "forecast" or "recent orders"
+
+
+def _rounded(product: Product, pieces: float) -> int:
+    """Whole cases from half a case up (retailers buy cases), else whole pieces."""
+    case = max(product.units_per_case, 1)
+    if case > 1 and pieces >= case / 2:
+        return math.ceil(pieces / case - 0.25) * case or case
+    return max(1, math.ceil(pieces))
+
+
+def suggest_basket(session: CompanySession, store: Store, day: date) -> Basket:
+    products = {p.id: p for p in session.exec(select(Product).where(Product.is_active))}
+    short = _short(session)
+    wanted, source = _from_forecast(session, store, products)
+    if not wanted:
+        wanted, source = _from_recent_orders(session, store, products), "recent orders"
+    lines = [
+        SuggestedLine(product, _rounded(product, pieces), why)
+        for product, pieces, why in wanted
+        if product.id not in short
+    ][: LINES - 1]
+    must = _must_sell_gap(session, store, products, day, short, {line.product.id for line in lines})
+    if must is not None:
+        case = max(must.units_per_case, 1)
+        lines.append(SuggestedLine(must, case, "must-sell: sells in most stores, not yet here"))
+    return Basket(_with_schemes(session, lines, day), source)
+
+
+def _short(session: CompanySession) -> set[uuid.UUID]:
+    latest = session.exec(
+        select(func.max(Prediction.predicted_for)).where(Prediction.model == "stockout")
+    ).one()
+    if latest is None:
+        return set()
+    return {
+        p.product_id
+        for p in session.exec(
+            select(Prediction).where(
+                Prediction.model == "stockout",
+                Prediction.predicted_for == latest,
+                Prediction.value >= SHORT,
+            )
+        )
+        if p.product_id is not None
+    }
+
+
+def _from_forecast(
+    session: CompanySession, store: Store, products: dict[uuid.UUID, Product]
+) -> tuple[list[tuple[Product, float, str]], str]:
+    latest = session.exec(
+        select(func.max(Prediction.predicted_for)).where(
+            Prediction.model == "demand", Prediction.store_id == store.id
+        )
+    ).one()
+    if latest is None:
+        return [], "forecast"
+    rows = session.exec(
+        select(Prediction)
+        .where(
+            Prediction.model == "demand",
+            Prediction.store_id == store.id,
+            Prediction.predicted_for == latest,
+            Prediction.horizon_days == 7,
+            Prediction.value >= 1,
+        )
+        .order_by(col(Prediction.value).desc())
+    ).all()
+    return [
+        (products[p.product_id], p.value, f"forecast: about {p.value:.0f} pcs in 7 days")
+        for p in rows
+        if p.product_id in products and not p.details.get("fallback")
+    ], "forecast"
+
+
+def _from_recent_orders(
+    session: CompanySession, store: Store, products: dict[uuid.UUID, Product]
+) -> list[tuple[Product, float, str]]:
+    """The average quantity of what its last five orders held, most frequent first."""
+    by_sku = {p.sku: p for p in products.values()}
+    recent = session.exec(
+        select(OrderEB2B)
+        .where(OrderEB2B.store_id == store.id, OrderEB2B.status != "cancelled")
+        .order_by(col(OrderEB2B.created_at).desc())
+        .limit(5)
+    ).all()
+    seen: dict[str, list[int]] = {}
+    for order in recent:
+        for item in order.items:
+            seen.setdefault(item["sku"], []).append(int(item.get("quantity", 0)))
+    ranked = sorted(seen.items(), key=lambda kv: (-len(kv[1]), -sum(kv[1])))
+    return [
+        (by_sku[sku], sum(q) / len(q), f"usual: in {len(q)} of your last {len(recent)} orders")
+        for sku, q in ranked
+        if sku in by_sku
+    ]
+
+
+def _must_sell_gap(
+    session: CompanySession,
+    store: Store,
+    products: dict[uuid.UUID, Product],
+    day: date,
+    short: set[uuid.UUID],
+    taken: set[uuid.UUID],
+) -> Product | None:
+    """The company's first must-sell product (its setting, else the most widely bought) that
+    the store has not bought in 90 days."""
+    since = day - timedelta(days=MUST_SELL_DAYS)
+    bought_here = set(
+        session.exec(
+            select(TransactionItem.product_id)
+            .join(Transaction, col(Transaction.id) == col(TransactionItem.transaction_id))
+            .where(Transaction.store_id == store.id, Transaction.transaction_date >= since)
+        ).all()
+    )
+    company = session.get(Company, session.company_id)
+    named = (company.settings if company else {}).get("must_sell") or []
+    by_sku = {p.sku: p for p in products.values()}
+    ranked = [by_sku[s].id for s in named if s in by_sku] or [
+        product_id
+        for product_id, _ in session.exec(
+            select(TransactionItem.product_id, func.count(func.distinct(Transaction.store_id)))
+            .join(Transaction, col(Transaction.id) == col(TransactionItem.transaction_id))
+            .where(Transaction.transaction_date >= since)
+            .group_by(col(TransactionItem.product_id))
+            .order_by(func.count(func.distinct(Transaction.store_id)).desc())
+            .limit(5)
+        )
+    ]
+    for product_id in ranked:
+        if product_id in products and product_id not in bought_here | short | taken:
+            return products[product_id]
+    return None
+
+
+def _with_schemes(
+    session: CompanySession, lines: list[SuggestedLine], day: date
+) -> list[SuggestedLine]:
+    """A line within reach of a running scheme's minimum is brought up to it, and says so."""
+    schemes = running(session, day)
+    out = []
+    for line in lines:
+        scheme = next((s for s in schemes if covers(s, line.product)), None)
+        if scheme is None:
+            out.append(line)
+            continue
+        pieces = line.pieces
+        if SCHEME_REACH * scheme.min_quantity <= pieces < scheme.min_quantity:
+            pieces = scheme.min_quantity
+        if pieces >= scheme.min_quantity:
+            out.append(SuggestedLine(line.product, pieces, f"{line.why}; scheme {scheme.name}"))
+        else:
+            out.append(line)
+    return out
