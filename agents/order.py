@@ -630,14 +630,14 @@ def _suggest(turn: _Turn) -> OutboundMessage:
             text="I have nothing to suggest yet: there is no forecast or earlier order for "
             'your store. Send your order, e.g. "2 cs Parle-G 250g".'
         )
-    lines = [
-        ParsedLine(s.product.name, [s.product.sku], s.pieces, "piece", s.pieces, 1.0)
-        for s in basket.lines
-    ]
+    lines = [_suggested_line(s.product, s.pieces) for s in basket.lines]
     turn.conversation.state = {"items": [line_state(line) for line in lines], "confirm": True}
     schemes = running(turn.session, today)
     total = sum(price_line(s.product, s.pieces, schemes).line_total_paise for s in basket.lines)
-    shown = "\n".join(f"• {_amount(s.product, s.pieces)}: {s.why}" for s in basket.lines)
+    shown = "\n".join(
+        f"• {describe(turn.parser, line)}: {s.why}"
+        for line, s in zip(lines, basket.lines, strict=True)
+    )
     return OutboundMessage(
         text=f"Suggested order for {turn.store.name} (from your {basket.source}):\n{shown}\n"
         f'About {rupees(total)}. Tap "Order these" to place it, or send your own order.',
@@ -648,11 +648,12 @@ def _suggest(turn: _Turn) -> OutboundMessage:
     )
 
 
-def _amount(product: Product, pieces: int) -> str:
+def _suggested_line(product: Product, pieces: int) -> ParsedLine:
+    """In cases when it is whole cases, as a retailer would have written it."""
     case = product.units_per_case
     if case > 1 and pieces % case == 0:
-        return f"{pieces // case} cs {product.name}"
-    return f"{pieces} pcs {product.name}"
+        return ParsedLine(product.name, [product.sku], pieces // case, "case", pieces, 1.0)
+    return ParsedLine(product.name, [product.sku], pieces, "piece", pieces, 1.0)
 
 
 def _order_lines(items: list[dict]) -> list[ParsedLine]:

@@ -20,6 +20,7 @@ from tools.points import complete, record
 from tools.risk import stores_at_risk
 
 SHOWN = 10
+AT_RISK = 0.1  # a churn score from which a store is worth a rep's worry
 
 
 def today(ctx: AgentContext) -> date:
@@ -140,14 +141,23 @@ def _at_risk(ctx: AgentContext, rep_id: uuid.UUID) -> None:
     if not found:
         ctx.say("There are no risk scores for your stores yet; they are made every night.")
         return
+    risky = [(store, scored) for store, scored in found if scored.value >= AT_RISK]
+    if not risky:
+        store, scored = found[0]
+        ctx.say(
+            f"None of your stores looks likely to stop ordering: the highest risk is "
+            f"{100 * scored.value:.0f}% ({store.name}, last order "
+            f"{scored.details.get('recency_days')} days ago)."
+        )
+        return
     lines = []
-    for store, scored in found:
+    for store, scored in risky:
         reasons = scored.details.get("reasons") or []
         why = "; ".join(r["reason"] for r in reasons) or "late against its usual rhythm"
-        days = scored.details.get("recency_days")
         lines.append(
             f"• {store.name}: {100 * scored.value:.0f}% risk of no order in "
-            f"{scored.horizon_days} days (last order {days} days ago). Why: {why}"
+            f"{scored.horizon_days} days (last order {scored.details.get('recency_days')} days "
+            f"ago). Why: {why}"
         )
     ctx.say("Your stores most at risk:\n" + "\n".join(lines))
 

@@ -112,7 +112,10 @@ def a_year_of_sales(engine, company_id) -> int:
     store buys a steady basket, twice as much Marie in weeks of a scheme on it."""
     with company_session(company_id, engine) as session:
         stores = [s.code for s in session.exec(select(Store).order_by(Store.code))]
-        products = [(p.sku, p.price_paise // 100) for p in session.exec(select(Product))]
+        products = [
+            (p.sku, p.price_paise // 100)
+            for p in session.exec(select(Product).order_by(Product.sku))
+        ]
     rng = np.random.default_rng(7)
     out = io.StringIO()
     writer = csv.writer(out)
@@ -212,11 +215,18 @@ def test_a_rep_asks_what_a_store_will_need_on_whatsapp(field, tmp_path):  # noqa
     assert len(lines) >= 5 and all(int(n) > 0 for _, n in lines)
     assert "Why: " in text
     assert ask("forecast please", 2).startswith("Which store?")
+    with company_session(company_id, engine) as session:  # Jai Durga stopped two months ago
+        quiet = session.exec(select(Store.id).where(Store.code == "NGP-S002")).one()
+        for sale in session.exec(select(Transaction).where(Transaction.store_id == quiet)):
+            if sale.transaction_date >= TODAY - timedelta(days=60):
+                sale.status = "cancelled"
+        session.commit()
     asyncio.run(run_job(JOBS["risk"], job_context(engine, company_id, job="risk")))
     risk = ask("which of my stores are at risk?", 3)
-    assert risk.startswith("Your stores most at risk:")
-    assert re.search(r"^• .+: \d+% risk of no order in 28 days \(last order \d+ days ago\)",
-                     risk, re.M)  # fmt: skip
+    assert risk.startswith("Your stores most at risk:\n• Jai Durga Stores: ")
+    assert re.search(r"^• Jai Durga Stores: \d+% risk of no order in 28 days \(last order "
+                     r"(6\d|[7-9]\d) days ago\)", risk, re.M)  # fmt: skip
+    assert "Shree Ganesh Kirana" not in risk  # ordering every week: not worth a worry
 
 
 # -- churn risk -----------------------------------------------------------------------------------

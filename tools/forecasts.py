@@ -104,8 +104,12 @@ def weekly_series(session: CompanySession, day: date, weeks: int = HISTORY_WEEKS
         week[0] += float(quantity)
         week[1] += float(value)
     recent = weeks - ACTIVE_WEEKS
-    keys = sorted(k for k, by_week in sold.items() if max(by_week) >= recent)
     products = {p.id: p for p in session.exec(select(Product))}
+    codes = dict(session.exec(select(Store.id, Store.code)).all())
+    keys = sorted(  # by the company's own codes: the same data, the same model
+        (k for k, by_week in sold.items() if max(by_week) >= recent),
+        key=lambda k: (codes.get(k[0], ""), products[k[1]].sku if k[1] in products else ""),
+    )
     categories = sorted({products[p].category for _, p in keys if p in products})
     code = {name: i for i, name in enumerate(categories)}
     quantity = np.zeros((len(keys), weeks))
