@@ -17,6 +17,7 @@ from llm.client import LLMError
 from messages import Button
 from phrases import ASKING, DRAFT, DRAFT_SCHEME, SCHEME_ASKS
 from prompts import prompt
+from tools.promo_sim import Terms, simulate, stores_in
 
 MANAGERS = (Role.manager, Role.admin)
 WORD = re.compile(r"[\w&-]+")
@@ -54,7 +55,7 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
                 '2-Minute Noodles 70g".'
             )
             return {"active": None}
-        await _draft(ctx, products[0])
+        await _draft(ctx, products[0], text)
         return {"active": None}
     _current(ctx, text, products)
     return {"active": None}
@@ -159,7 +160,7 @@ def _sales(ctx: AgentContext, product: Product, start, end) -> tuple[int, int]:
     return int(pieces), int(paise)
 
 
-async def _draft(ctx: AgentContext, product: Product) -> None:
+async def _draft(ctx: AgentContext, product: Product, text: str) -> None:
     day = today(ctx)
     recent = _sales(ctx, product, day - timedelta(days=28), day - timedelta(days=1))
     before = _sales(ctx, product, day - timedelta(days=56), day - timedelta(days=29))
@@ -206,8 +207,45 @@ async def _draft(ctx: AgentContext, product: Product) -> None:
         f"From {scheme.starts_on:%d %b} to {scheme.ends_on:%d %b}.\n"
         f"Why: {draft.reason}\nLast 4 weeks: {facts['cases_last_28_days']} cases "
         f"({trend}); retailer margin {margin_pct}%. At the same volume the scheme costs at "
-        f"most about INR {cost / 100:,.0f}. It is saved inactive.",
+        f"most about INR {cost / 100:,.0f}. It is saved inactive."
+        + _simulated(ctx, product, draft, text),
         buttons=[Button(id=f"promo:activate:{scheme.id}", title="Activate it")],
+    )
+
+
+def _simulated(ctx: AgentContext, product: Product, draft: SchemeDraft, text: str) -> str:
+    """The draft beside a few other shapes of scheme, simulated on the company's history."""
+    stores = stores_in(ctx.session, text)
+    own = Terms("this draft", draft.discount_pct, draft.min_cases, draft.free_pieces, draft.days)
+    result = simulate(ctx.session, [product], stores, today(ctx), own)
+    lines = [
+        f"• {_terms(o.terms)}: {100 * o.uplift:+.0f}% volume (~{o.extra_pieces:.0f} pcs more), "
+        f"cost ~INR {o.cost_paise / 100:,.0f}, ROI {100 * o.roi:+.0f}%"
+        for o in result.outcomes
+    ]
+    best = result.best
+    verdict = (
+        f"Best return: {best.terms.label} ({_terms(best.terms)})."
+        if best.roi > 0
+        else "At this uplift every option costs more than its extra margin; the cheapest loss "
+        f"is {best.terms.label}."
+    )
+    return (
+        f"\n\nSimulated over {result.stores} stores ({result.evidence}):\n"
+        + "\n".join(lines)
+        + f"\n{verdict}"
+    )
+
+
+def _terms(terms: Terms) -> str:
+    offer = []
+    if terms.discount_pct:
+        offer.append(f"{terms.discount_pct:g}% off")
+    if terms.free_pieces:
+        offer.append(f"{terms.free_pieces} pcs free")
+    label = "" if terms.label == "this draft" else f"{terms.label}. "
+    return (
+        f"{label}{' + '.join(offer) or 'no discount'} from {terms.min_cases} cs, {terms.days} days"
     )
 
 
@@ -282,5 +320,5 @@ SPEC = AgentSpec(
     commands=("/promo", "/schemes"),
     menu=("Schemes", 'schemes: "any scheme on Surf Excel?"'),
     prompts=("promo_draft",),
-    tools=("promotions", "sales"),
+    tools=("promotions", "sales", "promo_sim"),
 )

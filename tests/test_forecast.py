@@ -107,9 +107,10 @@ def test_bad_panels_and_too_little_history_are_refused(tmp_path):
     assert np.allclose(loaded.predict(panel, 2), model.predict(panel, 2))
 
 
-def a_year_of_sales(engine, company_id) -> int:
+def a_year_of_sales(engine, company_id, lift: dict[int, float] | None = None) -> int:
     """40 weeks of weekly orders from every imported store, as a distributor's export: each
-    store buys a steady basket, twice as much Marie in weeks of a scheme on it."""
+    store buys a steady basket of every product; Marie sells `lift[week]` times as much in the
+    weeks given (weeks before TODAY)."""
     with company_session(company_id, engine) as session:
         stores = [s.code for s in session.exec(select(Store).order_by(Store.code))]
         products = [
@@ -125,7 +126,8 @@ def a_year_of_sales(engine, company_id) -> int:
         day = TODAY - timedelta(weeks=week) + timedelta(days=1)
         for s, store in enumerate(stores):
             for p, (sku, price) in enumerate(products):
-                pieces = rng.poisson(6 + 3 * s + 2 * p)
+                boost = (lift or {}).get(week, 1.0) if sku == "SF-MARIE-150" else 1.0
+                pieces = rng.poisson((6 + 3 * s + 2 * p) * boost)
                 if pieces:
                     writer.writerow([f"Y-{store}-{week}", store, day.isoformat(), sku, pieces,
                                      price])  # fmt: skip
