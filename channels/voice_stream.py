@@ -53,6 +53,7 @@ from tools.catalog import catalog_parser
 from tools.hearing import listen_for_order
 
 log = logging.getLogger("opensales.voice")
+GREETING = "Namaste {name}. Please say your order, or ask where your order is."
 
 TURN_SECONDS = Histogram(
     "opensales_voice_turn_seconds",
@@ -237,9 +238,7 @@ async def stream(websocket: WebSocket) -> None:
     call = Call(turns, intake, websocket, start, caller, speaker, transcriber)
     turns.senders["voice"].open(caller.phone)  # the call is live: replies come to it
     first = caller.name.split()[:1]
-    call.say(
-        f"Namaste {first[0] if first else ''}. Please say your order, or ask where your order is."
-    )
+    call.say(GREETING.format(name=first[0] if first else ""))
     try:
         while True:
             try:
