@@ -52,15 +52,14 @@ from tools.forecasts import RETRAIN_DAYS, latest_model, model_folder, predict_co
 from tools.pii import pii_context
 from tools.planner import Invalid, as_task, plan, store_features, validate
 from tools.risk import score_stores
+from tools.stockout import SHORT, stockout_risks
 from tools.stockout import record as record_stockouts
-from tools.stockout import stockout_risks
 from tools.task_writer import WRITE_PROMPT, context, write
 
 log = logging.getLogger("opensales.daily")
 BATCH = 200  # tasks written per transaction (and per heartbeat)
 LLM_GIVE_UP_AFTER = 3  # failures in a row: the model is down or too slow tonight
 COVER_DAYS = 3  # alert when stock lasts fewer days than this at the last 28 days' pace
-STOCKOUT_ALERT = 0.5  # or when running out before the next delivery is more likely than not
 
 
 # -- the demand forecast ---------------------------------------------------------------------
@@ -299,7 +298,7 @@ def low_stock(session: CompanySession, day: date) -> list[tuple[Product, int, st
         chance = (
             f"{100 * risk.probability:.0f}% chance of running out in {risk.lead_days} days "
             f"(about {risk.expected:.0f} pcs expected)"
-            if risk is not None and risk.probability >= STOCKOUT_ALERT
+            if risk is not None and risk.probability >= SHORT
             else None
         )
         if quantity <= reorder and reorder > 0:

@@ -14,10 +14,11 @@ from sqlmodel import col, select
 
 from db.models import Company, OrderEB2B, Prediction, Product, Store, Transaction, TransactionItem
 from db.scope import CompanySession
+from tools.predictions import latest_day
 from tools.schemes import covers, running
+from tools.stockout import likely_short
 
 LINES = 8
-SHORT = 0.5  # stock-out risk from which a product is not suggested
 SCHEME_REACH = 0.5  # a line at half a scheme's minimum or more is brought up to it
 MUST_SELL_DAYS = 90
 
@@ -45,7 +46,7 @@ def _rounded(product: Product, pieces: float) -> int:
 
 def suggest_basket(session: CompanySession, store: Store, day: date) -> Basket:
     products = {p.id: p for p in session.exec(select(Product).where(Product.is_active))}
-    short = _short(session)
+    short = likely_short(session)
     wanted, source = _from_forecast(session, store, products)
     if not wanted:
         wanted, source = _from_recent_orders(session, store, products), "recent orders"
@@ -61,33 +62,10 @@ def suggest_basket(session: CompanySession, store: Store, day: date) -> Basket:
     return Basket(_with_schemes(session, lines, day), source)
 
 
-def _short(session: CompanySession) -> set[uuid.UUID]:
-    latest = session.exec(
-        select(func.max(Prediction.predicted_for)).where(Prediction.model == "stockout")
-    ).one()
-    if latest is None:
-        return set()
-    return {
-        p.product_id
-        for p in session.exec(
-            select(Prediction).where(
-                Prediction.model == "stockout",
-                Prediction.predicted_for == latest,
-                Prediction.value >= SHORT,
-            )
-        )
-        if p.product_id is not None
-    }
-
-
 def _from_forecast(
     session: CompanySession, store: Store, products: dict[uuid.UUID, Product]
 ) -> tuple[list[tuple[Product, float, str]], str]:
-    latest = session.exec(
-        select(func.max(Prediction.predicted_for)).where(
-            Prediction.model == "demand", Prediction.store_id == store.id
-        )
-    ).one()
+    latest = latest_day(session, "demand", store.id)
     if latest is None:
         return [], "forecast"
     rows = session.exec(

@@ -32,6 +32,7 @@ from ml.forecast import (
     seasonal_naive,
     train,
 )
+from tools.predictions import latest_day, replace_day
 
 log = logging.getLogger("opensales.forecasts")
 MODEL = "demand"
@@ -254,10 +255,6 @@ def predict_company(
     version = "seasonal-naive" if fallback is not None or model is None else model.version
     progress(f"{len(series.keys)} series forecast with {version}" + (
         f" ({fallback})" if fallback else ""))  # fmt: skip
-    for old in session.exec(
-        select(Prediction).where(Prediction.model == MODEL, Prediction.predicted_for == day)
-    ):
-        session.delete(old)  # a forecast made again the same day replaces the first
     rows = []
     for row, (store_id, product_id) in enumerate(series.keys):
         weeks = [round(float(v), 2) for v in weekly[row]]
@@ -278,8 +275,7 @@ def predict_company(
                     details=details,
                 )
             )
-    session.add_all(rows)
-    session.commit()
+    replace_day(session, MODEL, day, rows)  # a forecast made again the same day replaces it
     return CompanyForecast(version, fallback, len(rows))
 
 
@@ -320,11 +316,7 @@ def store_needs(
 ) -> tuple[date, str, list[Need]] | None:
     """The latest forecast for a store: its day, model version and the products it will need
     in the next `days` days, most first; None before any forecast was made."""
-    latest = session.exec(
-        select(func.max(Prediction.predicted_for)).where(
-            Prediction.model == MODEL, Prediction.store_id == store.id
-        )
-    ).one()
+    latest = latest_day(session, MODEL, store.id)
     if latest is None:
         return None
     rows = session.exec(

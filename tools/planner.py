@@ -28,13 +28,13 @@ from db.models import (
     Visit,
 )
 from db.scope import CompanySession
+from tools.stockout import likely_short
 
 WINDOW_DAYS = 90
 DEFAULT_CAP = 8  # tasks per rep and day; the company setting tasks_per_rep overrides it
 MUST_SELL_COUNT = 5  # the most widely bought products, when the company names no must_sell list
 DECISIONS_DAYS = 14  # how far back skips and manager verdicts count
 CHURN_TASK = 0.3  # a churn score from which a store gets a win-back visit
-SHORT = 0.5  # stock-out risk from which a product is not pitched
 POINTS = {"reorder": 15, "win_back": 20, "activation": 25, "msl_gap": 10, "promo": 10}
 
 
@@ -213,19 +213,7 @@ def _predictions(
             )
         )
     }
-    short: set[uuid.UUID] = set()
-    if "stockout" in latest:
-        short = {
-            p.product_id
-            for p in session.exec(
-                select(Prediction).where(
-                    Prediction.model == "stockout",
-                    Prediction.predicted_for == latest["stockout"],
-                    Prediction.value >= SHORT,
-                )
-            )
-            if p.product_id is not None
-        }
+    short = likely_short(session)
     if "churn" in latest:
         for p in session.exec(
             select(Prediction).where(

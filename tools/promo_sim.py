@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from db.models import Company, Prediction, Product, Promotion, Store, Transaction, TransactionItem
 from db.scope import CompanySession
 from tools.forecasts import weekly_series
+from tools.predictions import latest_day
 
 HISTORY_WEEKS = 26
 MIN_PROMOTED = 4  # promoted store-weeks a cluster needs for its own estimate
@@ -179,9 +180,7 @@ def _baseline_per_day(
     session: CompanySession, products: Sequence[Product], stores: Sequence[Store], day: date
 ) -> float:
     ids, store_ids = [p.id for p in products], [s.id for s in stores]
-    latest = session.exec(
-        select(func.max(Prediction.predicted_for)).where(Prediction.model == "demand")
-    ).one()
+    latest = latest_day(session, "demand")
     if latest is not None:
         total = session.exec(
             select(func.coalesce(func.sum(Prediction.value), 0)).where(

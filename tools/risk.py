@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from db.models import Prediction, Store, Transaction, Visit
 from db.scope import CompanySession
 from ml.churn import Activity, ChurnModel, active, churned, features, train
+from tools.predictions import latest_day, replace_day
 
 MODEL = "churn"
 HORIZON_DAYS = 28
@@ -84,16 +85,13 @@ def score_stores(session: CompanySession, day: date) -> CompanyRisk:
         probabilities = model.probability(current)
     else:  # late against its own rhythm: the rule a rep would use
         probabilities = np.clip((current[:, 6] - 1) / 3, 0, 1) if len(now) else np.zeros(0)
-    for old in session.exec(
-        select(Prediction).where(Prediction.model == MODEL, Prediction.predicted_for == day)
-    ):
-        session.delete(old)
+    rows = []
     for row, (store_id, _) in enumerate(now):
         reasons = model.reasons(current[row]) if model is not None else []
         details: dict = {"reasons": reasons, "recency_days": int(current[row, 0])}
         if fallback:
             details["fallback"] = fallback
-        session.add(
+        rows.append(
             Prediction(
                 company_id=session.company_id,
                 model=MODEL,
@@ -105,7 +103,7 @@ def score_stores(session: CompanySession, day: date) -> CompanyRisk:
                 details=details,
             )
         )
-    session.commit()
+    replace_day(session, MODEL, day, rows)
     return CompanyRisk(len(now), float(labels.mean()) if len(labels) else 0.0, fallback)
 
 
@@ -113,9 +111,7 @@ def stores_at_risk(
     session: CompanySession, rep_id: uuid.UUID | None, limit: int = 5
 ) -> list[tuple[Store, Prediction]]:
     """The latest churn scores of a rep's stores (every store for None), highest first."""
-    latest = session.exec(
-        select(func.max(Prediction.predicted_for)).where(Prediction.model == MODEL)
-    ).one()
+    latest = latest_day(session, MODEL)
     if latest is None:
         return []
     query = (

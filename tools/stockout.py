@@ -20,10 +20,12 @@ from sqlmodel import col, select
 
 from db.models import Company, Prediction, StockLevel, Transaction, TransactionItem
 from db.scope import CompanySession
+from tools.predictions import latest_day, replace_day
 
 MODEL = "stockout"
 PACE_DAYS = 28
 DEFAULT_LEAD_DAYS = 2
+SHORT = 0.5  # a risk from which a product is not pitched, suggested or left off an alert
 
 
 @dataclass(frozen=True)
@@ -102,9 +104,7 @@ def _weekday_share(daily: dict[uuid.UUID, np.ndarray], since: date) -> list[floa
 
 def _forecast_per_day(session: CompanySession) -> dict[uuid.UUID, float]:
     """The latest 7-day demand forecast per product, summed over stores, per day."""
-    latest = session.exec(
-        select(func.max(Prediction.predicted_for)).where(Prediction.model == "demand")
-    ).one()
+    latest = latest_day(session, "demand")
     if latest is None:
         return {}
     return {
@@ -132,26 +132,37 @@ def _exceeds(mean: float, spread: float, on_hand: int) -> float:
 
 def record(session: CompanySession, day: date, risks: dict[uuid.UUID, StockoutRisk]) -> int:
     """Replace the day's stock-out predictions with these."""
-    for old in session.exec(
-        select(Prediction).where(Prediction.model == MODEL, Prediction.predicted_for == day)
-    ):
-        session.delete(old)
-    for risk in risks.values():
-        session.add(
-            Prediction(
-                company_id=session.company_id,
-                model=MODEL,
-                model_version="normal-lead-time",
-                product_id=risk.product_id,
-                predicted_for=day,
-                horizon_days=risk.lead_days,
-                value=risk.probability,
-                details={
-                    "on_hand": risk.on_hand,
-                    "expected": risk.expected,
-                    "source": risk.source,
-                },  # fmt: skip
+    rows = [
+        Prediction(
+            company_id=session.company_id,
+            model=MODEL,
+            model_version="normal-lead-time",
+            product_id=risk.product_id,
+            predicted_for=day,
+            horizon_days=risk.lead_days,
+            value=risk.probability,
+            details={"on_hand": risk.on_hand, "expected": risk.expected, "source": risk.source},
+        )
+        for risk in risks.values()
+    ]
+    replace_day(session, MODEL, day, rows)
+    return len(rows)
+
+
+def likely_short(session: CompanySession) -> set[uuid.UUID]:
+    """Products more likely than not to run out before the next delivery, as of the latest
+    stock-out predictions: not to be pitched or suggested."""
+    latest = latest_day(session, MODEL)
+    if latest is None:
+        return set()
+    return {
+        p.product_id
+        for p in session.exec(
+            select(Prediction).where(
+                Prediction.model == MODEL,
+                Prediction.predicted_for == latest,
+                Prediction.value >= SHORT,
             )
         )
-    session.commit()
-    return len(risks)
+        if p.product_id is not None
+    }
