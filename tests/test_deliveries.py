@@ -3,7 +3,6 @@ fit and what has no location listed with the reason, defaults said; a manager as
 WhatsApp and gets the routes with a map."""
 
 import re
-import time
 from datetime import datetime, timedelta
 from datetime import time as clock
 from zoneinfo import ZoneInfo
@@ -12,7 +11,7 @@ import pytest
 from sqlmodel import select
 from test_daily_jobs import TODAY, own_company
 from test_visits_points import field  # noqa: F401  (a fixture)
-from test_whatsapp_pipeline import signed, webhook
+from test_whatsapp_pipeline import replies, say
 
 from db.engine import company_session
 from db.models import Company, OrderEB2B, Store
@@ -86,14 +85,8 @@ def test_a_manager_asks_for_tomorrows_deliveries_on_whatsapp(field):  # noqa: F8
     engine = client.app.state.runtime.engine
     orders_for_tomorrow(engine, company_id, {"NGP-S001": 3, "NGP-S003": 2, "NGP-S004": 5})
     phone = "+919890010009"  # Anil Sharma, manager
-    sent = client.app.state.runtime.senders["whatsapp"].sent[phone]
-    payload = webhook(phone, "text", {"body": "plan deliveries for tomorrow"})
-    assert client.post("/whatsapp/webhook", content=payload, headers=signed(payload)).is_success
-    deadline = time.monotonic() + 15
-    while not sent:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    reply = sent[0]
+    assert say(client, phone, "plan deliveries for tomorrow").is_success
+    reply = replies(client, phone, 1, timeout=15)[0]
     assert reply.text.startswith(f"Deliveries for {TOMORROW:%a %d %b}: 3 orders to 3 stores")
     loads = re.findall(r"^Van \d \((\d+)/150 cases", reply.text, re.M)
     assert sum(int(n) for n in loads) == 10

@@ -8,7 +8,6 @@ import asyncio
 import csv
 import io
 import re
-import time
 from datetime import timedelta
 
 import numpy as np
@@ -18,7 +17,7 @@ from test_daily_jobs import TODAY, own_company
 from test_daily_jobs import context as job_context
 from test_own_data import load
 from test_visits_points import field  # noqa: F401  (a fixture)
-from test_whatsapp_pipeline import signed, webhook
+from test_whatsapp_pipeline import replies, say
 
 from db.engine import company_session
 from db.models import Prediction, Product, Store, Task, Transaction
@@ -200,16 +199,10 @@ def test_a_rep_asks_what_a_store_will_need_on_whatsapp(field, tmp_path):  # noqa
     ctx = job_context(engine, company_id, job="forecast", data_dir=tmp_path)
     assert asyncio.run(run_job(JOBS["forecast"], ctx))["trained"] == 1
     phone = "+919890010001"  # Vikas, NGP-R1: Shree Ganesh Kirana is his
-    sent = client.app.state.runtime.senders["whatsapp"].sent[phone]
 
     def ask(body, count):
-        payload = webhook(phone, "text", {"body": body})
-        assert client.post("/whatsapp/webhook", content=payload, headers=signed(payload)).is_success
-        deadline = time.monotonic() + 15
-        while len(sent) < count:
-            assert time.monotonic() < deadline, sent
-            time.sleep(0.05)
-        return sent[count - 1].text
+        assert say(client, phone, body).is_success
+        return replies(client, phone, count, timeout=15)[count - 1].text
 
     text = ask("what will shree ganesh kirana need next week?", 1)
     assert text.startswith("Shree Ganesh Kirana will need in the next 7 days (forecast of 04 Dec")

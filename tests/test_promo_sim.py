@@ -4,7 +4,6 @@ on WhatsApp sees the draft beside the variants."""
 
 import json
 import re
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from test_daily_jobs import TODAY, own_company
 from test_forecast import a_year_of_sales
 from test_own_data import load
 from test_visits_points import field  # noqa: F401  (a fixture)
-from test_whatsapp_pipeline import signed, webhook
+from test_whatsapp_pipeline import replies, say
 
 from db.engine import company_session
 from db.models import Product
@@ -67,14 +66,8 @@ def test_a_manager_drafts_a_scheme_for_an_area_and_sees_it_simulated(field):  # 
     a_year_of_sales(engine, company_id, lift=PROMOTED_WEEKS)
     a_past_scheme(engine, company_id)
     phone = "+919890010009"  # Anil Sharma, manager
-    sent = client.app.state.runtime.senders["whatsapp"].sent[phone]
-    payload = webhook(phone, "text", {"body": "design a scheme to push marie in sitabuldi"})
-    assert client.post("/whatsapp/webhook", content=payload, headers=signed(payload)).is_success
-    deadline = time.monotonic() + 15
-    while not sent:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    text = sent[0].text
+    assert say(client, phone, "design a scheme to push marie in sitabuldi").is_success
+    text = replies(client, phone, 1, timeout=15)[0].text
     assert text.startswith("Draft scheme DRAFT-") and "saved inactive" in text
     assert re.search(r"Simulated over 2 stores \(\d+ promoted store-weeks of Biscuits", text)
     options = re.findall(r"^• (.+?): ([+-]\d+)% volume .+ ROI ([+-]\d+)%$", text, re.M)

@@ -5,7 +5,6 @@ tap."""
 
 import asyncio
 import re
-import time
 from datetime import date
 
 from sqlmodel import select
@@ -13,7 +12,7 @@ from test_daily_jobs import TODAY, own_company
 from test_daily_jobs import context as job_context
 from test_forecast import a_year_of_sales
 from test_visits_points import field  # noqa: F401  (a fixture)
-from test_whatsapp_pipeline import signed, webhook
+from test_whatsapp_pipeline import replies, say
 
 from db.engine import company_session
 from db.models import OrderEB2B, Product, Promotion, StockLevel, TransactionItem
@@ -44,14 +43,8 @@ def test_a_retailer_order_on_imported_data_gets_the_running_schemes(field):  # n
     client, company_id, _ = field
     engine = client.app.state.runtime.engine
     phone = "+919890120001"  # Manoj Kale, Shree Ganesh Kirana
-    sent = client.app.state.runtime.senders["whatsapp"].sent[phone]
-    payload = webhook(phone, "text", {"body": "2 case marie, 48 bru"})
-    assert client.post("/whatsapp/webhook", content=payload, headers=signed(payload)).is_success
-    deadline = time.monotonic() + 15
-    while not sent:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    text = sent[0].text
+    assert say(client, phone, "2 case marie, 48 bru").is_success
+    text = replies(client, phone, 1, timeout=15)[0].text
     assert "confirmed" in text
     assert "Scheme MARIE-DEC on Sunfeast Marie Light 150g: 10% off" in text
     assert "Scheme BRU-FREE on Bru Instant Coffee 50g: 4 pcs free" in text
@@ -103,25 +96,19 @@ def test_a_retailer_gets_a_suggested_order_and_places_it_with_one_tap(field, tmp
         ctx = job_context(engine, company_id, job=job, data_dir=tmp_path)
         asyncio.run(run_job(JOBS[job], ctx))
     phone = "+919890120001"  # Manoj Kale, Shree Ganesh Kirana
-    sent = client.app.state.runtime.senders["whatsapp"].sent[phone]
 
-    def say(kind, body, count):
-        payload = webhook(phone, kind, body)
-        assert client.post("/whatsapp/webhook", content=payload, headers=signed(payload)).is_success
-        deadline = time.monotonic() + 15
-        while len(sent) < count:
-            assert time.monotonic() < deadline, sent
-            time.sleep(0.05)
-        return sent[count - 1]
+    def ask(count, text=None, button=None):
+        assert say(client, phone, text, button).is_success
+        return replies(client, phone, count, timeout=15)[count - 1]
 
-    offer = say("text", {"body": "suggest my order"}, 1)
+    offer = ask(1, "suggest my order")
     assert offer.text.startswith("Suggested order for Shree Ganesh Kirana (from your forecast):")
     suggested = re.findall(r"^• (\d+) (cs|pcs) (.+?): (.+)$", offer.text, re.M)
     assert len(suggested) >= 3 and all("forecast" in why or "must-sell" in why
                                        for *_, why in suggested)  # fmt: skip
     assert [b.id for b in offer.buttons] == ["confirm:yes", "confirm:no"]
     button = {"id": "confirm:yes", "title": "Order these"}
-    placed = say("interactive", {"type": "button_reply", "button_reply": button}, 2)
+    placed = ask(2, button=button)
     assert placed.text.startswith("Order #") and "confirmed" in placed.text
     with company_session(company_id, engine) as session:
         order = session.exec(select(OrderEB2B)).one()
