@@ -402,6 +402,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from evals.forecast import main as evaluate
     elif args.what == "churn":
         from evals.churn import main as evaluate
+    elif args.what == "credit":
+        from evals.credit import main as evaluate
     elif args.what == "food-ordering":
         from evals.food_ordering import main as evaluate
     elif args.what == "intents":
@@ -704,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
             "sql",
             "forecast",
             "churn",
+            "credit",
         ],
     )
     evaluate.add_argument(

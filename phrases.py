@@ -173,6 +173,18 @@ _RISK = (
     r"kaun ?se (stores?|shops?|dukaan) (band|chhod)",
 )
 RISK_ASKS = _words(*_RISK)
+CREDIT_ASKS = _words(  # what a store owes, its limit and tier; orders waiting for approval
+    r"(my |our )?credit( limit| balance| standing| tier| status| risk)?",
+    r"outstanding",
+    r"(how much|what) (do |does )?(i|we|they|it|.{2,40}) owe",
+    r"dues?",
+    r"overdue",
+    r"udh?aa?r",
+    r"(kitna|kitne) (baaki|baki|paisa|paise|bakaya)",
+    r"bakaya",
+    r"held orders?",
+    r"orders? (on hold|waiting|for approval)",
+)
 TASK_ASKS = _words(
     *_ROUTE,  # a route is part of a rep's plan
     *_NEEDS,  # and what a store on it will need

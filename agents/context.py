@@ -72,6 +72,9 @@ class AgentContext:
     preface: str = ""  # said before the first reply: what a voice note or photo was heard as
     speak: bool = False  # replies go as voice notes too
     replies: list[OutboundMessage] = field(default_factory=list)
+    # (channel, address) of other people this turn queued messages for (a manager told of an
+    # order held for credit): the turn engine delivers them once the turn is committed
+    elsewhere: set[tuple[str, str]] = field(default_factory=set)
     agents: Sequence["AgentSpec"] = ()  # the registry in use: for menus and hand-offs
     redis: Any = None  # redis.asyncio.Redis when configured (the leaderboard's sorted sets)
     _recorded: int = 0

@@ -11,7 +11,7 @@ order", "where is my order", "cancel order 1234".
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from agents.context import AgentContext, ChatState
+from agents.credit import hold_buttons
 from agents.order_reading import Reading, read_order
 from agents.spec import AgentSpec
 from db.models import (
@@ -50,7 +51,10 @@ from phrases import (
     SUGGEST_ASKS,
     YES,
 )
+from settings import Settings
+from tools.alerts import managers, messaging_channel, queue_once
 from tools.basket import suggest_basket
+from tools.credit import Credit, store_credit
 from tools.devanagari import to_latin
 from tools.order_parser import (
     ALL_UNITS,
@@ -61,6 +65,7 @@ from tools.order_parser import (
     normalise,
     quantities,
 )
+from tools.orders import HELD, cancel_order
 from tools.schemes import Priced, price_line, running
 from tools.stock import on_hand, stock_tracked
 from tools.visits import open_visit
@@ -81,6 +86,8 @@ class _Turn:
     source_message_id: Any  # the first message of the batch: one order per source message
     stock_tracked: bool | None = None  # read once per turn, when first needed
     rep_id: uuid.UUID | None = None  # the rep taking the order during a visit
+    settings: Settings | None = None  # where a manager's credit alert goes from
+    elsewhere: set[tuple[str, str]] = field(default_factory=set)  # the context's: see there
 
 
 def yes_or_no(text: str) -> bool | None:
@@ -449,6 +456,8 @@ def _create_order(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
     schemes = running(session, today)
     priced = {line.sku: price_line(products[line.sku], line.pieces or 0, schemes) for line in lines}
     total = sum(p.line_total_paise for p in priced.values())
+    credit = store_credit(session, turn.store, today)
+    status = HELD if credit is not None and credit.over_limit_with(total) else "confirmed"
     channel = Channel.rep if turn.rep_id else turn.channel
     sale = Transaction(
         store_id=turn.store.id,
@@ -456,7 +465,7 @@ def _create_order(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
         transaction_date=today,
         channel=channel,
         total_paise=total,
-        status="confirmed",
+        status=status,
     )
     session.add(sale)
     session.flush()
@@ -479,7 +488,7 @@ def _create_order(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
         store_id=turn.store.id,
         transaction_id=sale.id,
         channel=channel,
-        status="confirmed",
+        status=status,
         total_paise=total,
         delivery_by=delivery_at,
         source_message_id=turn.source_message_id,
@@ -500,9 +509,35 @@ def _create_order(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
     session.add(order)
     session.flush()  # a number taken meanwhile by another worker raises; the job is retried
     turn.conversation.state = {"last_order": number}
+    if credit is not None and status == HELD:
+        _alert_managers(turn, order, credit)
     confirmation = _confirmation(turn, order)
+    if credit is not None:
+        confirmation.text += "\n" + credit.summary(adding=total if status != HELD else 0)
     confirmation.text += _untracked_note(turn, list(products.values()))
     return confirmation
+
+
+def _alert_managers(turn: _Turn, order: OrderEB2B, credit: Credit) -> None:
+    """Every manager hears of an order held for credit, with buttons to release or cancel it;
+    queued in this turn's transaction, so it goes once with the order (`tools/alerts.py`)."""
+    assert turn.settings is not None
+    channel, our_number = messaging_channel(turn.session, turn.settings)
+    store = turn.store
+    message = OutboundMessage(
+        text=(
+            f"Credit hold: order #{order.order_number} from {store.name} ({store.locality}), "
+            f"{rupees(order.total_paise)}, would take what they owe to "
+            f"{rupees(credit.standing.outstanding + order.total_paise)}, above their "
+            f"{rupees(store.credit_limit_paise)} limit.\n{credit.summary()}\n"
+            'Reply "held orders" to release or cancel it.'
+        ),
+        buttons=hold_buttons(order.order_number),
+    )
+    for user in managers(turn.session):
+        key = f"credit_hold:{order.order_number}:{user.id}"
+        queue_once(turn.session, key, user, channel, our_number, message)
+        turn.elsewhere.add((channel, user.phone))
 
 
 def _take_stock(turn: _Turn, product: Product, pieces: int) -> None:
@@ -527,6 +562,15 @@ def _confirmation(turn: _Turn, order: OrderEB2B) -> OutboundMessage:
         for item in order.items
         if item.get("scheme")
     )
+    if order.status == HELD:
+        return OutboundMessage(
+            text=(
+                f"Order #{order.order_number} received: {items}. Total: "
+                f"{rupees(order.total_paise)}. It waits for your distributor's approval: it "
+                f"would take you over your credit limit. We will tell you as soon as it is "
+                f"released; a payment releases it sooner.{schemes}"
+            )
+        )
     return OutboundMessage(
         text=(
             f"Order #{order.order_number} confirmed: {items}. Total: {rupees(order.total_paise)}. "
@@ -578,6 +622,11 @@ def _status(turn: _Turn) -> OutboundMessage:
         return OutboundMessage(text=f"Order #{order.order_number} was delivered.")
     if order.status == "cancelled":
         return OutboundMessage(text=f"Order #{order.order_number} was cancelled.")
+    if order.status == HELD:
+        return OutboundMessage(
+            text=f"Order #{order.order_number} ({rupees(order.total_paise)}) is waiting for "
+            "your distributor's credit approval."
+        )
     return OutboundMessage(
         text=(
             f"Order #{order.order_number} ({rupees(order.total_paise)}) is {order.status}; "
@@ -594,20 +643,9 @@ def _cancel(turn: _Turn, number: int) -> OutboundMessage:
     ).first()
     if order is None:
         return OutboundMessage(text=f"I can't find order #{number} for your store.")
-    if order.status != "confirmed":
+    if order.status not in ("confirmed", HELD):
         return OutboundMessage(text=f"Order #{number} is already {order.status}.")
-    order.status = "cancelled"
-    if order.transaction_id:
-        sale = turn.session.get(Transaction, order.transaction_id)
-        sale.status = "cancelled"
-        for item in turn.session.exec(
-            select(TransactionItem).where(TransactionItem.transaction_id == sale.id)
-        ):
-            level = turn.session.exec(
-                select(StockLevel).where(StockLevel.product_id == item.product_id)
-            ).first()
-            if level is not None:
-                level.quantity += item.quantity
+    cancel_order(turn.session, order)
     turn.conversation.state = {}
     return OutboundMessage(text=f"Order #{number} is cancelled.")
 
@@ -733,6 +771,8 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         llm=ctx.llm,
         source_message_id=ctx.source_message_id,
         rep_id=visit.rep_id if visit is not None else None,
+        settings=ctx.settings,
+        elsewhere=ctx.elsewhere,
     )
     last_order = ctx.conversation.state.get("last_order")
     ctx.replies.extend(await _handle(turn, state.get("text", ""), choice))

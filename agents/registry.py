@@ -5,7 +5,7 @@ line here. The graph, the router (intents, commands, keywords, the routing promp
 menu, the console and the agent API read this list.
 """
 
-from agents import analytics, coach, help, order, points, promo, tasks, visits
+from agents import analytics, coach, credit, help, order, points, promo, tasks, visits
 from agents.spec import AgentSpec
 
 AGENTS: tuple[AgentSpec, ...] = (
@@ -16,5 +16,6 @@ AGENTS: tuple[AgentSpec, ...] = (
     tasks.SPEC,
     visits.SPEC,
     points.SPEC,
+    credit.SPEC,
     help.SPEC,
 )

@@ -5,6 +5,8 @@
                                 "channel"?, "items": [{"sku", "quantity", "unit_price_inr"?}]}]
     POST /api/v1/stores         stores, the columns of `opensales import stores`
     POST /api/v1/products       products, the columns of `opensales import catalog`
+    POST /api/v1/payments       payments received: [{"external_id", "store_code", "date",
+                                "amount_inr", "method"?}]
 
 Each body is a JSON list (or {"items": [...]}) and is checked by the importer's own rules: all
 of it is written or, with any bad entry, none of it (422 IMPORT_INVALID, each error with its
@@ -114,9 +116,15 @@ async def products(request: Request) -> JSONResponse:
     return await _import(request, "catalog", entries, list(range(len(entries))))
 
 
+async def payments(request: Request) -> JSONResponse:
+    entries = await _entries(request)
+    return await _import(request, "payments", entries, list(range(len(entries))))
+
+
 routes = [
     Route("/api/v1/stock", stock, methods=["PUT"]),
     Route("/api/v1/transactions", transactions, methods=["POST"]),
     Route("/api/v1/stores", stores, methods=["POST"]),
     Route("/api/v1/products", products, methods=["POST"]),
+    Route("/api/v1/payments", payments, methods=["POST"]),
 ]

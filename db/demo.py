@@ -27,6 +27,7 @@ from db.models import (
     Company,
     Incentive,
     OrderEB2B,
+    Payment,
     Product,
     Promotion,
     Rep,
@@ -414,6 +415,7 @@ class DemoBuilder:
         self.trade()
         self.tasks()
         self.stock()
+        self.payments()
         self.strip_drafts()
         return self.rows
 
@@ -892,6 +894,54 @@ class DemoBuilder:
                 warehouse="MAIN",
                 quantity=quantity,
                 reorder_level=round(weekly) + product["units_per_case"],
+            )
+
+    def payments(self) -> None:
+        """Each invoice paid in full when the store gets round to it: most within their terms,
+        some a week or two late as a habit, and a few through a bad patch of 1-3 months when
+        bills wait until it ends (the credit model's synthetic ground truth). Limits are then
+        set with room above what each store owes at the end, so no demo order is held."""
+        rng = self.rng("payments")
+        invoices: dict[uuid.UUID, list[dict]] = defaultdict(list)
+        for sale in self.rows[Transaction]:
+            invoices[sale["store_id"]].append(sale)
+        number = 0
+        for store in self.stores:
+            store["credit_days"] = rng.choice([7, 14, 14, 21])
+            habit = rng.choices(["prompt", "late", "very late"], [0.6, 0.3, 0.1])[0]
+            bad_patches = []
+            for _ in range(rng.choices([0, 1, 2], [0.7, 0.22, 0.08])[0]):
+                begins = self.start + timedelta(days=rng.randrange(self.days))
+                bad_patches.append((begins, begins + timedelta(days=rng.randint(30, 90))))
+            owed_at_end, month = 0, 0
+            for sale in sorted(invoices[store["id"]], key=lambda s: s["transaction_date"]):
+                sold_on = sale["transaction_date"]
+                due = sold_on + timedelta(days=store["credit_days"])
+                late = {"prompt": 0, "late": 10, "very late": 25}[habit]
+                pays = due + timedelta(days=round(rng.uniform(-store["credit_days"], 4) + late))
+                for begins, ends in bad_patches:
+                    if begins <= pays <= ends:
+                        pays = ends + timedelta(days=rng.randint(0, 10))
+                pays = max(pays, sold_on)
+                if sold_on > self.end - timedelta(days=30):
+                    month += sale["total_paise"]
+                if pays > self.end:
+                    owed_at_end += sale["total_paise"]
+                    continue
+                number += 1
+                self.add(
+                    Payment,
+                    company_id=self.company_id,
+                    store_id=store["id"],
+                    paid_on=pays,
+                    amount_paise=sale["total_paise"],
+                    method=rng.choice(["cash", "upi", "upi", "cheque"]),
+                    external_id=f"RCPT{number:07d}",
+                    created_at=self.at(pays, 18),
+                )
+            headroom = owed_at_end + max(month, 5000_00) * 2
+            store["credit_limit_paise"] = max(
+                store["credit_limit_paise"], math.ceil(headroom / 5000_00) * 5000_00
             )
 
     def strip_drafts(self) -> None:

@@ -15,12 +15,13 @@ from typing import Any
 import phonenumbers
 from sqlmodel import SQLModel
 
-from db.models import BeatPlan, Product, Promotion, Rep, Role, StockLevel, Store, User
+from db.models import BeatPlan, Payment, Product, Promotion, Rep, Role, StockLevel, Store, User
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_PIECE_PAISE = 10_000_000 * 100  # ₹1 crore for one piece: anything above is a typo
 MAX_UNITS_PER_CASE = 10_000
 MAX_PIECES = 10_000_000
+MAX_CREDIT_DAYS = 365
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -180,6 +181,30 @@ def parse_store(row: dict[str, str], known: Known) -> dict[str, Any]:
         "lng": lng,
         "channel_type": optional(row, "channel_type") or "kirana",
         "assigned_rep_id": rep.id if rep else None,
+        **_credit_terms(row),
+    }
+
+
+def _credit_terms(row: dict[str, str]) -> dict[str, Any]:
+    """The credit limit and payment terms, when the file gives them (else left as they are)."""
+    terms: dict[str, Any] = {}
+    if optional(row, "credit_limit_inr"):
+        terms["credit_limit_paise"] = paise(row, "credit_limit_inr")
+    if optional(row, "credit_days"):
+        terms["credit_days"] = whole_number(row, "credit_days", 0, MAX_CREDIT_DAYS)
+    return terms
+
+
+def parse_payment(row: dict[str, str], known: Known) -> dict[str, Any]:
+    amount = paise(row, "amount_inr")
+    if amount == 0:
+        raise FieldError("amount_inr", "amount_inr is 0: a payment must be more than nothing")
+    return {
+        "external_id": code(row, "external_id"),
+        "store_id": reference(row, "store_code", known.stores, "store").id,
+        "paid_on": day(row, "date", known, past_only=True),
+        "amount_paise": amount,
+        "method": (optional(row, "method") or "").lower()[:32],
     }
 
 
@@ -289,7 +314,7 @@ KINDS: dict[str, Kind] = {
         ("code",),
         ("code",),
         ("code", "name", "owner_name", "owner_phone", "address", "locality", "city", "lat", "lng"),
-        ("channel_type", "rep_code"),
+        ("channel_type", "rep_code", "credit_limit_inr", "credit_days"),
         parse_store,
     ),
     "stock": Kind(
@@ -316,6 +341,14 @@ KINDS: dict[str, Kind] = {
         ),
         parse_promotion,
     ),  # fmt: skip
+    "payments": Kind(
+        Payment,
+        ("external_id",),
+        ("external_id",),
+        ("external_id", "store_code", "date", "amount_inr"),
+        ("method",),
+        parse_payment,
+    ),
     "users": Kind(
         User, ("phone",), ("phone",), ("phone", "name", "role"), ("language",), parse_user
     ),

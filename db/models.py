@@ -152,7 +152,8 @@ class Store(CompanyRecord, table=True):
     lng: float
     channel_type: str = "kirana"
     assigned_rep_id: uuid.UUID | None = Field(default=None, foreign_key="reps.id", index=True)
-    credit_limit_paise: int = Field(default=0, sa_type=BigInteger)
+    credit_limit_paise: int = Field(default=0, sa_type=BigInteger)  # 0: no limit set
+    credit_days: int = 14  # payment terms: an invoice is due this many days after the sale
     is_active: bool = True
 
 
@@ -200,6 +201,20 @@ class Transaction(CompanyRecord, table=True):
     total_paise: int = Field(sa_type=BigInteger)
     status: str = Field(default="completed", sa_type=String(16))
     external_id: str | None = Field(default=None, sa_type=String(64))  # the distributor's id
+
+
+class Payment(CompanyRecord, table=True):
+    """Money a store paid the distributor, from its own books (`opensales import payments`).
+    Paid against the oldest open invoices first (`ml/credit.py`)."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("company_id", "external_id"),)
+
+    store_id: uuid.UUID = Field(foreign_key="stores.id", index=True)
+    paid_on: date
+    amount_paise: int = Field(sa_type=BigInteger)
+    method: str = Field(default="", sa_type=String(32))  # cash, upi, cheque, ...
+    external_id: str = Field(sa_type=String(64))  # the distributor's receipt number
 
 
 class TransactionItem(CompanyRecord, table=True):
@@ -482,6 +497,7 @@ TENANT_TABLES: tuple[type[CompanyRecord], ...] = (
     Product,
     StockLevel,
     Transaction,
+    Payment,
     TransactionItem,
     Task,
     Incentive,

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.churn import Activity, Calibration, active, churned, evaluate, features, train
+from ml.churn import Activity, active, churned, features, train
+from ml.risk_model import Calibration, evaluate
 
 WINDOW = 90
 
@@ -27,7 +28,7 @@ def _split(customers: list[Activity], train_at: int, test_at: int, horizon: int)
         labels = np.array([churned(a, cutoff, horizon) for a in chosen], dtype=int)
         return matrix, labels
 
-    model = train(*table(train_at), horizon)
+    model = train(*table(train_at))
     matrix, labels = table(test_at)
     return evaluate(model.probability(matrix), labels, bins=5)
 

@@ -34,7 +34,6 @@ from db.models import (
     OrderEB2B,
     Product,
     Rep,
-    Role,
     StockLevel,
     Task,
     Transaction,
@@ -47,8 +46,11 @@ from jobs.scheduler import Job, JobContext
 from llm.client import LLMError
 from messages import OutboundMessage
 from ml.forecast import ForecastError
+from tools.alerts import managers, messaging_channel, queue_once, sent_before
 from tools.charts import render_chart
+from tools.credit import score_credit
 from tools.forecasts import RETRAIN_DAYS, latest_model, model_folder, predict_company, train_company
+from tools.money import rupees
 from tools.pii import pii_context
 from tools.planner import Invalid, as_task, plan, store_features, validate
 from tools.risk import score_stores
@@ -89,16 +91,25 @@ def _forecast(ctx: JobContext) -> None:
 
 
 async def churn_risk(ctx: JobContext) -> None:
-    """Churn per store, and stock-out risk per product (after the forecast it reads)."""
+    """Churn and credit risk per store, and stock-out risk per product (after the forecast it
+    reads)."""
     with company_session(ctx.company_id, ctx.engine) as session:
         made = await asyncio.to_thread(score_stores, session, ctx.day)
+        credit = await asyncio.to_thread(score_credit, session, ctx.day)
         stockouts = stockout_risks(session, ctx.day)
         record_stockouts(session, ctx.day, stockouts)
     ctx.count("stores", made.written)
+    ctx.count("credit_scored", credit.written)
     ctx.count("products", len(stockouts))
     if made.fallback:
         ctx.count("fallback")
+    if credit.fallback:
+        ctx.count("credit_fallback")
     ctx.progress(f"{made.written} stores scored; {100 * made.base_rate:.1f}% lost last 28 days")
+    ctx.progress(
+        f"{credit.written} stores given a credit tier"
+        + (f" ({credit.fallback})" if credit.fallback else "")
+    )
 
 
 # -- WF-001: nightly tasks ----------------------------------------------------------------------
@@ -219,14 +230,7 @@ def _queue_pushes(ctx: JobContext) -> list[tuple[str, str]]:
 
 
 def _channel(ctx: JobContext, session: CompanySession) -> tuple[str, str]:
-    """WhatsApp when it is set up (or nothing is: development), else SMS."""
-    company = session.get(Company, ctx.company_id)
-    settings = ctx.settings
-    whatsapp = company.settings.get("whatsapp_phone_number_id") or settings.whatsapp_phone_number_id
-    sms = company.settings.get("sms_phone_number_id") or settings.twilio_phone_number
-    if whatsapp or not sms:
-        return "whatsapp", whatsapp or "whatsapp"
-    return "sms", sms
+    return messaging_channel(session, ctx.settings)
 
 
 def _notify(
@@ -238,14 +242,9 @@ def _notify(
     message: OutboundMessage,
 ) -> bool:
     """Queue `message` for `user` unless `key` was sent before; True when queued now."""
-    exists = session.exec(select(Notification.id).where(Notification.key == key)).first()
-    if exists is not None:
+    if sent_before(session, key):
         return False
-    (row,) = outbox.record(session, channel, our_number, user.phone, [message])
-    session.flush()
-    session.add(
-        Notification(company_id=session.company_id, key=key, user_id=user.id, message_id=row.id)
-    )
+    queue_once(session, key, user, channel, our_number, message)
     try:
         session.commit()
     except IntegrityError:  # another run queued it a moment ago
@@ -318,10 +317,7 @@ def _queue_alerts(ctx: JobContext) -> list[tuple[str, str]]:
         channel, our_number = _channel(ctx, session)
         low = low_stock(session, ctx.day)
         ctx.count("low_products", len(low))
-        managers = session.exec(
-            select(User).where(col(User.role).in_([Role.manager, Role.admin]))
-        ).all()
-        for user in managers:
+        for user in managers(session):
             new = [
                 row
                 for row in low
@@ -439,24 +435,20 @@ def _start(company: Company, day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(company.timezone))
 
 
-def _rupees(paise: int) -> str:
-    return f"₹{paise / 100:,.0f}"
-
-
 def digest_message(summary: dict, day: date) -> OutboundMessage:
     target = summary["target_paise"]
     against = (
         f" ({summary['revenue_paise'] / target:.0%} of the "
-        f"{'target' if summary['target_named'] else 'usual for this weekday'} {_rupees(target)})"
+        f"{'target' if summary['target_named'] else 'usual for this weekday'} {rupees(target)})"
         if target
         else ""
     )
     ranking = summary["ranking"]
-    top = ", ".join(f"{name} {_rupees(value)}" for name, value, _ in ranking[:3])
-    bottom = ", ".join(f"{name} {_rupees(value)}" for name, value, _ in ranking[-3:][::-1])
+    top = ", ".join(f"{name} {rupees(value)}" for name, value, _ in ranking[:3])
+    bottom = ", ".join(f"{name} {rupees(value)}" for name, value, _ in ranking[-3:][::-1])
     text = (
         f"Today, {day:%a %d %b}:\n"
-        f"• Sales {_rupees(summary['revenue_paise'])} from {summary['sales']} orders{against}; "
+        f"• Sales {rupees(summary['revenue_paise'])} from {summary['sales']} orders{against}; "
         f"{summary['orders']} by chat\n"
         f"• Visits {summary['visits']}; tasks done {summary['tasks_done']} of {summary['tasks']}\n"
         f"• Top reps: {top or 'none'}\n• Needs help: {bottom or 'none'}"
@@ -476,9 +468,7 @@ def _queue_digests(ctx: JobContext) -> list[tuple[str, str]]:
     with company_session(ctx.company_id, ctx.engine) as session:
         channel, our_number = _channel(ctx, session)
         message = digest_message(day_summary(session, ctx.day), ctx.day)
-        for user in session.exec(
-            select(User).where(col(User.role).in_([Role.manager, Role.admin]))
-        ):
+        for user in managers(session):
             if _notify(session, f"digest:{ctx.day}:{user.id}", user, channel, our_number, message):
                 queued.append((channel, user.phone))
                 ctx.count("sent")
@@ -489,7 +479,9 @@ JOBS: dict[str, Job] = {
     job.name: job
     for job in (
         Job("forecast", 1, 24, forecast, "demand forecast per store and product (weekly model)"),
-        Job("risk", 1, 24, churn_risk, "churn risk per store (logistic regression, daily)"),
+        Job(
+            "risk", 1, 24, churn_risk, "churn and credit risk per store, stock-out risk per product"
+        ),
         Job("tasks", 2, 24, nightly_tasks, "WF-001: plan each rep's tasks for the day"),
         Job("push", 7, 24, morning_push, "WF-003: send each rep today's tasks"),
         Job("alerts", 8, 4, stock_alerts, "WF-009: low stock to managers, once a product a day"),

@@ -159,13 +159,31 @@ class Turns:
         """Answer the sender's unanswered messages and deliver what is queued for them;
         returns how many messages were answered."""
         answered = 0
+        elsewhere: set[tuple[str, str]] = set()
         async with self.lock(conversation_key(company_id, channel, sender)):
             while batch := self._claim(company_id, channel, sender):
-                await self._answer(company_id, channel, sender, batch)
+                elsewhere |= await self._answer(company_id, channel, sender, batch)
                 answered += len(batch)
             with company_session(company_id, self.engine) as session:
                 await deliver(session, self.senders.get(channel), channel, sender, self.settings)
+        await self._deliver_elsewhere(company_id, elsewhere)
         return answered
+
+    async def _deliver_elsewhere(
+        self, company_id: uuid.UUID, conversations: set[tuple[str, str]]
+    ) -> None:
+        """Deliver what a turn queued for other people, each under their conversation's lock
+        (taken after the sender's is released: two turns alerting each other cannot deadlock).
+        One busy elsewhere delivers it itself when its run ends; the sweeper is the backstop."""
+        for channel, to in sorted(conversations):
+            try:
+                async with self.lock(conversation_key(company_id, channel, to)):
+                    with company_session(company_id, self.engine) as session:
+                        await deliver(
+                            session, self.senders.get(channel), channel, to, self.settings
+                        )
+            except Busy:
+                continue
 
     def _claim(self, company_id: uuid.UUID, channel: str, sender: str) -> list[uuid.UUID]:
         with company_session(company_id, self.engine) as session:
@@ -186,7 +204,8 @@ class Turns:
 
     async def _answer(
         self, company_id: uuid.UUID, channel: str, sender: str, batch: list[uuid.UUID]
-    ) -> None:
+    ) -> set[tuple[str, str]]:
+        """Answer a batch; returns the other conversations its turns queued messages for."""
         with company_session(company_id, self.engine) as session:
             messages = [session.get(Message, message_id) for message_id in batch]
             our_number = messages[0].recipient
@@ -197,11 +216,12 @@ class Turns:
                 )
                 outbox.mark_answered(session, batch)
                 session.commit()
-                return
+                return set()
             ctx = await self._context(session, company_id, channel, sender, our_number, person)
             for unit in _units(messages):
                 async for _ in self._turn(ctx, unit):
                     pass
+            return ctx.elsewhere
 
     # -- the agent API: one stored message, streamed -------------------------------------
 
@@ -225,6 +245,7 @@ class Turns:
                 yield TurnEvent(node=node, update=update)
             replies = list(ctx.replies)
             await deliver(session, sender, channel, address, self.settings)
+        await self._deliver_elsewhere(company_id, ctx.elsewhere)
         yield TurnEvent(replies=replies)
 
     # -- one turn ------------------------------------------------------------------------

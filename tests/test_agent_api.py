@@ -93,8 +93,15 @@ def test_the_agents_listed_are_those_of_the_callers_role(shop):
     with client(folder) as api:
         manager = api.get("/agents", headers=bearer(company_id)).json()
         retailer = api.get("/agents", headers=bearer(company_id, role="retailer")).json()
-    assert [a["name"] for a in manager] == ["promo", "analytics", "coach", "points", "help"]
-    assert [a["name"] for a in retailer] == ["order", "promo", "help"]
+    assert [a["name"] for a in manager] == [
+        "promo",
+        "analytics",
+        "coach",
+        "points",
+        "credit",
+        "help",
+    ]
+    assert [a["name"] for a in retailer] == ["order", "promo", "credit", "help"]
     analytics = next(a for a in manager if a["name"] == "analytics")
     assert "/report" in analytics["commands"] and "analytics_sql" in analytics["prompts"]
 

@@ -23,7 +23,7 @@ from db.engine import company_session
 from db.models import Prediction, Product, Store, Task, Transaction
 from jobs.daily import JOBS
 from jobs.scheduler import run_job
-from ml.churn import Activity, ChurnError, churned, evaluate
+from ml.churn import Activity, ChurnError, churned
 from ml.churn import features as churn_features
 from ml.churn import train as train_churn
 from ml.forecast import (
@@ -35,6 +35,7 @@ from ml.forecast import (
     score,
     train,
 )
+from ml.risk_model import evaluate
 from tools.forecasts import model_folder, named_store, predict_company, store_needs, train_company
 from tools.planner import store_features
 from tools.risk import stores_at_risk
@@ -248,7 +249,7 @@ def test_the_churn_model_ranks_the_stores_that_slow_down_first():
     stores, _ = customers()
     matrix = np.array([churn_features(a, 120) for a in stores])
     labels = np.array([churned(a, 120, 28) for a in stores], dtype=int)
-    model = train_churn(matrix, labels, 28)
+    model = train_churn(matrix, labels)
     held, _ = customers(seed=4)
     test = np.array([churn_features(a, 120) for a in held])
     result = evaluate(model.probability(test), np.array([churned(a, 120, 28) for a in held]))
@@ -256,7 +257,7 @@ def test_the_churn_model_ranks_the_stores_that_slow_down_first():
     worst = int(np.argmax(model.probability(test)))
     assert model.reasons(test[worst])  # why it is at risk
     with pytest.raises(ChurnError, match="too few"):
-        train_churn(matrix[:10], labels[:10], 28)
+        train_churn(matrix[:10], labels[:10])
 
 
 def test_stores_at_risk_are_scored_and_a_rep_sees_them(engine, two_companies):

@@ -98,43 +98,43 @@ def test_an_agent_is_its_own_module_and_one_line_in_the_registry(demo, tmp_path)
     rep = phone_of(engine, company_id, Role.rep)
 
     async def balance(ctx, state) -> dict:
-        ctx.say(f"{ctx.sender.name.split()[0]}, your credit balance is 1,200 rupees.")
+        ctx.say(f"{ctx.sender.name.split()[0]}, your loyalty balance is 1,200 coins.")
         return {"active": None}
 
-    credit = AgentSpec(
-        name="credit",
+    loyalty = AgentSpec(
+        name="loyalty",
         answer=balance,
         roles=frozenset({Role.retailer}),
-        description="the credit (udhaar) a retailer owes.",
-        examples=((Role.retailer, "kitna udhaar baaki hai"),),
-        keywords=re.compile(r"\bcredit balance\b", re.IGNORECASE),
-        menu=("My credit", 'credit: "my credit balance"'),
-        denied="Credit balances are for retailers.",
+        description="the loyalty coins (inaam) a retailer has earned.",
+        examples=((Role.retailer, "mere inaam ke sikke kitne hain"),),
+        keywords=re.compile(r"\bloyalty balance\b", re.IGNORECASE),
+        menu=("My coins", 'loyalty: "my loyalty balance"'),
+        denied="Loyalty coins are for retailers.",
     )
     asked = []
 
     def choose(request):
         asked.append(request)
-        return {label: 1.0 if label == "credit" else 0.0 for label in request.labels}
+        return {label: 1.0 if label == "loyalty" else 0.0 for label in request.labels}
 
     async def scenario(chat):
-        by_rule = await chat.say(retailer, "what is my credit balance")
-        by_llm = await chat.say(retailer, "mera udhaar kitna hai")
+        by_rule = await chat.say(retailer, "what is my loyalty balance")
+        by_llm = await chat.say(retailer, "mere inaam ke sikke dikhao")
         menu = await chat.say(retailer, "hi")
-        refused = await chat.say(rep, "credit balance")
+        refused = await chat.say(rep, "loyalty balance")
         return by_rule, by_llm, menu, refused
 
     chat = Chat(folder, engine, company_id, fake_llm(classify=choose), tmp_path,
-                agents=(*AGENTS, credit))  # fmt: skip
+                agents=(*AGENTS, loyalty))  # fmt: skip
     by_rule, by_llm, menu, refused = chat.run(scenario)
-    assert by_rule[-1].text.endswith("your credit balance is 1,200 rupees.")
-    assert by_llm[-1].text.endswith("your credit balance is 1,200 rupees.")
+    assert by_rule[-1].text.endswith("your loyalty balance is 1,200 coins.")
+    assert by_llm[-1].text.endswith("your loyalty balance is 1,200 coins.")
     assert (
-        "credit" in asked[0].labels
-        and "- credit: the credit (udhaar)" in (asked[0].messages[0]["content"])
+        "loyalty" in asked[0].labels
+        and "- loyalty: the loyalty coins (inaam)" in (asked[0].messages[0]["content"])
     )
-    assert 'credit: "my credit balance"' in menu[-1].text
-    assert refused[-1].text.startswith("Credit balances are for retailers.")
+    assert 'loyalty: "my loyalty balance"' in menu[-1].text
+    assert refused[-1].text.startswith("Loyalty coins are for retailers.")
 
 
 def test_rules_route_each_role_to_its_agent_without_the_llm(demo, tmp_path):

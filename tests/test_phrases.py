@@ -32,6 +32,9 @@ from tools.order_parser import normalise, quantities
         (phrases.CANCEL_ORDER, ["cancel order #1234", "cancel order no. 1007"],
          ["cancel", "cancel 2 cs parle g 250"]),
         (phrases.HINGLISH, ["maal kab aayega bhai"], ["where is my order"]),
+        (phrases.CREDIT_ASKS, ["my credit limit", "kitna baaki hai", "udhaar kitna hai",
+                               "how much do I owe", "credit of Sai Kirana", "held orders"],
+         ["2 cs parle g", "where is my order", "my tasks"]),
     ],
 )  # fmt: skip
 def test_each_phrase_matches_its_messages_and_no_others(pattern, matches, misses):

@@ -28,6 +28,7 @@ from db.models import (
     Visit,
 )
 from db.scope import CompanySession
+from tools.money import rupees
 from tools.stockout import likely_short
 
 WINDOW_DAYS = 90
@@ -240,10 +241,6 @@ def _predictions(
     return short
 
 
-def _rupees(paise: int) -> str:
-    return f"₹{paise / 100:,.0f}"
-
-
 def candidates(data: Company90, features: StoreFeatures) -> list[Candidate]:
     """Every task the store could need today, each scored with its drivers."""
     store, today = features.store, data.today
@@ -294,7 +291,7 @@ def candidates(data: Company90, features: StoreFeatures) -> list[Candidate]:
         if since >= max(7, 1.5 * interval):
             add("reorder", 40 + 15 * min(since / interval, 3) + min(average / 50_000, 15),
                 [f"no order for {since} days (usually every {interval:.0f})",
-                 f"{_rupees(average)} an order"],
+                 f"{rupees(average)} an order"],
                 f"Take the reorder at {store.name}",
                 f"Last order {since} days ago; it usually orders every {interval:.0f} days.",
                 "Your usual items may be running low: shall I book the regular order?",
@@ -305,8 +302,8 @@ def candidates(data: Company90, features: StoreFeatures) -> list[Candidate]:
             add("win_back", 45 + 40 * drop,
                 [f"sales down {drop:.0%} in the last 30 days"],
                 f"Find out why {store.name} is buying less",
-                f"Last 30 days {_rupees(features.value_30d_paise)} against "
-                f"{_rupees(int(expected))} usually.",
+                f"Last 30 days {rupees(features.value_30d_paise)} against "
+                f"{rupees(int(expected))} usually.",
                 "Is anything not moving, or is someone else supplying you? Let us fix it.",
                 features.needs)  # fmt: skip
         if features.churn is not None and features.churn >= CHURN_TASK:

@@ -13,7 +13,8 @@ from sqlmodel import col, select
 
 from db.models import Prediction, Store, Transaction, Visit
 from db.scope import CompanySession
-from ml.churn import Activity, ChurnModel, active, churned, features, train
+from ml.churn import Activity, active, churned, features, train
+from ml.risk_model import RiskModel
 from tools.predictions import latest_day, replace_day
 
 MODEL = "churn"
@@ -73,10 +74,10 @@ def score_stores(session: CompanySession, day: date) -> CompanyRisk:
     known = [(s, a) for s, a in found.items() if active(a, past, WINDOW_DAYS)]
     matrix = np.array([features(a, past, WINDOW_DAYS) for _, a in known]).reshape(-1, 8)
     labels = np.array([churned(a, past, HORIZON_DAYS) for _, a in known], dtype=int)
-    model: ChurnModel | None
+    model: RiskModel | None
     fallback = None
     try:
-        model = train(matrix, labels, HORIZON_DAYS)
+        model = train(matrix, labels)
     except ValueError as exc:
         model, fallback = None, str(exc)
     now = [(s, a) for s, a in found.items() if active(a, _day(day), WINDOW_DAYS)]
