@@ -12,7 +12,7 @@ order", "where is my order", "cancel order 1234".
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -53,7 +53,7 @@ from phrases import (
 )
 from settings import Settings
 from tools.alerts import managers, messaging_channel, queue_once
-from tools.basket import suggest_basket
+from tools.basket import Purchases, suggest_basket
 from tools.credit import Credit, store_credit
 from tools.devanagari import to_latin
 from tools.order_parser import (
@@ -172,7 +172,8 @@ async def _handle(turn: _Turn, text: str, choice_id: str | None) -> list[Outboun
     if ADD.match(lowered) and not reading.clarify and _last_open_order(turn) is not None:
         return [await _add(turn, reading.lines)]
     # what was understood before a question carries on; an unanswered substitute offer does not
-    carried = state.get("items", []) if "substitute" not in state else []
+    # and an offered suggestion gives way to the order sent instead
+    carried = state.get("items", []) if not {"substitute", "offer"} & set(state) else []
     pending = [line_from(item) for item in carried if item["candidates"][0] in turn.parser.items]
     return await _after_reading(turn, reading, pending)
 
@@ -659,25 +660,41 @@ async def _repeat(turn: _Turn) -> list[OutboundMessage]:
 
 
 def _suggest(turn: _Turn) -> OutboundMessage:
-    """The store's suggested order, placed through the normal path with one tap."""
     company = turn.session.get(Company, turn.session.company_id)
     today = datetime.now(ZoneInfo(company.timezone)).date()
-    basket = suggest_basket(turn.session, turn.store, today)
+    offer = offer_suggested_order(turn.session, turn.parser, turn.store, turn.conversation, today)
+    return offer or OutboundMessage(
+        text="I have nothing to suggest yet: there is no forecast or earlier order for "
+        'your store. Send your order, e.g. "2 cs Parle-G 250g".'
+    )
+
+
+def offer_suggested_order(
+    session: CompanySession,
+    parser: OrderParser,
+    store: Store,
+    conversation: Conversation,
+    day: date,
+    purchases: Purchases | None = None,
+) -> OutboundMessage | None:
+    """The store's suggested order with "Order these": the tap answers the read-back kept in
+    the conversation, so the order goes through the normal path. None with nothing to suggest."""
+    basket = suggest_basket(session, store, day, purchases)
     if not basket.lines:
-        return OutboundMessage(
-            text="I have nothing to suggest yet: there is no forecast or earlier order for "
-            'your store. Send your order, e.g. "2 cs Parle-G 250g".'
-        )
+        return None
     lines = [_suggested_line(s.product, s.pieces) for s in basket.lines]
-    turn.conversation.state = {"items": [line_state(line) for line in lines], "confirm": True}
-    schemes = running(turn.session, today)
+    conversation.state = {
+        "items": [line_state(line) for line in lines],
+        "confirm": True,
+        "offer": True,
+    }
+    schemes = running(session, day)
     total = sum(price_line(s.product, s.pieces, schemes).line_total_paise for s in basket.lines)
     shown = "\n".join(
-        f"• {describe(turn.parser, line)}: {s.why}"
-        for line, s in zip(lines, basket.lines, strict=True)
+        f"• {describe(parser, line)}: {s.why}" for line, s in zip(lines, basket.lines, strict=True)
     )
     return OutboundMessage(
-        text=f"Suggested order for {turn.store.name} (from your {basket.source}):\n{shown}\n"
+        text=f"Suggested order for {store.name} (from your {basket.source}):\n{shown}\n"
         f'About {rupees(total)}. Tap "Order these" to place it, or send your own order.',
         buttons=[
             Button(id="confirm:yes", title="Order these"),

@@ -1,6 +1,7 @@
 """A rep's visit in chat: share the location to check in at the store (within 100 m), take its
 order by text, voice note or photo (the order agent, for the visited store), "checkout" to end
-it. The rules are `tools/visits.py`, the same as the mobile app's REST calls."""
+it. The rules are `tools/visits.py`, the same as the mobile app's REST calls. Checking in offers
+the store's suggested order, placed with one tap."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -8,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from agents.context import AgentContext, ChatState
+from agents.order import offer_suggested_order
 from agents.spec import AgentSpec
 from db.models import Company, Role, Store, Task
 from errors import ApiError
@@ -70,13 +72,20 @@ def _checked_in(ctx: AgentContext, visit) -> None:
         )
     ).all()
     here = "".join(f"\n• {t.title}\n  Say: {t.pitch}" for t in tasks)
-    ctx.say(
+    text = (
         f"Checked in at {store.name} ({visit.distance_m:.0f} m away, within "
         f"{MAX_DISTANCE_M:.0f} m)."
         + (f" Tasks here:{here}" if here else "")
         + '\nSend the order as text, voice note or photo; "checkout" when you leave '
         "(after 5 min at least)."
     )
+    offer = offer_suggested_order(
+        ctx.session, ctx.parser, store, ctx.conversation, visit.visit_date
+    )
+    if offer is None:
+        ctx.say(text)
+    else:  # one tap places the store's suggested order through the order agent
+        ctx.say(f"{text}\n\n{offer.text}", buttons=offer.buttons)
 
 
 SPEC = AgentSpec(

@@ -35,6 +35,7 @@ from db.models import (
     Product,
     Rep,
     StockLevel,
+    Store,
     Task,
     Transaction,
     TransactionItem,
@@ -47,6 +48,7 @@ from llm.client import LLMError
 from messages import OutboundMessage
 from ml.forecast import ForecastError
 from tools.alerts import managers, messaging_channel, queue_once, sent_before
+from tools.basket import Purchases, suggest_basket
 from tools.charts import render_chart
 from tools.credit import score_credit
 from tools.forecasts import RETRAIN_DAYS, latest_model, model_folder, predict_company, train_company
@@ -62,6 +64,7 @@ log = logging.getLogger("opensales.daily")
 BATCH = 200  # tasks written per transaction (and per heartbeat)
 LLM_GIVE_UP_AFTER = 3  # failures in a row: the model is down or too slow tonight
 COVER_DAYS = 3  # alert when stock lasts fewer days than this at the last 28 days' pace
+PUSH_BASKETS = 5  # stores whose suggested order the morning push sums up
 
 
 # -- the demand forecast ---------------------------------------------------------------------
@@ -194,8 +197,9 @@ def _save_tasks(ctx: JobContext, tasks: list[Task]) -> None:
 
 
 async def morning_push(ctx: JobContext) -> None:
-    """Each rep with tasks today gets them once, on WhatsApp (a template when the 24-hour
-    window is closed: `jobs/delivery.py`) or SMS when WhatsApp is not set up."""
+    """Each rep with tasks today gets them once, with the suggested order of each store on
+    them, on WhatsApp (a template when the 24-hour window is closed: `jobs/delivery.py`) or SMS
+    when WhatsApp is not set up."""
     sent = await asyncio.to_thread(_queue_pushes, ctx)
     for channel, phone in sent:
         if ctx.deliver is not None:
@@ -214,11 +218,13 @@ def _queue_pushes(ctx: JobContext) -> list[tuple[str, str]]:
         ):
             tasks_by_rep[task.rep_id].append(task)
         users = session.exec(select(User).where(col(User.rep_id).in_(list(tasks_by_rep)))).all()
+        purchases = Purchases.read(session, ctx.day)
         for user in users:
             if user.rep_id is None:
                 continue
             tasks = tasks_by_rep[user.rep_id]
             message = task_list(session, tasks, f"Good morning {user.name.split()[0]}! Today")
+            message.text += _suggested_orders(session, tasks, ctx.day, purchases)
             if _notify(
                 session, f"push:{ctx.day}:{user.rep_id}", user, channel, our_number, message
             ):
@@ -227,6 +233,23 @@ def _queue_pushes(ctx: JobContext) -> list[tuple[str, str]]:
             else:
                 ctx.count("already_pushed")
     return queued
+
+
+def _suggested_orders(
+    session: CompanySession, tasks: list[Task], day: date, purchases: Purchases
+) -> str:
+    """A line per store on today's tasks: its suggested order's size and value (the rep
+    places it with one tap after checking in there)."""
+    lines = []
+    for store_id in list(dict.fromkeys(t.store_id for t in tasks if t.store_id))[:PUSH_BASKETS]:
+        store = session.get(Store, store_id)
+        basket = suggest_basket(session, store, day, purchases)
+        if basket.lines:
+            value = sum(line.product.price_paise * line.pieces for line in basket.lines)
+            lines.append(f"• {store.name}: {len(basket.lines)} lines, about {rupees(value)}")
+    if not lines:
+        return ""
+    return "\nSuggested orders (one tap after check-in):\n" + "\n".join(lines)
 
 
 def _channel(ctx: JobContext, session: CompanySession) -> tuple[str, str]:

@@ -4,6 +4,7 @@ validation), the morning push, stock alerts and the manager digest, each sent on
 
 import asyncio
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from socket import gethostname
 from zoneinfo import ZoneInfo
@@ -215,6 +216,8 @@ def test_push_alerts_and_digest_each_go_once(engine, two_companies):
     assert sorted(phone for _, phone in sent) == ["+919890010001", "+919890010002"]
     assert "Good morning Vikas" in pushes[0].body and "Say:" in pushes[0].body
     assert pushes[0].payload["buttons"]  # a "Done" choice per task
+    offered = re.findall(r"^• (.+): (\d+) lines, about ₹[\d,]+$", pushes[0].body, re.M)
+    assert "\nSuggested orders (one tap after check-in):\n" in pushes[0].body and offered
 
     # The push killed half-way and run again (its run resumed): nothing goes twice.
     asyncio.run(JOBS["push"].run(context(engine, alpha)))

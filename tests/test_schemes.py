@@ -7,6 +7,7 @@ import asyncio
 import re
 from datetime import date
 
+import numpy as np
 from sqlmodel import select
 from test_daily_jobs import TODAY, own_company
 from test_daily_jobs import context as job_context
@@ -18,6 +19,7 @@ from db.engine import company_session
 from db.models import OrderEB2B, Product, Promotion, StockLevel, TransactionItem
 from jobs.daily import JOBS, low_stock
 from jobs.scheduler import run_job
+from tools.basket import shared_by_neighbours
 from tools.schemes import price_line
 from tools.stockout import stockout_risks
 
@@ -88,6 +90,25 @@ def test_stock_out_risk_reads_the_forecast_and_reaches_the_alert(engine, two_com
         assert any("chance of running out" in why for why in alerts.values())
 
 
+def test_a_store_is_offered_what_the_stores_buying_like_it_sell_and_it_does_not():
+    # products: 0 biscuits, 1 tea, 2 soap, 3 premium chocolate; row 0 buys like rows 1-3
+    matrix = np.array(
+        [
+            [3.0, 2.0, 0.0, 0.0],
+            [3.0, 2.0, 1.0, 0.0],
+            [2.5, 2.0, 1.0, 0.0],
+            [3.0, 1.5, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 4.0],  # a store unlike it: its chocolate is not a signal
+            [0.0, 0.1, 0.0, 4.0],
+        ]
+    )
+    assert shared_by_neighbours(matrix, 0, k=3) == [(2, 3, 3)]  # soap: 3 of its 3 neighbours
+    # row 4 buys nothing it buys: no neighbour at all; row 5 barely one (a little tea)
+    assert shared_by_neighbours(matrix, 0, k=5, share=0.75) == [(2, 3, 4)]
+    assert shared_by_neighbours(matrix, 0, k=5, share=0.8) == []
+    assert shared_by_neighbours(np.zeros((2, 3)), 0) == []  # bought nothing: no neighbours
+
+
 def test_a_retailer_gets_a_suggested_order_and_places_it_with_one_tap(field, tmp_path):  # noqa: F811
     client, company_id, _ = field
     engine = client.app.state.runtime.engine
@@ -104,7 +125,7 @@ def test_a_retailer_gets_a_suggested_order_and_places_it_with_one_tap(field, tmp
     offer = ask(1, "suggest my order")
     assert offer.text.startswith("Suggested order for Shree Ganesh Kirana (from your forecast):")
     suggested = re.findall(r"^• (\d+) (cs|pcs) (.+?): (.+)$", offer.text, re.M)
-    assert len(suggested) >= 3 and all("forecast" in why or "must-sell" in why
+    assert len(suggested) >= 3 and all(why.startswith(("forecast", "must-sell", "similar stores"))
                                        for *_, why in suggested)  # fmt: skip
     assert [b.id for b in offer.buttons] == ["confirm:yes", "confirm:no"]
     button = {"id": "confirm:yes", "title": "Order these"}

@@ -238,6 +238,8 @@ def test_a_rep_checks_in_orders_and_sees_points_on_whatsapp(field):
     assert "m from" in reply(2).text and "within 100 m" in reply(2).text
     say("location", {"latitude": store.lat + 30 * METRE, "longitude": store.lng})
     assert reply(3).text.startswith(f"Checked in at {store.name}")
+    assert f"Suggested order for {store.name}" in reply(3).text
+    assert [b.id for b in reply(3).buttons] == ["confirm:yes", "confirm:no"]
     say("text", {"body": "2 case marie"})
     assert "confirmed" in reply(4).text
     with company_session(company_id, engine) as session:
@@ -257,6 +259,35 @@ def test_a_rep_checks_in_orders_and_sees_points_on_whatsapp(field):
     with company_session(company_id, engine) as session:
         statuses = sorted(t.status for t in session.exec(select(Task).where(Task.rep_id == rep_id)))
     assert statuses == ["completed", "skipped"]
+
+
+def test_a_rep_places_the_suggested_order_with_one_tap_after_checking_in(field):
+    client, company_id, _ = field
+    engine = client.app.state.runtime.engine
+    rep_id, store = rep_and_store(engine, company_id)
+    phone = "+919890010001"  # Vikas, NGP-R1
+    sent = client.app.state.runtime.senders["whatsapp"].sent[phone]
+
+    def say(kind, body, count):
+        payload = webhook(phone, kind, body)
+        assert client.post("/whatsapp/webhook", content=payload, headers=signed(payload)).is_success
+        deadline = time.monotonic() + 15
+        while len(sent) < count:
+            assert time.monotonic() < deadline, sent
+            time.sleep(0.05)
+        return sent[count - 1]
+
+    checked_in = say("location", {"latitude": store.lat, "longitude": store.lng}, 1)
+    offered = re.findall(r"^• (\d+) (cs|pcs) (.+?): ", checked_in.text, re.M)
+    assert offered
+    tap = {"type": "button_reply", "button_reply": {"id": "confirm:yes", "title": "Order these"}}
+    placed = say("interactive", tap, 2)
+    assert "confirmed" in placed.text
+    with company_session(company_id, engine) as session:
+        order = session.exec(select(OrderEB2B)).one()
+        sale = session.get(Transaction, order.transaction_id)
+        assert (order.store_id, sale.rep_id) == (store.id, rep_id)
+        assert {item["name"] for item in order.items} == {name for *_, name in offered}
 
 
 def test_a_rep_asks_for_the_route_and_gets_the_stores_in_order_with_a_map(field):

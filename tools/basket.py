@@ -1,7 +1,8 @@
 """A suggested order for a store (the "perfect basket"): what it will sell before its next
 order, from the demand forecast (its usual basket from recent orders where there is none yet),
-one must-sell product it does not stock, lines brought up to a running scheme's minimum when
-they are close, and nothing the warehouse is about to run out of.
+one must-sell product it does not stock, one product that the stores buying most like it sell
+and it does not (similar stores), lines brought up to a running scheme's minimum when they are
+close, and nothing the warehouse is about to run out of.
 """
 
 import math
@@ -9,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import numpy as np
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -21,6 +23,8 @@ from tools.stockout import likely_short
 LINES = 8
 SCHEME_REACH = 0.5  # a line at half a scheme's minimum or more is brought up to it
 MUST_SELL_DAYS = 90
+NEIGHBOURS = 10  # the stores that buy most like this one
+NEIGHBOUR_SHARE = 0.5  # a product at least half of them bought, and this store did not
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,65 @@ def _rounded(product: Product, pieces: float) -> int:
     return max(1, math.ceil(pieces))
 
 
-def suggest_basket(session: CompanySession, store: Store, day: date) -> Basket:
+@dataclass(frozen=True)
+class Purchases:
+    """What each store bought in the last 90 days, pieces per product (log-scaled), read once
+    for all the baskets of a run (the morning push makes one per store on a beat)."""
+
+    stores: list[uuid.UUID]
+    products: list[uuid.UUID]
+    matrix: np.ndarray  # stores x products
+
+    @classmethod
+    def read(cls, session: CompanySession, day: date) -> "Purchases":
+        rows = session.exec(
+            select(
+                col(Transaction.store_id),
+                col(TransactionItem.product_id),
+                func.sum(TransactionItem.quantity),
+            )
+            .join(Transaction, col(Transaction.id) == col(TransactionItem.transaction_id))
+            .where(
+                Transaction.transaction_date >= day - timedelta(days=MUST_SELL_DAYS),
+                Transaction.status != "cancelled",
+            )
+            .group_by(col(Transaction.store_id), col(TransactionItem.product_id))
+        ).all()
+        stores = sorted({store for store, _, _ in rows})
+        products = sorted({product for _, product, _ in rows})
+        at_store = {s: n for n, s in enumerate(stores)}
+        at_product = {p: n for n, p in enumerate(products)}
+        matrix = np.zeros((len(stores), len(products)))
+        for store, product, pieces in rows:
+            matrix[at_store[store], at_product[product]] = math.log1p(max(int(pieces), 0))
+        return cls(stores, products, matrix)
+
+
+def shared_by_neighbours(
+    matrix: np.ndarray, row: int, k: int = NEIGHBOURS, share: float = NEIGHBOUR_SHARE
+) -> list[tuple[int, int, int]]:
+    """Columns (products) that at least `share` of the row's `k` most similar rows (cosine
+    similarity of what they buy) have and the row has not: (column, rows with it, k used),
+    the most widely held first."""
+    norms = np.linalg.norm(matrix, axis=1)
+    if norms[row] == 0:
+        return []
+    similarity = matrix @ matrix[row] / np.where(norms > 0, norms, 1) / norms[row]
+    similarity[row] = -1
+    nearest = [n for n in np.argsort(-similarity, kind="stable")[:k] if similarity[n] > 0]
+    if not nearest:
+        return []
+    holders = (matrix[nearest] > 0).sum(axis=0)
+    return [
+        (int(column), int(holders[column]), len(nearest))
+        for column in np.argsort(-holders, kind="stable")
+        if matrix[row, column] == 0 and holders[column] >= share * len(nearest)
+    ]
+
+
+def suggest_basket(
+    session: CompanySession, store: Store, day: date, purchases: Purchases | None = None
+) -> Basket:
     products = {p.id: p for p in session.exec(select(Product).where(Product.is_active))}
     short = likely_short(session)
     wanted, source = _from_forecast(session, store, products)
@@ -54,12 +116,37 @@ def suggest_basket(session: CompanySession, store: Store, day: date) -> Basket:
         SuggestedLine(product, _rounded(product, pieces), why)
         for product, pieces, why in wanted
         if product.id not in short
-    ][: LINES - 1]
+    ][: LINES - 2]
     must = _must_sell_gap(session, store, products, day, short, {line.product.id for line in lines})
     if must is not None:
         case = max(must.units_per_case, 1)
         lines.append(SuggestedLine(must, case, "must-sell: sells in most stores, not yet here"))
+    taken = {line.product.id for line in lines} | short
+    similar = _similar_stores_gap(purchases or Purchases.read(session, day), store, products, taken)
+    if similar is not None:
+        lines.append(similar)
     return Basket(_with_schemes(session, lines, day), source)
+
+
+def _similar_stores_gap(
+    purchases: Purchases,
+    store: Store,
+    products: dict[uuid.UUID, Product],
+    taken: set[uuid.UUID],
+) -> SuggestedLine | None:
+    if store.id not in purchases.stores:
+        return None
+    row = purchases.stores.index(store.id)
+    for column, holders, nearest in shared_by_neighbours(purchases.matrix, row):
+        product = products.get(purchases.products[column])
+        if product is not None and product.id not in taken:
+            return SuggestedLine(
+                product,
+                max(product.units_per_case, 1),
+                f"similar stores: {holders} of the {nearest} stores that buy most like yours "
+                "sell it",
+            )
+    return None
 
 
 def _from_forecast(
