@@ -96,8 +96,25 @@ _DELIVERIES = (
     r"(van|truck|vehicle|lorry) routes?",
 )
 DELIVERY_ASKS = _words(*_DELIVERIES)
+_NEEDS = (
+    r"what will .{2,60} need",
+    r"need next week",
+    r"needs? for next week",
+    r"(demand )?forecast",
+    r"next week'?s? (order|demand|need)s?",
+    r"(agle|next) (hafte|week) (kya|kitna) (chahiye|lagega)",
+)
+_RISK = (
+    r"(stores?|shops?|outlets?) (are |is )?(at risk|at churn|slipping|losing)",
+    r"at.risk stores?",
+    r"churn",
+    r"which (stores?|shops?) (might|may|could|will) (stop|leave|drop)",
+    r"kaun ?se (stores?|shops?|dukaan) (band|chhod)",
+)
 FIGURE_ASKS = _words(
     *_DELIVERIES,  # the routes of tomorrow's orders, for a manager
+    *_RISK,  # a manager's stores at risk (a rep's own are the tasks agent's)
+    *_NEEDS,  # what a store will need, for a manager
     r"top \d*",
     r"bottom \d*",
     r"best",
@@ -156,31 +173,18 @@ _ROUTE = (
     r"route (batao|bata|do)",
 )
 ROUTE_ASKS = _words(*_ROUTE)
-_NEEDS = (
-    r"what will .{2,60} need",
-    r"need next week",
-    r"needs? for next week",
-    r"(demand )?forecast",
-    r"next week'?s? (order|demand|need)s?",
-    r"(agle|next) (hafte|week) (kya|kitna) (chahiye|lagega)",
-)
 NEEDS_ASKS = _words(*_NEEDS)
-_RISK = (
-    r"(stores?|shops?|outlets?) (are |is )?(at risk|at churn|slipping|losing)",
-    r"at.risk stores?",
-    r"churn",
-    r"which (stores?|shops?) (might|may|could|will) (stop|leave|drop)",
-    r"kaun ?se (stores?|shops?|dukaan) (band|chhod)",
-)
 RISK_ASKS = _words(*_RISK)
 CREDIT_ASKS = _words(  # what a store owes, its limit and tier; orders waiting for approval
-    r"(my |our )?credit( limit| balance| standing| tier| status| risk)?",
+    r"(my|our|mera|meri|their|its) credit",
+    r"credit (limit|balance|standing|tier|status|risk|score)",
+    r"credit of",
     r"outstanding",
     r"(how much|what) (do |does )?(i|we|they|it|.{2,40}) owe",
-    r"dues?",
+    r"(my |our |payment )dues",
     r"overdue",
     r"udh?aa?r",
-    r"(kitna|kitne) (baaki|baki|paisa|paise|bakaya)",
+    r"(kitna|kitne) (baaki|baki|bakaya)",
     r"bakaya",
     r"held orders?",
     r"orders? (on hold|waiting|for approval)",

@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 
 from agents.context import AgentContext, ChatState
 from agents.spec import AgentSpec
+from agents.tasks import at_risk, needs
 from db.engine import company_session
 from db.models import Company, Role
 from llm.breaker import LLMUnavailable
@@ -37,7 +38,7 @@ from llm.client import LLMError
 from llm.service import LLMService
 from messages import Button, OutboundMessage
 from ml.routing import RoutingError
-from phrases import DATA_WORDS, DELIVERY_ASKS, FIGURE_ASKS
+from phrases import DATA_WORDS, DELIVERY_ASKS, FIGURE_ASKS, NEEDS_ASKS, RISK_ASKS
 from prompts import prompt
 from tools.analytics_templates import match_template, period_of
 from tools.charts import render_chart, render_routes_map
@@ -463,6 +464,12 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
     if DELIVERY_ASKS.search(question):
         await asyncio.to_thread(_deliveries, ctx)
         return {"active": None}
+    if RISK_ASKS.search(question):
+        at_risk(ctx, None)
+        return {"active": None}
+    if NEEDS_ASKS.search(question):
+        needs(ctx, None, question)
+        return {"active": None}
     if not DATA_WORDS.search(question):
         ctx.say(
             "Which figures do you need, and for which period? For example:",
@@ -544,5 +551,13 @@ SPEC = AgentSpec(
     menu=("Sales report", 'sales questions: "top 5 stores last week"'),
     denied="Company sales reports are for your distributor's managers.",
     prompts=("analytics_sql", "analytics_question"),
-    tools=("analytics_templates", "sql_guard", "sql_runner", "charts", "deliveries"),
+    tools=(
+        "analytics_templates",
+        "sql_guard",
+        "sql_runner",
+        "charts",
+        "deliveries",
+        "risk",
+        "forecasts",
+    ),
 )

@@ -162,11 +162,11 @@ SPEC = AgentSpec(
     name="credit",
     answer=answer,
     roles=frozenset({Role.retailer, Role.rep, Role.manager, Role.admin}),
-    description="credit (udhaar): what a store owes, its limit, what is overdue, its credit "
-    "tier; the riskiest accounts; orders held for credit approval.",
+    description="money a store owes the distributor: udhaar, unpaid bills, payment dues, "
+    "its credit limit and credit tier; orders held for credit approval.",
     examples=(
-        (Role.retailer, "mera udhaar kitna hai"),
-        (Role.manager, "which stores owe the most"),
+        (Role.retailer, "how much udhaar do I owe"),
+        (Role.manager, "which stores have unpaid bills"),
     ),
     keywords=CREDIT_ASKS,
     commands=("/credit",),

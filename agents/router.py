@@ -75,6 +75,9 @@ def by_rules(
     ):
         return Decision("help", "rule", 0.9)
     matched = [name for name, pattern in families(agents) if pattern.search(stripped)]
+    reachable = [name for name in matched if name in allowed(role, agents)]
+    if len(matched) > 1 and len(reachable) == 1:  # "stores at risk": a rep's tasks, a
+        matched = reachable  # manager's figures
     if not matched and parser is not None and _reads_as_order(stripped, parser):
         return Decision("order", "rule", 0.9)
     if len(matched) == 1:

@@ -64,10 +64,10 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         _route(ctx, ctx.sender.rep_id)
         return {"active": None}
     if RISK_ASKS.search(state.get("text", "")):
-        _at_risk(ctx, ctx.sender.rep_id)
+        at_risk(ctx, ctx.sender.rep_id)
         return {"active": None}
     if NEEDS_ASKS.search(state.get("text", "")):
-        _needs(ctx, ctx.sender.rep_id, state.get("text", ""))
+        needs(ctx, ctx.sender.rep_id, state.get("text", ""))
         return {"active": None}
     _list(ctx, tasks)
     return {"active": None}
@@ -102,9 +102,13 @@ def _route(ctx: AgentContext, rep_id: uuid.UUID) -> None:
     ctx.reply(OutboundMessage(text=text, image=chart, image_caption=f"Route for {now:%d %b}"))
 
 
-def _needs(ctx: AgentContext, rep_id: uuid.UUID, text: str) -> None:
-    """What a store of the rep's will need next week, from the latest demand forecast."""
-    stores = ctx.session.exec(select(Store).where(Store.assigned_rep_id == rep_id)).all()
+def needs(ctx: AgentContext, rep_id: uuid.UUID | None, text: str) -> None:
+    """What a store of the rep's (any store, for None) will need next week, from the latest
+    demand forecast."""
+    query = select(Store).where(Store.is_active)
+    if rep_id is not None:
+        query = query.where(Store.assigned_rep_id == rep_id)
+    stores = ctx.session.exec(query).all()
     store = named_store(text, stores)
     if store is None:
         ctx.say('Which store? Name it, e.g. "what will Sharma Stores need next week".')
@@ -135,8 +139,9 @@ def _needs(ctx: AgentContext, rep_id: uuid.UUID, text: str) -> None:
     ctx.say(f"{store.name} will need in the next 7 days ({how}):\n" + "\n".join(lines))
 
 
-def _at_risk(ctx: AgentContext, rep_id: uuid.UUID) -> None:
-    """The rep's stores most likely to stop ordering, from last night's churn scores."""
+def at_risk(ctx: AgentContext, rep_id: uuid.UUID | None) -> None:
+    """The rep's stores (every store, for None) most likely to stop ordering, from last
+    night's churn scores."""
     found = stores_at_risk(ctx.session, rep_id)
     if not found:
         ctx.say("There are no risk scores for your stores yet; they are made every night.")

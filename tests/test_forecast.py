@@ -224,6 +224,16 @@ def test_a_rep_asks_what_a_store_will_need_on_whatsapp(field, tmp_path):  # noqa
                      r"(6\d|[7-9]\d) days ago\)", risk, re.M)  # fmt: skip
     assert "Shree Ganesh Kirana" not in risk  # ordering every week: not worth a worry
 
+    manager = "+919890010009"  # the same answers for any store, through the manager's figures
+    assert say(client, manager, "which stores are at risk?").is_success
+    assert replies(client, manager, 1, timeout=15)[0].text.startswith(
+        "Your stores most at risk:\n• Jai Durga Stores: "
+    )
+    assert say(client, manager, "what will shree ganesh kirana need next week").is_success
+    assert replies(client, manager, 2, timeout=15)[1].text.startswith(
+        "Shree Ganesh Kirana will need in the next 7 days"
+    )
+
 
 # -- churn risk -----------------------------------------------------------------------------------
 

@@ -34,7 +34,8 @@ from tools.order_parser import normalise, quantities
         (phrases.HINGLISH, ["maal kab aayega bhai"], ["where is my order"]),
         (phrases.CREDIT_ASKS, ["my credit limit", "kitna baaki hai", "udhaar kitna hai",
                                "how much do I owe", "credit of Sai Kirana", "held orders"],
-         ["2 cs parle g", "where is my order", "my tasks"]),
+         ["2 cs parle g", "where is my order", "my tasks",
+          "what should I say when a retailer demands extra credit days?"]),
     ],
 )  # fmt: skip
 def test_each_phrase_matches_its_messages_and_no_others(pattern, matches, misses):
