@@ -180,7 +180,7 @@ CREDIT_ASKS = _words(  # what a store owes, its limit and tier; orders waiting f
     r"credit (limit|balance|standing|tier|status|risk|score)",
     r"credit of",
     r"outstanding",
-    r"(how much|what) (do |does )?(i|we|they|it|.{2,40}) owe",
+    r"owes?",
     r"(my |our |payment )dues",
     r"overdue",
     r"udh?aa?r",
@@ -188,6 +188,9 @@ CREDIT_ASKS = _words(  # what a store owes, its limit and tier; orders waiting f
     r"bakaya",
     r"held orders?",
     r"orders? (on hold|waiting|for approval)",
+)
+CREDIT_SURE = _words(  # decides alone, whatever else matches ("which stores owe the most")
+    r"owes?", r"held orders?", r"credit (limit|tier|standing|balance)", r"udh?aa?r kitna"
 )
 TASK_ASKS = _words(
     *_ROUTE,  # a route is part of a rep's plan

@@ -10,7 +10,7 @@ from agents.spec import AgentSpec
 from agents.tasks import today
 from db.models import OrderEB2B, Role, Store, User
 from messages import Button, OutboundMessage
-from phrases import CREDIT_ASKS
+from phrases import CREDIT_ASKS, CREDIT_SURE
 from tools.alerts import messaging_channel, queue_once
 from tools.credit import Credit, riskiest, store_credit, tracked
 from tools.forecasts import named_store
@@ -169,6 +169,7 @@ SPEC = AgentSpec(
         (Role.manager, "which stores have unpaid bills"),
     ),
     keywords=CREDIT_ASKS,
+    sure=CREDIT_SURE,
     commands=("/credit",),
     menu=("Credit", 'credit: "my credit", "held orders"'),
     denied="Credit is for retailers and the sales team.",

@@ -218,6 +218,13 @@ def _simulated(ctx: AgentContext, product: Product, draft: SchemeDraft, text: st
     stores = stores_in(ctx.session, text)
     own = Terms("this draft", draft.discount_pct, draft.min_cases, draft.free_pieces, draft.days)
     result = simulate(ctx.session, [product], stores, today(ctx), own)
+    if not any(o.baseline_pieces for o in result.outcomes):
+        return (
+            f"\n\nSimulated over {result.stores} stores: none of them bought {product.name} in "
+            "the last 4 weeks and none is forecast to, so a discount there moves nothing. List "
+            "it first: a trial pack or free pieces with a first order, and a rep visit to place "
+            "it."
+        )
     lines = [
         f"• {_terms(o.terms)}: {100 * o.uplift:+.0f}% volume (~{o.extra_pieces:.0f} pcs more), "
         f"cost ~INR {o.cost_paise / 100:,.0f}, ROI {100 * o.roi:+.0f}%"

@@ -2,6 +2,7 @@
 payment history, and an order over the limit held for a manager who releases it in chat."""
 
 import math
+import re
 from datetime import date, timedelta
 
 from sqlmodel import select
@@ -133,3 +134,15 @@ def test_an_order_within_the_limit_says_what_is_owed(shop):  # noqa: F811
     say(client, phone, "1 cs parle g 250")
     (confirmed,) = replies(client, phone, 1)
     assert "confirmed" in confirmed.text and "\nCredit: ₹" in confirmed.text
+
+
+def test_a_manager_asks_who_owes_the_most(shop):  # noqa: F811
+    client, company_id = shop
+    manager = _manager(client, company_id)
+    with company_session(company_id, client.app.state.runtime.engine) as session:
+        assert score_credit(session, date.today()).written > 0
+    sent = len(client.app.state.runtime.senders["whatsapp"].sent[manager])
+    say(client, manager, "which stores owe the most")
+    listed = replies(client, manager, sent + 1)[-1].text
+    assert listed.startswith("Highest credit risk:\n1. ")
+    assert re.search(r"^1\. .+: tier [A-D], ₹[\d,]+ owed", listed, re.M)

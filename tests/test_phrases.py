@@ -36,6 +36,8 @@ from tools.order_parser import normalise, quantities
                                "how much do I owe", "credit of Sai Kirana", "held orders"],
          ["2 cs parle g", "where is my order", "my tasks",
           "what should I say when a retailer demands extra credit days?"]),
+        (phrases.CREDIT_SURE, ["which stores owe the most", "held orders", "udhaar kitna hai"],
+         ["retailer udhaar maangta hai, kya bolu?", "credit days kaise badhau"]),
     ],
 )  # fmt: skip
 def test_each_phrase_matches_its_messages_and_no_others(pattern, matches, misses):

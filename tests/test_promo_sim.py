@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import col, select
 from test_daily_jobs import TODAY, own_company
 from test_forecast import a_year_of_sales
 from test_own_data import load
@@ -15,7 +15,7 @@ from test_visits_points import field  # noqa: F401  (a fixture)
 from test_whatsapp_pipeline import replies, say
 
 from db.engine import company_session
-from db.models import Product
+from db.models import Product, Transaction
 from tools.promo_sim import Terms, equivalent_pct, simulate, stores_in
 
 PROMOTED_WEEKS = {13: 2.0, 12: 2.0, 11: 2.0, 10: 2.0}  # Marie sold twice as much
@@ -73,3 +73,14 @@ def test_a_manager_drafts_a_scheme_for_an_area_and_sees_it_simulated(field):  # 
     options = re.findall(r"^• (.+?): ([+-]\d+)% volume .+ ROI ([+-]\d+)%$", text, re.M)
     assert len(options) == 5, text
     assert re.search(r"^(Best return: [A-D]|At this uplift every option)", text, re.M)
+
+    with company_session(company_id, engine) as session:  # Sitabuldi stopped buying a month ago
+        area = [s.id for s in stores_in(session, "sitabuldi")]
+        for sale in session.exec(select(Transaction).where(col(Transaction.store_id).in_(area))):
+            if sale.transaction_date >= TODAY - timedelta(days=28):
+                sale.status = "cancelled"
+        session.commit()
+    assert say(client, phone, "design a scheme to push marie in sitabuldi").is_success
+    text = replies(client, phone, 2, timeout=15)[1].text
+    assert "Simulated over 2 stores: none of them bought Sunfeast Marie Light 150g" in text
+    assert "• A." not in text  # no made-up returns on a baseline of nothing

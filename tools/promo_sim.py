@@ -201,6 +201,7 @@ def _baseline_per_day(
             col(Transaction.store_id).in_(store_ids),
             Transaction.transaction_date >= day - timedelta(days=28),
             Transaction.transaction_date < day,
+            Transaction.status != "cancelled",
         )
     ).one()
     return float(sold) / 28
