@@ -44,6 +44,7 @@ from tools.analytics_templates import match_template, period_of
 from tools.charts import render_chart, render_routes_map
 from tools.deliveries import plan_deliveries
 from tools.sql_guard import SqlRejected, guard, restore_names
+from tools.sql_repair import add_missing_joins
 from tools.sql_runner import QueryResult, SqlFailed, SqlTimeout, run_readonly
 from tools.sql_schema import OURS, TablePolicy, policies_for
 
@@ -237,8 +238,11 @@ async def _run(
     messages: list[dict] | None,
     now: datetime | None,
 ) -> None:
-    """Guard and run the SQL; on a rejection or a database error, one repair by the LLM."""
+    """Guard and run the SQL; on a rejection or a database error, one repair by the LLM.
+    A table the model forgot to join is joined first, by the schema's keys."""
     for attempt in range(2):
+        if (joined := add_missing_joins(answer.sql, policies, dialect)) is not None:
+            answer.sql, answer.source = joined, "repaired"
         try:
             guarded = guard(answer.sql, policies, dialect, read=dialect, now=now)
             answer.result = await asyncio.to_thread(

@@ -21,7 +21,7 @@ from tools.sql_schema import TablePolicy
 
 SCOPED_PREFIX = "_scoped_"
 
-_DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite"}
+DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite"}
 
 # Statements and clauses that write, lock, change the session or run something opaque.
 _NOT_READS = (
@@ -174,7 +174,7 @@ def guard(
     dialect); labelled PostgreSQL is transpiled for SQLite in the evals. With `now` (the
     company's local time), the database's own clock is replaced by it: "today" is the
     company's business day, not the database server's (UTC) date."""
-    tree = _parse(sql, _DIALECTS[read])
+    tree = _parse(sql, DIALECTS[read])
     for node in tree.walk():
         _check_node(node)
     by_name = {name.lower(): policy for name, policy in policies.items()}
@@ -191,14 +191,14 @@ def guard(
     try:
         # sqlglot would otherwise drop what the target cannot express, and answer another question
         generated = tree.sql(
-            dialect=_DIALECTS[dialect], comments=False, unsupported_level=ErrorLevel.RAISE
+            dialect=DIALECTS[dialect], comments=False, unsupported_level=ErrorLevel.RAISE
         )
     except UnsupportedError as error:
         raise SqlRejected(
             "NOT_SUPPORTED", f"This database cannot run part of the query: {error}"
         ) from error
     if now is not None:  # in the target's own terms: what it reads as its clock
-        target = _DIALECTS[dialect]
+        target = DIALECTS[dialect]
         generated = _at(sqlglot.parse_one(generated, read=target), now, dialect).sql(
             dialect=target, comments=False
         )
@@ -209,7 +209,7 @@ def guard(
 def _at(tree: exp.Expr, now: datetime, dialect: str) -> exp.Expr:
     """CURRENT_DATE, now(), CURRENT_TIMESTAMP and SQLite's 'now' as literals of `now`."""
     day, moment = now.date().isoformat(), now.strftime("%Y-%m-%d %H:%M:%S")
-    sqlite = _DIALECTS[dialect] == "sqlite"
+    sqlite = DIALECTS[dialect] == "sqlite"
 
     def fixed(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.CurrentDate):
