@@ -18,8 +18,12 @@ from dataclasses import dataclass, field
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from ml.ejection_pool import Fleet, fill
+
 MAX_STOPS = 500  # beyond this a plan takes minutes, not seconds: split the request
 MUST_SERVE = None
+OPENING_SHARE = 0.15  # of the time limit: guided local search alone, before the pool
+FILL_UNTIL = 0.8  # of the time limit: the pool stops here, leaving the rest to shorten routes
 
 
 class RoutingError(ValueError):
@@ -85,68 +89,155 @@ class Plan:
 
 
 def solve(problem: Problem, time_limit_s: float = 10.0) -> Plan:
-    """The best plan found within `time_limit_s` seconds."""
+    """The best plan found within `time_limit_s` seconds.
+
+    When every stop must be served and the first stretch of search leaves some out (a tight
+    fleet), an ejection pool (`ml/ejection_pool.py`) makes room for them and the search goes on
+    from its plan; otherwise the search simply goes on."""
     _check(problem)
     started = time.perf_counter()
-    stops, n = problem.stops, len(problem.stops) + 1
-    vehicles = len(problem.capacities)
-    duration = problem.duration or problem.distance
-    manager = pywrapcp.RoutingIndexManager(n, vehicles, 0)
-    routing = pywrapcp.RoutingModel(manager)
-
-    distance_cb = routing.RegisterTransitMatrix([list(row) for row in problem.distance])
-    routing.SetArcCostEvaluatorOfAllVehicles(distance_cb)
-    if problem.vehicle_cost:
-        routing.SetFixedCostOfAllVehicles(problem.vehicle_cost)
-
-    service = [0] + [s.service for s in stops]
-    travel = [[service[i] + duration[i][j] for j in range(n)] for i in range(n)]
-    time_cb = routing.RegisterTransitMatrix(travel)
-    open_, close = problem.day
-    routing.AddDimension(time_cb, close - open_, close, False, "time")
-    clock = routing.GetDimensionOrDie("time")
-    for v in range(vehicles):
-        clock.CumulVar(routing.Start(v)).SetRange(open_, close)
-        clock.CumulVar(routing.End(v)).SetRange(open_, close)
-        routing.AddVariableMinimizedByFinalizer(clock.CumulVar(routing.End(v)))
-    for number, stop in enumerate(stops, 1):
-        earliest, latest = stop.window or (open_, close)
-        clock.CumulVar(manager.NodeToIndex(number)).SetRange(max(earliest, open_), latest)
-
-    demands = [0] + [s.demand for s in stops]
-    if any(demands):
-        demand_cb = routing.RegisterUnaryTransitVector(demands)
-        routing.AddDimensionWithVehicleCapacity(
-            demand_cb, 0, list(problem.capacities), True, "load"
-        )
-
-    # Every stop may be left out, at its drop cost or, when it must be served, at a cost above
-    # any plan's distance: the search then always returns a plan and serves all it can.
-    must = _must_serve_cost(problem)
-    for number, stop in enumerate(stops, 1):
-        cost = must if stop.drop_cost is MUST_SERVE else max(0, stop.drop_cost)
-        routing.AddDisjunction([manager.NodeToIndex(number)], cost)
-
     first: list[float] = []
     found = [0]
 
-    def on_solution() -> None:
-        found[0] += 1
-        if not first and routing.CostVar().Value() < must:
-            first.append(time.perf_counter() - started)
+    def watched(model: _Model) -> _Model:
+        def on_solution() -> None:
+            found[0] += 1
+            if not first and model.routing.CostVar().Value() < model.must:
+                first.append(time.perf_counter() - started)
 
-    routing.AddAtSolutionCallback(on_solution)
-    solution = routing.SolveWithParameters(_parameters(problem, time_limit_s))
+        model.routing.AddAtSolutionCallback(on_solution)
+        return model
+
+    model = watched(_Model(problem))
+    all_must = all(s.drop_cost is MUST_SERVE for s in problem.stops)
+    staged = all_must and not _plain_tour(problem)
+    opening = time_limit_s * OPENING_SHARE if staged else time_limit_s
+    solution = model.routing.SolveWithParameters(_parameters(problem, opening))
+    if staged:
+        planned: list[list[int]] | None = None
+        left_out: list[int] = []
+        if solution is not None:
+            planned = _routes(model, solution)
+            left_out = [
+                n for n in range(1, len(problem.stops) + 1) if not _on_route(model, solution, n)
+            ]
+        if planned is not None and left_out:
+            filled = fill(_fleet(problem), planned, left_out, started + time_limit_s * FILL_UNTIL)
+            if filled is not None:
+                planned = filled
+                first[:] = first or [time.perf_counter() - started]
+        # Reading routes back into the first model fails at random once its search limit is
+        # spent, so the search goes on in a fresh one, from these routes (or from scratch when
+        # the opening found no plan at all).
+        model = watched(_Model(problem))
+        params = _parameters(problem, max(0.05, started + time_limit_s - time.perf_counter()))
+        model.routing.CloseModelWithParameters(params)
+        start = None
+        if planned is not None:
+            indices = [[model.manager.NodeToIndex(n) for n in route] for route in planned]
+            start = model.routing.ReadAssignmentFromRoutes(indices, True)
+        solution = (
+            model.routing.SolveFromAssignmentWithParameters(start, params)
+            if start is not None
+            else model.routing.SolveWithParameters(params)
+        ) or start
     if solution is None:  # cannot happen with every stop optional; kept for a clear error
         raise RoutingError("the solver returned no plan")
-    plan = _read(problem, manager, routing, solution, clock)
+    routes, dropped, total = _read(problem, model.manager, model.routing, solution, model.clock)
     return Plan(
-        routes=plan[0],
-        dropped=plan[1],
-        distance=plan[2],
+        routes=routes,
+        dropped=dropped,
+        distance=total,
         first_feasible_s=first[0] if first else None,
         solve_s=time.perf_counter() - started,
         solutions=found[0],
+    )
+
+
+class _Model:
+    """The OR-Tools routing model of a problem: arcs cost distance, a time dimension with the
+    windows, a load dimension with the capacities, and a disjunction per stop."""
+
+    def __init__(self, problem: Problem) -> None:
+        stops, n = problem.stops, len(problem.stops) + 1
+        vehicles = len(problem.capacities)
+        duration = problem.duration or problem.distance
+        self.manager = manager = pywrapcp.RoutingIndexManager(n, vehicles, 0)
+        self.routing = routing = pywrapcp.RoutingModel(manager)
+
+        distance_cb = routing.RegisterTransitMatrix([list(row) for row in problem.distance])
+        routing.SetArcCostEvaluatorOfAllVehicles(distance_cb)
+        if problem.vehicle_cost:
+            routing.SetFixedCostOfAllVehicles(problem.vehicle_cost)
+
+        service = [0] + [s.service for s in stops]
+        travel = [[service[i] + duration[i][j] for j in range(n)] for i in range(n)]
+        time_cb = routing.RegisterTransitMatrix(travel)
+        open_, close = problem.day
+        routing.AddDimension(time_cb, close - open_, close, False, "time")
+        self.clock = clock = routing.GetDimensionOrDie("time")
+        for v in range(vehicles):
+            clock.CumulVar(routing.Start(v)).SetRange(open_, close)
+            clock.CumulVar(routing.End(v)).SetRange(open_, close)
+            routing.AddVariableMinimizedByFinalizer(clock.CumulVar(routing.End(v)))
+        for number, stop in enumerate(stops, 1):
+            earliest, latest = stop.window or (open_, close)
+            clock.CumulVar(manager.NodeToIndex(number)).SetRange(max(earliest, open_), latest)
+
+        demands = [0] + [s.demand for s in stops]
+        if any(demands):
+            demand_cb = routing.RegisterUnaryTransitVector(demands)
+            routing.AddDimensionWithVehicleCapacity(
+                demand_cb, 0, list(problem.capacities), True, "load"
+            )
+
+        # Every stop may be left out, at its drop cost or, when it must be served, at a cost
+        # above any plan's distance: the search then always returns a plan and serves all it can.
+        self.must = _must_serve_cost(problem)
+        for number, stop in enumerate(stops, 1):
+            cost = self.must if stop.drop_cost is MUST_SERVE else max(0, stop.drop_cost)
+            routing.AddDisjunction([manager.NodeToIndex(number)], cost)
+
+
+def _on_route(model: _Model, solution: pywrapcp.Assignment, node: int) -> bool:
+    index = model.manager.NodeToIndex(node)
+    return solution.Value(model.routing.NextVar(index)) != index
+
+
+def _routes(model: _Model, solution: pywrapcp.Assignment) -> list[list[int]]:
+    """Each vehicle's stops (node numbers) in order, an empty list for an unused vehicle."""
+    routes = []
+    for v in range(model.routing.vehicles()):
+        index, route = solution.Value(model.routing.NextVar(model.routing.Start(v))), []
+        while not model.routing.IsEnd(index):
+            route.append(model.manager.IndexToNode(index))
+            index = solution.Value(model.routing.NextVar(index))
+        routes.append(route)
+    return routes
+
+
+def _fleet(problem: Problem) -> Fleet:
+    """The problem as the ejection pool reads it: the same travel times, windows and loads."""
+    stops, n = problem.stops, len(problem.stops) + 1
+    duration = problem.duration or problem.distance
+    service = [0] + [s.service for s in stops]
+    open_, close = problem.day
+    windows = [(open_, close)] + [s.window or (open_, close) for s in stops]
+    return Fleet(
+        travel=[[service[i] + duration[i][j] for j in range(n)] for i in range(n)],
+        distance=[list(row) for row in problem.distance],
+        earliest=[max(w[0], open_) for w in windows],
+        latest=[min(w[1], close) for w in windows],
+        demand=[0] + [s.demand for s in stops],
+        capacity=list(problem.capacities),
+    )
+
+
+def _plain_tour(problem: Problem) -> bool:
+    return (
+        len(problem.capacities) == 1
+        and problem.day == Problem.day
+        and all(s.window is None and not s.demand for s in problem.stops)
     )
 
 
@@ -155,13 +246,8 @@ def _parameters(problem: Problem, time_limit_s: float) -> object:
     otherwise a time-window aware parallel insertion, which needs no feasible tour to start."""
     params = pywrapcp.DefaultRoutingSearchParameters()
     strategy = routing_enums_pb2.FirstSolutionStrategy
-    plain_tour = (
-        len(problem.capacities) == 1
-        and problem.day == Problem.day
-        and all(s.window is None and not s.demand for s in problem.stops)
-    )
     params.first_solution_strategy = (
-        strategy.CHRISTOFIDES if plain_tour else strategy.PARALLEL_CHEAPEST_INSERTION
+        strategy.CHRISTOFIDES if _plain_tour(problem) else strategy.PARALLEL_CHEAPEST_INSERTION
     )
     params.local_search_metaheuristic = (
         routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH

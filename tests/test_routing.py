@@ -4,11 +4,13 @@ against public instances with known optima."""
 
 import itertools
 import math
+import time
 
 import pytest
 
 from evals.bench_routing import DATA, SCALE, solomon
 from evals.tsplib import read_tsp
+from ml.ejection_pool import Fleet, fill
 from ml.routing import MAX_STOPS, Problem, RoutingError, Stop, euclidean, solve
 
 POINTS = [(0, 0), (4, 0), (8, 1), (9, 6), (5, 9), (1, 7), (-3, 3)]  # the depot first
@@ -147,3 +149,57 @@ def test_a_must_serve_stop_is_kept_before_any_number_of_optional_ones():
     )
     assert 0 in {c.stop for r in plan.routes for c in r.calls}
     assert len(plan.dropped) == 1 and plan.first_feasible_s is not None
+
+
+def _on_time(fleet, route: list[int]) -> bool:
+    t, previous = fleet.earliest[0], 0
+    for node in [*route, 0]:
+        t = max(t + fleet.travel[previous][node], fleet.earliest[node])
+        if t > fleet.latest[node]:
+            return False
+        previous = node
+    return True
+
+
+def test_the_ejection_pool_makes_room_by_moving_a_stop_to_another_vehicle():
+    """Two vehicles of two stops each. Stops 3 and 4 both open at once at opposite ends, so they
+    cannot share a vehicle; 4 fits only where 1 and 2 already fill the first vehicle. The pool
+    pushes one of them out to the second vehicle and serves everyone."""
+    xs = [0, 1, -1, -5, 5]
+    fleet = Fleet(
+        travel=[[abs(a - b) for b in xs] for a in xs],
+        distance=[[abs(a - b) for b in xs] for a in xs],
+        earliest=[0, 0, 0, 0, 0],
+        latest=[100, 100, 100, 5, 5],
+        demand=[0, 1, 1, 1, 1],
+        capacity=[2, 2],
+    )
+    routes = fill(fleet, [[1, 2], [3]], [4], deadline=time.perf_counter() + 60)
+
+    assert routes is not None
+    assert sorted(n for route in routes for n in route) == [1, 2, 3, 4]
+    assert all(len(route) <= 2 and _on_time(fleet, route) for route in routes)
+    assert not any({3, 4} <= set(route) for route in routes)
+
+
+def test_the_pool_does_not_chase_a_stop_no_vehicle_could_serve_alone():
+    xs = [0, 1, 50]
+    fleet = Fleet(
+        travel=[[abs(a - b) for b in xs] for a in xs],
+        distance=[[abs(a - b) for b in xs] for a in xs],
+        earliest=[0, 0, 0],
+        latest=[100, 100, 5],  # 50 away, due by 5
+        demand=[0, 1, 1],
+        capacity=[2],
+    )
+    started = time.perf_counter()
+    routes = fill(fleet, [[]], [1, 2], deadline=started + 30)
+    assert routes == [[1]] and time.perf_counter() - started < 5
+
+
+@needs_data
+def test_a_tight_fleet_is_served_by_the_ejection_pool():
+    """R105 at 14 vehicles: guided local search alone leaves a stop out (`bench routing`)."""
+    (path,) = (DATA / "solomon100" / "instances").glob("R105.100.*.vrptw")
+    result = solomon(path, 14, 1377110 / SCALE, seconds=8)
+    assert result.served and result.vehicles == 14
