@@ -192,6 +192,22 @@ CREDIT_ASKS = _words(  # what a store owes, its limit and tier; orders waiting f
 CREDIT_SURE = _words(  # decides alone, whatever else matches ("which stores owe the most")
     r"owes?", r"held orders?", r"credit (limit|tier|standing|balance)", r"udh?aa?r kitna"
 )
+PRICE_ASKS = _words(  # a product's rate, scheme price or stock, asked by a store or a rep
+    r"(ka|ki|ke) (rate|price|daam|dam|bhav|mrp)",
+    r"rate (kya|kitna|kitne|batao|bata|list)",
+    r"price (of|for|kya|kitna|list)",
+    r"(what|how much) (is|are) the (price|rate|mrp)",
+    r"what does .+ cost",
+    r"how much (is|are|for|does)",
+    r"kitne (ka|ki|ke|mein|me) (hai|h|he|milega|padega|dete ho)",  # not "kitne ka maal liya"
+    r"kya (rate|bhav|daam)",
+    r"mrp",
+    r"(is|are) [\w\s.-]{1,40}?(in|out of) stock",  # not "which products are out of stock"
+    r"stock (hai|me|mein|main|available|mil)",
+    r"(is|are) [\w\s.-]{1,40}?available",
+    r"available (hai|h)",
+    r"milega",
+)
 TASK_ASKS = _words(
     *_ROUTE,  # a route is part of a rep's plan
     *_NEEDS,  # and what a store on it will need

@@ -340,6 +340,8 @@ def explain(answer: Answer) -> str:
             f"{column.replace('_', ' ')}: {_text(value)}"
             for column, value in zip(result.columns, result.rows[0], strict=True)
         )
+    if kind == "table":  # a list (stores not ordering) or figures in no order worth telling
+        return f"{len(result.rows)} rows{' (the first ones read)' if result.truncated else ''}."
     value = _value_column(result)
     name = result.columns[value].replace("_", " ")
     numbers = [_number(row[value]) or 0.0 for row in result.rows]
@@ -353,20 +355,18 @@ def explain(answer: Answer) -> str:
             f"the highest was {_text(result.rows[peak][value])} on "
             f"{_text(result.rows[peak][0])}."
         )
-    if kind == "ranking":
-        total = sum(numbers)
-        additive = not RATIO.search(result.columns[value])  # shares of rates mean nothing
-        share = (
-            f", {numbers[0] / total * 100:.0f}% of the {len(numbers)} shown"
-            if total and additive
-            else ""
-        )
-        return (
-            f"{_text(result.rows[0][0])} is first with {name} {_text(result.rows[0][value])}"
-            f"{share}; {_text(result.rows[-1][0])} is last of these with "
-            f"{_text(result.rows[-1][value])}."
-        )
-    return f"{len(result.rows)} rows."
+    total = sum(numbers)  # a ranking
+    additive = not RATIO.search(result.columns[value])  # shares of rates mean nothing
+    share = (
+        f", {numbers[0] / total * 100:.0f}% of the {len(numbers)} shown"
+        if total and additive
+        else ""
+    )
+    return (
+        f"{_text(result.rows[0][0])} is first with {name} {_text(result.rows[0][value])}"
+        f"{share}; {_text(result.rows[-1][0])} is last of these with "
+        f"{_text(result.rows[-1][value])}."
+    )
 
 
 def table_text(result: QueryResult) -> str:

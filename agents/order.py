@@ -56,6 +56,7 @@ from tools.alerts import managers, messaging_channel, queue_once
 from tools.basket import Purchases, suggest_basket
 from tools.credit import Credit, store_credit
 from tools.devanagari import to_latin
+from tools.money import inr
 from tools.order_parser import (
     ALL_UNITS,
     NUMBER_WORDS,
@@ -137,10 +138,6 @@ def short_title(item: CatalogItem, prefix: str = "") -> str:
     base = item.name.removesuffix(item.pack_size).strip()
     room = 20 - len(prefix) - len(item.pack_size) - 1
     return f"{prefix}{base[:room].strip()} {item.pack_size}"
-
-
-def rupees(paise: int) -> str:
-    return f"INR {paise / 100:,.0f}" if paise % 100 == 0 else f"INR {paise / 100:,.2f}"
 
 
 async def _handle(turn: _Turn, text: str, choice_id: str | None) -> list[OutboundMessage]:
@@ -404,7 +401,7 @@ def _read_back(turn: _Turn, lines: list[ParsedLine]) -> OutboundMessage:
     total = sum(turn.parser.items[line.sku].price_paise * (line.pieces or 0) for line in lines)
     heard = ", ".join(describe(turn.parser, line) for line in lines)
     return OutboundMessage(
-        text=f"I heard {heard}. That is about {rupees(total)}. Shall I place the order? "
+        text=f"I heard {heard}. That is about {inr(total)}. Shall I place the order? "
         "Say yes or press 1; say no or press 2.",
         buttons=[
             Button(id="confirm:yes", title="Yes, place it"),
@@ -528,9 +525,9 @@ def _alert_managers(turn: _Turn, order: OrderEB2B, credit: Credit) -> None:
     message = OutboundMessage(
         text=(
             f"Credit hold: order #{order.order_number} from {store.name} ({store.locality}), "
-            f"{rupees(order.total_paise)}, would take what they owe to "
-            f"{rupees(credit.standing.outstanding + order.total_paise)}, above their "
-            f"{rupees(store.credit_limit_paise)} limit.\n{credit.summary()}\n"
+            f"{inr(order.total_paise)}, would take what they owe to "
+            f"{inr(credit.standing.outstanding + order.total_paise)}, above their "
+            f"{inr(store.credit_limit_paise)} limit.\n{credit.summary()}\n"
             'Reply "held orders" to release or cancel it.'
         ),
         buttons=hold_buttons(order.order_number),
@@ -567,14 +564,14 @@ def _confirmation(turn: _Turn, order: OrderEB2B) -> OutboundMessage:
         return OutboundMessage(
             text=(
                 f"Order #{order.order_number} received: {items}. Total: "
-                f"{rupees(order.total_paise)}. It waits for your distributor's approval: it "
+                f"{inr(order.total_paise)}. It waits for your distributor's approval: it "
                 f"would take you over your credit limit. We will tell you as soon as it is "
                 f"released; a payment releases it sooner.{schemes}"
             )
         )
     return OutboundMessage(
         text=(
-            f"Order #{order.order_number} confirmed: {items}. Total: {rupees(order.total_paise)}. "
+            f"Order #{order.order_number} confirmed: {items}. Total: {inr(order.total_paise)}. "
             f"Delivery by {label}.{schemes}"
         )
     )
@@ -625,12 +622,12 @@ def _status(turn: _Turn) -> OutboundMessage:
         return OutboundMessage(text=f"Order #{order.order_number} was cancelled.")
     if order.status == HELD:
         return OutboundMessage(
-            text=f"Order #{order.order_number} ({rupees(order.total_paise)}) is waiting for "
+            text=f"Order #{order.order_number} ({inr(order.total_paise)}) is waiting for "
             "your distributor's credit approval."
         )
     return OutboundMessage(
         text=(
-            f"Order #{order.order_number} ({rupees(order.total_paise)}) is {order.status}; "
+            f"Order #{order.order_number} ({inr(order.total_paise)}) is {order.status}; "
             f"delivery by {due}."
         )
     )
@@ -695,7 +692,7 @@ def offer_suggested_order(
     )
     return OutboundMessage(
         text=f"Suggested order for {store.name} (from your {basket.source}):\n{shown}\n"
-        f'About {rupees(total)}. Tap "Order these" to place it, or send your own order.',
+        f'About {inr(total)}. Tap "Order these" to place it, or send your own order.',
         buttons=[
             Button(id="confirm:yes", title="Order these"),
             Button(id="confirm:no", title="No thanks"),

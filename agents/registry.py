@@ -5,11 +5,12 @@ line here. The graph, the router (intents, commands, keywords, the routing promp
 menu, the console and the agent API read this list.
 """
 
-from agents import analytics, coach, credit, help, order, points, promo, tasks, visits
+from agents import analytics, coach, credit, help, order, points, prices, promo, tasks, visits
 from agents.spec import AgentSpec
 
 AGENTS: tuple[AgentSpec, ...] = (
     order.SPEC,
+    prices.SPEC,
     promo.SPEC,
     analytics.SPEC,
     coach.SPEC,

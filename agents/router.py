@@ -88,6 +88,8 @@ def by_rules(
             and not QUESTION.search(stripped)
         ):
             return None  # "2 cs maggi total" is an order more likely than a report
+        if only == "prices" and parser is not None and not parser.parse(stripped).lines:
+            return None  # "petrol ka rate kitna hai": a rate, but of nothing we sell
         return Decision(only, "rule", 0.9)
     return None
 

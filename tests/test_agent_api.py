@@ -101,7 +101,7 @@ def test_the_agents_listed_are_those_of_the_callers_role(shop):
         "credit",
         "help",
     ]
-    assert [a["name"] for a in retailer] == ["order", "promo", "credit", "help"]
+    assert [a["name"] for a in retailer] == ["order", "prices", "promo", "credit", "help"]
     analytics = next(a for a in manager if a["name"] == "analytics")
     assert "/report" in analytics["commands"] and "analytics_sql" in analytics["prompts"]
 

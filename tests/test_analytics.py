@@ -191,3 +191,25 @@ def test_a_ranking_of_rates_is_not_explained_as_shares():
         "Asha is first with strike rate pct 60; Ravi is last of these with 40."
     )
     assert "60% of the 2 shown" in explain(Answer("sales by rep", result=sales))
+
+
+@pytest.mark.parametrize(
+    ("sql", "explained"),
+    [
+        # A list without a figure (the "Stores not ordering" button's shape): no chart.
+        ("SELECT s.name AS store, s.locality FROM stores s ORDER BY s.name LIMIT 4", "4 rows."),
+        # One figure, and one row of figures.
+        ("SELECT COUNT(*) AS stores FROM stores", "stores: 10"),
+        ("SELECT COUNT(*) AS stores, 'Pune' AS city FROM stores", "stores: 10; city: Pune"),
+        # Nothing matches.
+        ("SELECT s.name FROM stores s WHERE s.name = 'nobody'", "No rows match that question."),
+    ],
+)
+def test_every_result_shape_gets_a_reply(two_shops, sql, explained):
+    engine, ours, _ = two_shops
+    llm, _ = writes_sql(sql)
+    answer = asyncio.run(ask("tell me about my stores", engine, ours, llm, templates=False))
+    assert answer.result is not None, answer.error
+    messages = replies(answer)
+    assert [m.text.splitlines()[0] for m in messages] == [explained]  # no chart for these
+    assert len(messages[0].buttons) == 3
