@@ -332,6 +332,7 @@ def _value_column(result: QueryResult) -> int:
 
 def explain(answer: Answer) -> str:
     result = answer.result
+    assert result is not None, "only an answer with a result is explained"
     kind = shape(result)
     if kind == "empty":
         return "No rows match that question."
