@@ -98,11 +98,13 @@ def solve(problem: Problem, time_limit_s: float = 10.0) -> Plan:
     started = time.perf_counter()
     first: list[float] = []
     found = [0]
+    served_all = [False]  # by the latest plan found
 
     def watched(model: _Model) -> _Model:
         def on_solution() -> None:
             found[0] += 1
-            if not first and model.routing.CostVar().Value() < model.must:
+            served_all[0] = model.routing.CostVar().Value() < model.must
+            if served_all[0] and not first:
                 first.append(time.perf_counter() - started)
 
         model.routing.AddAtSolutionCallback(on_solution)
@@ -111,9 +113,15 @@ def solve(problem: Problem, time_limit_s: float = 10.0) -> Plan:
     model = watched(_Model(problem))
     all_must = all(s.drop_cost is MUST_SERVE for s in problem.stops)
     staged = all_must and not _plain_tour(problem)
-    opening = time_limit_s * OPENING_SHARE if staged else time_limit_s
-    solution = model.routing.SolveWithParameters(_parameters(problem, opening))
-    if staged:
+    if staged:  # the search gives way to the pool only if it has not served everyone by then
+        opening_ends = started + time_limit_s * OPENING_SHARE
+        model.routing.AddSearchMonitor(
+            model.routing.solver().CustomLimit(
+                lambda: not served_all[0] and time.perf_counter() > opening_ends
+            )
+        )
+    solution = model.routing.SolveWithParameters(_parameters(problem, time_limit_s))
+    if staged and not served_all[0]:  # stopped at the opening with stops left out
         planned: list[list[int]] | None = None
         left_out: list[int] = []
         if solution is not None:
