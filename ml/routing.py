@@ -7,8 +7,10 @@ back: a stop that does not fit is dropped explicitly, the cheapest to leave out 
 listed with the reason, never skipped silently.
 
 The search is OR-Tools' routing library: a time-window aware insertion builds the first plan,
-guided local search improves it until the time limit. Distances and times are integers in the
-caller's units (metres and seconds for a beat, Solomon's units x 1000 for the benchmark).
+guided local search improves it until the time limit. A fleet too tight for it to serve every
+must-serve stop early on gets an ejection pool (`ml/ejection_pool.py`) to make room first.
+Distances and times are integers in the caller's units (metres and seconds for a beat,
+Solomon's units x 1000 for the benchmark).
 """
 
 import math
