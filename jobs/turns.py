@@ -49,7 +49,13 @@ UNKNOWN_SENDER = (
     "Namaste! This number takes orders from our registered retailers. Please ask your sales "
     "representative to add your number, and then message us again."
 )
-SORRY = "Sorry, something went wrong with that message. Please send your order again."
+SORRY = "Sorry, something went wrong with that message on our side, and nothing was changed. "
+SORRY_NEXT = {  # what is true to do next, by role: a manager has no order to send again
+    Role.retailer: "Please send your order again.",
+    Role.rep: "Please send it again.",
+    Role.manager: 'Please ask again; the reports still work, e.g. "top 5 stores last week".',
+    Role.admin: 'Please ask again; the reports still work, e.g. "top 5 stores last week".',
+}
 NOT_READ = {
     "unsupported": "I can read text, voice notes and photos of order lists. Please type your "
     'order, e.g. "2 cs Parle-G 250g".',
@@ -346,7 +352,7 @@ class Turns:
             log.exception("turn failed for %s on %s", ctx.address, ctx.channel)
             ctx.conversation.state = {}
             ctx.unsay()
-            ctx.say(SORRY)
+            ctx.say(SORRY + SORRY_NEXT.get(ctx.sender.role, "Please send it again."))
             ctx.commit()
 
     async def _understood(self, ctx: AgentContext, message: Message) -> MediaText:

@@ -14,7 +14,7 @@ from channels.simulated import SimulatedSender
 from db import outbox
 from db.demo import load_demo
 from db.engine import company_session
-from db.models import Direction, Message, OrderEB2B, StockLevel, Store
+from db.models import Direction, Message, OrderEB2B, Role, StockLevel, Store, User
 from jobs.turns import Turns, _units
 from messages import InboundMessage, Kind
 from settings import Settings
@@ -168,3 +168,30 @@ def test_an_order_sent_in_pieces_is_read_together_and_a_command_alone():
         ["/tasks"],
         [LATER[2]],
     ]
+
+
+def test_a_turn_that_fails_tells_a_manager_something_true_for_a_manager(
+    shop, tmp_path, monkeypatch
+):
+    """A bug in an agent: the turn is rolled back, the message counts as answered, and a manager
+    is not told to send an order again (the turn engine's apology fits the sender's role)."""
+    engine, company_id, _ = shop
+    with company_session(company_id, engine) as session:
+        manager = session.exec(select(User).where(User.role == Role.manager)).first().phone
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the analytics agent")
+
+    monkeypatch.setattr("agents.analytics.ask", broken)
+    said(engine, company_id, manager, "top 5 stores last week")
+    sender = SimulatedSender("whatsapp")
+    asyncio.run(answer(a_process(engine, tmp_path, sender), company_id, manager))
+
+    (apology,) = sender.sent[manager]
+    assert apology.text.startswith("Sorry, something went wrong with that message")
+    assert "order" not in apology.text and "Please ask again" in apology.text
+    with company_session(company_id, engine) as session:
+        inbound = session.exec(
+            select(Message).where(Message.sender == manager, Message.direction == Direction.inbound)
+        ).all()
+    assert [m.status for m in inbound] == ["processed"]
