@@ -3,7 +3,7 @@
 and whether it is in stock, from the catalogue (`tools/catalog.py`), the schemes
 (`tools/schemes.py`) and the stock (`tools/stock.py`). Nothing is ordered."""
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from agents.context import AgentContext, ChatState
 from agents.spec import AgentSpec
@@ -41,7 +41,7 @@ def _asked_about(ctx: AgentContext, text: str) -> list[Product]:
     skus = list(dict.fromkeys(sku for line in parsed.lines for sku in line.candidates))
     if not skus:
         return []
-    found = ctx.session.exec(select(Product).where(Product.is_active)).all()
+    found = ctx.session.exec(select(Product).where(col(Product.sku).in_(skus))).all()
     by_sku = {p.sku: p for p in found}
     return [by_sku[sku] for sku in skus if sku in by_sku]
 

@@ -50,11 +50,12 @@ UNKNOWN_SENDER = (
     "representative to add your number, and then message us again."
 )
 SORRY = "Sorry, something went wrong with that message on our side, and nothing was changed. "
+ASK_AGAIN = 'Please ask again; the reports still work, e.g. "top 5 stores last week".'
 SORRY_NEXT = {  # what is true to do next, by role: a manager has no order to send again
     Role.retailer: "Please send your order again.",
     Role.rep: "Please send it again.",
-    Role.manager: 'Please ask again; the reports still work, e.g. "top 5 stores last week".',
-    Role.admin: 'Please ask again; the reports still work, e.g. "top 5 stores last week".',
+    Role.manager: ASK_AGAIN,
+    Role.admin: ASK_AGAIN,
 }
 NOT_READ = {
     "unsupported": "I can read text, voice notes and photos of order lists. Please type your "

@@ -80,11 +80,6 @@ class Routes:
             previous = node
         return t + f.travel[previous][nodes[last + 1]] <= self.late[r][last + 1]
 
-    def insertion_cost(self, r: int, position: int, stop: int) -> int:
-        d, nodes = self.fleet.distance, self.nodes[r]
-        before, after = nodes[position - 1], nodes[position]
-        return d[before][stop] + d[stop][after] - d[before][after]
-
     def positions(self) -> dict[int, tuple[int, int]]:
         """Each stop's route and position."""
         return {n: (r, i) for r, nodes in enumerate(self.nodes) for i, n in enumerate(nodes) if n}
@@ -159,7 +154,7 @@ def _insert_best(state: Routes, stop: int) -> bool:
             continue
         for position in range(1, len(nodes)):
             if state.fits(r, position, position - 1, [stop]):
-                cost = state.insertion_cost(r, position, stop)
+                cost = _added(state, r, position, position - 1, [stop])
                 if best is None or cost < best[0]:
                     best = (cost, r, position)
     if best is None:

@@ -128,9 +128,8 @@ def solve(problem: Problem, time_limit_s: float = 10.0) -> Plan:
         left_out: list[int] = []
         if solution is not None:
             planned = _routes(model, solution)
-            left_out = [
-                n for n in range(1, len(problem.stops) + 1) if not _on_route(model, solution, n)
-            ]
+            on_routes = {n for route in planned for n in route}
+            left_out = [n for n in range(1, len(problem.stops) + 1) if n not in on_routes]
         if planned is not None and left_out:
             filled = fill(_fleet(problem), planned, left_out, started + time_limit_s * FILL_UNTIL)
             if filled is not None:
@@ -171,7 +170,6 @@ class _Model:
     def __init__(self, problem: Problem) -> None:
         stops, n = problem.stops, len(problem.stops) + 1
         vehicles = len(problem.capacities)
-        duration = problem.duration or problem.distance
         self.manager = manager = pywrapcp.RoutingIndexManager(n, vehicles, 0)
         self.routing = routing = pywrapcp.RoutingModel(manager)
 
@@ -180,9 +178,7 @@ class _Model:
         if problem.vehicle_cost:
             routing.SetFixedCostOfAllVehicles(problem.vehicle_cost)
 
-        service = [0] + [s.service for s in stops]
-        travel = [[service[i] + duration[i][j] for j in range(n)] for i in range(n)]
-        time_cb = routing.RegisterTransitMatrix(travel)
+        time_cb = routing.RegisterTransitMatrix(_travel(problem))
         open_, close = problem.day
         routing.AddDimension(time_cb, close - open_, close, False, "time")
         self.clock = clock = routing.GetDimensionOrDie("time")
@@ -209,11 +205,6 @@ class _Model:
             routing.AddDisjunction([manager.NodeToIndex(number)], cost)
 
 
-def _on_route(model: _Model, solution: pywrapcp.Assignment, node: int) -> bool:
-    index = model.manager.NodeToIndex(node)
-    return solution.Value(model.routing.NextVar(index)) != index
-
-
 def _routes(model: _Model, solution: pywrapcp.Assignment) -> list[list[int]]:
     """Each vehicle's stops (node numbers) in order, an empty list for an unused vehicle."""
     routes = []
@@ -226,19 +217,24 @@ def _routes(model: _Model, solution: pywrapcp.Assignment) -> list[list[int]]:
     return routes
 
 
+def _travel(problem: Problem) -> list[list[int]]:
+    """From node i to node j: the service at i, then the drive."""
+    n = len(problem.stops) + 1
+    duration = problem.duration or problem.distance
+    service = [0] + [s.service for s in problem.stops]
+    return [[service[i] + duration[i][j] for j in range(n)] for i in range(n)]
+
+
 def _fleet(problem: Problem) -> Fleet:
     """The problem as the ejection pool reads it: the same travel times, windows and loads."""
-    stops, n = problem.stops, len(problem.stops) + 1
-    duration = problem.duration or problem.distance
-    service = [0] + [s.service for s in stops]
     open_, close = problem.day
-    windows = [(open_, close)] + [s.window or (open_, close) for s in stops]
+    windows = [(open_, close)] + [s.window or (open_, close) for s in problem.stops]
     return Fleet(
-        travel=[[service[i] + duration[i][j] for j in range(n)] for i in range(n)],
+        travel=_travel(problem),
         distance=[list(row) for row in problem.distance],
         earliest=[max(w[0], open_) for w in windows],
         latest=[min(w[1], close) for w in windows],
-        demand=[0] + [s.demand for s in stops],
+        demand=[0] + [s.demand for s in problem.stops],
         capacity=list(problem.capacities),
     )
 
