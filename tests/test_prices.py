@@ -2,13 +2,17 @@
 the running scheme's price and whether the product is in stock; a rep hears the count; nothing
 is ordered."""
 
+import asyncio
 from datetime import date, timedelta
 
 from sqlalchemy import func
 from sqlmodel import select
 
+from channels.simulated import SimulatedSender
 from db.engine import company_session
-from db.models import OrderEB2B, Product, Promotion, Role, StockLevel, User
+from db.models import OrderEB2B, Product, Promotion, Role, StockLevel, Store, User
+from tests.test_own_data import ORDER, OWN, load
+from tests.test_turns import a_process, answer, said
 from tests.test_whatsapp_pipeline import replies, retailer, say, shop  # noqa: F401
 
 
@@ -84,3 +88,24 @@ def test_a_question_about_no_product_asks_which(shop):  # noqa: F811
     say(client, phone, "kya rate hai")
     (asked,) = replies(client, phone, 1)
     assert asked.text.startswith("I could not tell which product you mean.")
+
+
+def test_a_store_of_a_distributor_with_its_own_data_asks_a_price(engine, two_companies, tmp_path):
+    """On imported data (evals/data/own), through the turn engine: the imported catalogue, stock
+    and scheme answer, not the demo's."""
+    alpha, _ = two_companies
+    for kind in ORDER:
+        load(engine, alpha, kind)
+    load(engine, alpha, "promotions", OWN / "promotions.json")
+    with company_session(alpha, engine) as session:
+        phone = session.exec(select(Store).where(Store.code == "NGP-S001")).one().owner_phone
+    said(engine, alpha, phone, "marie ka rate kya hai")
+    sender = SimulatedSender("whatsapp")
+    asyncio.run(answer(a_process(engine, tmp_path, sender), alpha, phone))
+
+    (card,) = sender.sent[phone]
+    assert card.text.splitlines() == [
+        "Sunfeast Marie Light 150g: INR 18 a piece (MRP INR 20), INR 1,080 a case of 60.",
+        "Scheme Marie 10% off: 10% off (INR 16.20 a piece) on 120 pieces or more, until 31 Dec.",
+        "In stock.",
+    ]
