@@ -16,10 +16,10 @@ from test_visits_points import field  # noqa: F401  (a fixture)
 from test_whatsapp_pipeline import replies, say
 
 from db.engine import company_session
-from db.models import OrderEB2B, Product, Promotion, StockLevel, TransactionItem
+from db.models import OrderEB2B, Product, Promotion, StockLevel, Store, TransactionItem
 from jobs.daily import JOBS, low_stock
 from jobs.scheduler import run_job
-from tools.basket import shared_by_neighbours
+from tools.basket import SuggestedLine, shared_by_neighbours, suggest_basket, within_stock
 from tools.schemes import price_line
 from tools.stockout import stockout_risks
 
@@ -139,3 +139,35 @@ def test_a_retailer_gets_a_suggested_order_and_places_it_with_one_tap(field, tmp
     for count, unit, name, _ in suggested:
         ordered = next(i["quantity"] for i in order.items if i["name"] == name)
         assert ordered == int(count) * (units[name] if unit == "cs" else 1)
+
+
+def test_a_suggested_order_offers_only_what_the_warehouse_holds(field):  # noqa: F811
+    """Accepting a suggestion never meets 'out of stock': a product with less than a case on
+    hand is not suggested at all, and a line is cut to the whole cases held."""
+    client, company_id, _ = field
+    engine = client.app.state.runtime.engine
+
+    def stock_and_suggest(product, pieces):
+        levels = session.exec(select(StockLevel).where(StockLevel.product_id == product.id)).all()
+        for level in levels:
+            level.quantity = 0
+        levels[0].quantity = pieces
+        session.commit()
+        return {line.product.id: line for line in suggest_basket(session, store, TODAY).lines}
+
+    with company_session(company_id, engine) as session:
+        store = session.exec(select(Store).where(Store.code == "NGP-S001")).one()
+        first = suggest_basket(session, store, TODAY).lines[0]
+        case = first.product.units_per_case
+        assert first.pieces == case > 1
+        assert stock_and_suggest(first.product, case)[first.product.id].pieces == case
+        assert first.product.id not in stock_and_suggest(first.product, case - 1)
+    tea = Product(sku="T1", name="Tea 250g", units_per_case=12, price_paise=100)
+    soap = Product(sku="S1", name="Soap", units_per_case=1, price_paise=100)
+    lines = [SuggestedLine(tea, 36, "forecast"), SuggestedLine(tea, 5, "forecast"),
+             SuggestedLine(soap, 4, "usual")]  # fmt: skip
+    kept = within_stock(lines, {tea.id: 30, soap.id: 2})
+    assert [(line.pieces, line.why) for line in kept] == [
+        (24, "forecast; cut to the stock held"), (5, "forecast"),
+        (2, "usual; cut to the stock held")]  # fmt: skip
+    assert within_stock(lines, None) == lines  # stock not tracked: nothing to cut

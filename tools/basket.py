@@ -2,7 +2,7 @@
 order, from the demand forecast (its usual basket from recent orders where there is none yet),
 one must-sell product it does not stock, one product that the stores buying most like it sell
 and it does not (similar stores), lines brought up to a running scheme's minimum when they are
-close, and nothing the warehouse is about to run out of.
+close, and nothing the warehouse is about to run out of or cannot deliver from what it holds.
 """
 
 import math
@@ -18,6 +18,7 @@ from db.models import Company, OrderEB2B, Prediction, Product, Store, Transactio
 from db.scope import CompanySession
 from tools.predictions import latest_day
 from tools.schemes import covers, running
+from tools.stock import stock_by_product
 from tools.stockout import likely_short
 
 LINES = 8
@@ -108,7 +109,8 @@ def suggest_basket(
     session: CompanySession, store: Store, day: date, purchases: Purchases | None = None
 ) -> Basket:
     products = {p.id: p for p in session.exec(select(Product).where(Product.is_active))}
-    short = likely_short(session)
+    stock = stock_by_product(session)
+    short = likely_short(session) | _below_a_case(products, stock)
     wanted, source = _from_forecast(session, store, products)
     if not wanted:
         wanted, source = _from_recent_orders(session, store, products), "recent orders"
@@ -125,7 +127,35 @@ def suggest_basket(
     similar = _similar_stores_gap(purchases or Purchases.read(session, day), store, products, taken)
     if similar is not None:
         lines.append(similar)
-    return Basket(_with_schemes(session, lines, day), source)
+    return Basket(within_stock(_with_schemes(session, lines, day), stock), source)
+
+
+def _below_a_case(
+    products: dict[uuid.UUID, Product], stock: dict[uuid.UUID, int] | None
+) -> set[uuid.UUID]:
+    """Products the warehouse holds less than a case (a piece where sold loose) of."""
+    if stock is None:
+        return set()
+    return {p.id for p in products.values() if stock.get(p.id, 0) < max(p.units_per_case, 1)}
+
+
+def within_stock(
+    lines: list[SuggestedLine], stock: dict[uuid.UUID, int] | None
+) -> list[SuggestedLine]:
+    """Each line cut to the whole cases on hand, so that accepting it never meets 'out of
+    stock'; a line with nothing left to offer is dropped."""
+    if stock is None:
+        return lines
+    out = []
+    for line in lines:
+        held = stock.get(line.product.id, 0)
+        case = max(line.product.units_per_case, 1)
+        pieces = min(line.pieces, held - held % case if line.pieces >= case else held)
+        if pieces == line.pieces:
+            out.append(line)
+        elif pieces > 0:
+            out.append(SuggestedLine(line.product, pieces, f"{line.why}; cut to the stock held"))
+    return out
 
 
 def _similar_stores_gap(

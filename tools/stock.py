@@ -32,3 +32,18 @@ def on_hand(session: CompanySession, product_id: uuid.UUID, tracked: bool) -> in
     if count == 0 and not tracked:
         return None
     return int(total)
+
+
+def stock_by_product(session: CompanySession) -> dict[uuid.UUID, int] | None:
+    """Pieces on hand per product over all warehouses (a product not in it has none); None
+    when the company does not track stock."""
+    if not stock_tracked(session):
+        return None
+    return {
+        product_id: int(total)
+        for product_id, total in session.exec(
+            select(StockLevel.product_id, func.sum(StockLevel.quantity)).group_by(
+                col(StockLevel.product_id)
+            )
+        )
+    }
