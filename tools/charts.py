@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display; must precede pyplot
 
 from matplotlib import pyplot  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter, FuncFormatter, MaxNLocator  # noqa: E402
 
 ChartKind = Literal["trend", "ranking"]
 MAX_BARS = 15
@@ -98,6 +98,9 @@ def render_routes_map(
         axes.set_title(title[:80])
         axes.set_xlabel("longitude")
         axes.set_ylabel("latitude")
+        for axis in (axes.xaxis, axes.yaxis):  # plain degrees, not an offset like "+7.908e1"
+            axis.set_major_locator(MaxNLocator(4))
+            axis.set_major_formatter(FormatStrFormatter("%.4f"))
         axes.grid(alpha=0.3)
         figure.tight_layout()
         buffer = io.BytesIO()
