@@ -46,7 +46,7 @@ from tools.deliveries import plan_deliveries
 from tools.sql_guard import SqlRejected, guard, restore_names
 from tools.sql_repair import add_missing_joins
 from tools.sql_runner import QueryResult, SqlFailed, SqlTimeout, run_readonly
-from tools.sql_schema import OURS, TablePolicy, policies_for
+from tools.sql_schema import OURS, TablePolicy, foreign_table_info, policies_for
 
 EXAMPLES = Path(__file__).parents[1] / "prompts" / "analytics_examples.jsonl"
 EXAMPLES_SHOWN = 3
@@ -57,6 +57,7 @@ SQL_MAX_TOKENS = 320
 SHOWN_ROWS = 10
 RATIO = re.compile(r"pct|percent|rate|ratio|share|avg|average|per_", re.IGNORECASE)
 SQL_PROMPT = prompt("analytics_sql")
+FOREIGN_SQL_PROMPT = prompt("analytics_sql_foreign")
 STARTERS = ["Top 5 stores last week", "Sales trend this month", "Strike rate by rep last week"]
 
 
@@ -122,15 +123,18 @@ def schema_policies(engine: Engine) -> dict[str, TablePolicy]:
 
 
 def sql_prompt(engine: Engine) -> str:
-    """The SQL prompt's fixed part for this database: worth evaluating before the first
-    question (`LLMService.prepare`)."""
-    return system_prompt(schema_policies(engine), engine.dialect.name)
+    """The SQL prompt's fixed part for this database (schema and rules): the same for every
+    question, so it is evaluated once and reused (`LLMService.prepare`)."""
+    if schema_policies(engine) is OURS:
+        return SQL_PROMPT.render(dialect=engine.dialect.name, tables=list(OURS.values()))
+    return _foreign_prompt(engine)
 
 
-def system_prompt(policies: dict[str, TablePolicy], dialect: str) -> str:
-    """The fixed part (schema and rules): the same for every question, so it is evaluated
-    once and reused."""
-    return SQL_PROMPT.render(dialect=dialect, tables=list(policies.values()))
+@lru_cache(maxsize=8)
+def _foreign_prompt(engine: Engine) -> str:
+    """A foreign database's CREATE statements and example rows (read once per engine)."""
+    schema = foreign_table_info(engine)
+    return FOREIGN_SQL_PROMPT.render(dialect=engine.dialect.name, schema=schema)
 
 
 def question_prompt(
@@ -178,10 +182,11 @@ async def ask(
             question_prompt, question, policies, dialect, leave_out_same
         )  # embeds: off the event loop
         messages = [
-            {"role": "system", "content": system_prompt(policies, dialect)},
+            {"role": "system", "content": await asyncio.to_thread(sql_prompt, engine)},
             {"role": "user", "content": asked},
         ]
-        answer.sql, answer.source = await _write_sql(llm, messages, answer, dialect), "llm"
+        written = await _write_sql(llm, messages, answer, dialect, _prompt_id(policies))
+        answer.sql, answer.source = written, "llm"
         if not answer.sql and not answer.error_code:
             answer.error_code = "NO_SQL"
             answer.error = "I could not turn that into a question about the sales data"
@@ -204,12 +209,19 @@ async def ask(
     return answer
 
 
-async def _write_sql(llm: LLMService, messages: list[dict], answer: Answer, dialect: str) -> str:
+def _prompt_id(policies: dict[str, TablePolicy]) -> str:
+    """Which prompt the SQL was asked with, for the log."""
+    return (SQL_PROMPT if policies is OURS else FOREIGN_SQL_PROMPT).id
+
+
+async def _write_sql(
+    llm: LLMService, messages: list[dict], answer: Answer, dialect: str, prompt_id: str
+) -> str:
     try:
         reply = await llm.complete_json(
             messages,
             SqlAnswer,
-            prompt=SQL_PROMPT.id,
+            prompt=prompt_id,
             max_tokens=SQL_MAX_TOKENS,
             timeout_s=SQL_TIMEOUT_S,
             slow_s=SQL_TIMEOUT_S,
@@ -273,7 +285,7 @@ async def _run(
                 "query that answers the same question.",
             },
         ]
-        fixed = await _write_sql(llm, repair, answer, dialect)
+        fixed = await _write_sql(llm, repair, answer, dialect, _prompt_id(policies))
         if not fixed:
             return
         answer.sql, answer.source = fixed, "repaired"

@@ -24,7 +24,7 @@ import sqlglot
 from sqlmodel import select
 from tqdm import tqdm
 
-from agents.analytics import ask, schema_policies, system_prompt
+from agents.analytics import ask, schema_policies, sql_prompt
 from db.engine import company_session, create_db_engine, system_session
 from db.models import Company
 from evals.bench_llm import percentile
@@ -128,7 +128,7 @@ async def run(cases: list[dict], engine, company_id, llm, templates: bool) -> in
     dialect = engine.dialect.name
     policies = schema_policies(engine)
     if llm is not None:  # as the server does at start: the model and the prompt's prefix
-        await llm.prepare(system_prompt(policies, dialect))
+        await llm.prepare(sql_prompt(engine))
     zone = _zone(engine, company_id)
     right = invalid = 0
     sources: dict[str, int] = {}

@@ -5,8 +5,9 @@ import time
 from datetime import date
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, text
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, func, select, text
 
+from agents.analytics import sql_prompt
 from db.engine import company_session
 from db.models import Product, Store, Transaction, TransactionItem
 from tools.sql_guard import SqlRejected, guard
@@ -308,3 +309,29 @@ def test_foreign_database_is_read_unscoped(bare_engine):
     assert result.rows == [("Asha", 15), ("Ravi", 7)]
     with pytest.raises(SqlRejected, match="TABLE_NOT_ALLOWED"):
         guard("SELECT * FROM sqlite_master", policies, bare_engine.dialect.name)
+
+
+def test_a_foreign_database_is_shown_as_create_statements_with_example_rows(bare_engine):
+    """The plain text-to-SQL layout (langchain-community's SQLDatabase): types and keys, three
+    rows of each table, phone numbers masked; our own schema keeps its curated column list
+    and shows no rows (people's details stay out)."""
+    metadata = MetaData()
+    Table("shops", metadata, Column("id", Integer, primary_key=True), Column("name", String),
+          Column("phone", String))  # fmt: skip
+    Table("visits", metadata, Column("id", Integer, primary_key=True),
+          Column("shop_id", Integer, ForeignKey("shops.id")))  # fmt: skip
+    metadata.create_all(bare_engine)
+    with bare_engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO shops VALUES (1, 'Asha Stores', '+91 98220 12345'), "
+            "(2, 'Ravi Kirana', ''), (3, 'Om Traders', ''), (4, 'Zed Mart', '')"))  # fmt: skip
+    shown = sql_prompt(bare_engine)
+    assert "CREATE TABLE shops" in shown and "CREATE TABLE visits" in shown
+    assert "FOREIGN KEY(shop_id) REFERENCES shops (id)" in shown
+    assert "3 rows from shops table" in shown and "Om Traders" in shown
+    assert "Zed Mart" not in shown and "98220 12345" not in shown and "+91****2345" in shown
+
+
+def test_our_schema_prompt_shows_no_rows(engine, seeded):
+    shown = sql_prompt(engine)
+    assert "stores(" in shown and "CREATE TABLE" not in shown and "rows from" not in shown

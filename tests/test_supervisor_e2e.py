@@ -95,3 +95,33 @@ def test_the_model_scores_a_good_answer_above_a_poor_one(bundled_llm):
         for s in scored
     ]
     assert total[0] > total[1]
+
+
+def test_the_model_answers_a_question_about_a_database_that_is_not_ours(bundled_llm, tmp_path):
+    """The generic path (`opensales eval sql --db URL`): a schema the model has never seen,
+    shown as CREATE statements with example rows."""
+    from sqlalchemy import text
+
+    from agents.analytics import ask, sql_prompt
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'library.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT)"))
+        connection.execute(text(
+            "CREATE TABLE books (id INTEGER PRIMARY KEY, title TEXT, year INTEGER, "
+            "author_id INTEGER REFERENCES authors(id))"))  # fmt: skip
+        connection.execute(text("INSERT INTO authors VALUES (1, 'Premchand'), (2, 'Tagore'), "
+                                "(3, 'Narayan')"))  # fmt: skip
+        connection.execute(text(
+            "INSERT INTO books VALUES (1, 'Godaan', 1936, 1), (2, 'Gaban', 1931, 1), "
+            "(3, 'Nirmala', 1927, 1), (4, 'Gitanjali', 1910, 2), (5, 'Gora', 1910, 2), "
+            "(6, 'Swami and Friends', 1935, 3)"))  # fmt: skip
+
+    async def warm_then_ask():
+        await bundled_llm.prepare(sql_prompt(engine))
+        return await ask("Which author wrote the most books?", engine, None, bundled_llm)
+
+    answer = asyncio.run(warm_then_ask())
+    assert answer.result is not None, (answer.error, answer.sql)
+    assert answer.result.rows[0][0] == "Premchand", answer.sql
+    engine.dispose()
