@@ -160,6 +160,12 @@ def test_templates_answer_when_the_llm_is_down(two_shops):
     assert answer.source == "template" and len(answer.result.rows) <= 3
     free = asyncio.run(ask("which reps sell the most soap", engine, ours, down_llm()))
     assert free.error_code == "LLM_DOWN"
+    by_rep = asyncio.run(ask("sales this week by rep", engine, ours, down_llm()))
+    assert by_rep.source == "template" and by_rep.result.columns == ["rep", "sales_inr"]
+    by_brand = asyncio.run(ask("brand-wise sales last month", engine, ours, down_llm()))
+    assert by_brand.source == "template" and by_brand.result.columns == ["brand", "sales_inr"]
+    not_a_dimension = asyncio.run(ask("sales by soap", engine, ours, down_llm()))
+    assert not_a_dimension.error_code == "LLM_DOWN"
 
 
 def test_reports_leave_out_cancelled_orders(two_shops):

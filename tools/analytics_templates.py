@@ -149,6 +149,13 @@ TREND = re.compile(
     r"(day|week|month))(?:\s+(?:in|for|during|of|over))?\s*(.*?)\W*$",
     re.IGNORECASE,
 )
+BY_DIMENSION = re.compile(
+    r"^\W*(?:show |give me |what (?:are|were) )?(?:the |our |my )?(?:total )?(?:sales|revenue)"
+    r"\s*(.*?)\s+(?:by|per|for each)\s+(\w+)\s*(.*?)\W*$"
+    r"|^\W*(\w+?)[- ]?wise (?:sales|revenue)\s*(.*?)\W*$",
+    re.IGNORECASE,
+)
+BY_DIMENSION_ROWS = 50
 QUIET = re.compile(
     r"^\W*(?:which |list |show |show me )?(?:the |all |our )?stores? (?:that |which )?"
     r"(?:have |has |are )?(?:not order(?:ed|ing)?|haven'?t ordered|not placed an order|"
@@ -220,6 +227,18 @@ def match_template(question: str, dialect: str) -> Template | None:
             f"GROUP BY 1 ORDER BY 1"
         )
         return Template(f"sales by {grain}", sql, period, named)
+    if (m := BY_DIMENSION.match(question)) and (m.group(2) or m.group(4)).lower() in NOUNS:
+        by = NOUNS[(m.group(2) or m.group(4)).lower()]
+        periods = (m.group(1), m.group(3)) if m.group(2) else (m.group(5),)
+        if all(_rest_is_period(part or "") for part in periods):
+            columns, joins, group = SALES_BY[by]
+            amount = "i.line_total_paise" if "i." in joins else "t.total_paise"
+            sql = (
+                f"SELECT {columns}, ROUND(SUM({amount}) / 100.0, 2) AS sales_inr "
+                f"FROM transactions t {joins} WHERE {sold}"
+                f" GROUP BY {group} ORDER BY sales_inr DESC, 1 LIMIT {BY_DIMENSION_ROWS}"
+            )
+            return Template(f"sales by {by}", sql, period, named)
     if m := QUIET.match(question):
         days = int(m.group(1))
         sql = (
