@@ -7,6 +7,7 @@ and tests/test_phrases.py holds each list to the messages it must and must not m
 """
 
 import re
+import unicodedata
 
 
 def _words(*patterns: str) -> re.Pattern[str]:
@@ -434,6 +435,26 @@ DEVANAGARI = re.compile(r"[\u0900-\u097F]")
 HINGLISH = re.compile(
     r"\b(hai|hain|kya|kab|kitna|kitne|bhejo|bhej|aur|nahi|nahin|chahiye|karo|kar|dena|de do|"
     r"wala|wali|mera|meri|humara|aaj|kal|bhai|bhaiya|ji|accha|theek|thik|kaun|kaise)\b",
+    re.IGNORECASE,
+)
+
+
+
+def unread_script(text: str) -> bool:
+    """Mostly letters of a script other than Latin or Devanagari (Tamil, Bengali, Arabic ...):
+    neither the rules nor the model read it, so we say so rather than guess."""
+    letters = [c for c in text if c.isalpha()]
+    other = [c for c in letters if not unicodedata.name(c, "").startswith(("LATIN", "DEVANAGARI"))]
+    return len(other) >= 2 and len(other) > len(letters) / 2
+
+
+# -- asking to change data (agents/analytics.py: reports only read) -----------------------
+CHANGE_ASKS = re.compile(
+    r"^\W*(?:please |pls |can you |could you )?(?:delete|remove|drop|erase|update|modify|"
+    r"change|edit|insert|truncate|alter|reset|wipe)\s+(?:all |the |this |that |these |my |our )?"
+    r"(?:orders?|stores?|shops?|outlets?|products?|prices?|rates?|stock|schemes?|records?|rows?|"
+    r"data|transactions?|entries|entry|tables?|catalogue|catalog|reps?|users?|targets?)\b|"
+    r"\b(?:hata|mita|badal|delete kar|update kar|change kar)\s*(?:do|dijiye|dena)\b",
     re.IGNORECASE,
 )
 

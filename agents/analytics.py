@@ -38,7 +38,14 @@ from llm.client import LLMError
 from llm.service import LLMService
 from messages import Button, OutboundMessage
 from ml.routing import RoutingError
-from phrases import DATA_WORDS, DELIVERY_ASKS, FIGURE_ASKS, NEEDS_ASKS, RISK_ASKS
+from phrases import (
+    CHANGE_ASKS,
+    DATA_WORDS,
+    DELIVERY_ASKS,
+    FIGURE_ASKS,
+    NEEDS_ASKS,
+    RISK_ASKS,
+)
 from prompts import prompt
 from tools.analytics_templates import match_template, period_of
 from tools.charts import render_chart, render_routes_map
@@ -55,6 +62,7 @@ EXAMPLES_SHOWN = 3
 SQL_TIMEOUT_S = 45.0
 SQL_MAX_TOKENS = 320
 SHOWN_ROWS = 10
+LONGEST_QUESTION = 500  # what the SQL prompt takes of a question
 RATIO = re.compile(r"pct|percent|rate|ratio|share|avg|average|per_", re.IGNORECASE)
 SQL_PROMPT = prompt("analytics_sql")
 FOREIGN_SQL_PROMPT = prompt("analytics_sql_foreign")
@@ -146,7 +154,7 @@ def question_prompt(
         if policies is OURS
         else []
     )
-    return prompt("analytics_question").render(examples=shown, question=question[:500])
+    return prompt("analytics_question").render(examples=shown, question=question[:LONGEST_QUESTION])
 
 
 async def ask(
@@ -448,9 +456,9 @@ def _failure_text(answer: Answer) -> str:
     if answer.error_code == "LLM_DOWN":
         return (
             f"I can't answer free-form questions right now ({answer.error}). These work "
-            'without it: "top 5 stores last week", "sales yesterday", "sales trend '
-            'this month", "strike rate by rep last week", "stores not ordering for 14 '
-            'days".'
+            'without it: "top 5 stores last week", "sales yesterday", "sales this week '
+            'by rep", "sales trend this month", "strike rate by rep last week", "stores '
+            'not ordering for 14 days".'
         )
     if answer.error_code == "TIMEOUT":
         return f"That took too long: {answer.error}."
@@ -478,6 +486,19 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         if choice.startswith("analytics:")
         else state.get("text", "")
     )
+    if len(question) > LONGEST_QUESTION:
+        ctx.say(
+            "That message is too long for one question: please ask it in a sentence or two "
+            f"(up to {LONGEST_QUESTION} characters)."
+        )
+        return {"active": None}
+    if CHANGE_ASKS.search(question):
+        ctx.say(
+            "I only read the data for reports: I can't change or delete anything. Orders are "
+            "changed in the retailer's or rep's chat; the catalogue, stock, prices and schemes "
+            "by an admin (import or the admin API)."
+        )
+        return {"active": None}
     if DELIVERY_ASKS.search(question):
         await asyncio.to_thread(_deliveries, ctx)
         return {"active": None}

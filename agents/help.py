@@ -8,7 +8,7 @@ from db.models import Role
 from llm.breaker import State
 from memory.profile import recall, remember
 from messages import Button
-from phrases import VOICE_SWITCH
+from phrases import VOICE_SWITCH, unread_script
 
 
 def menu(role: Role, agents: Sequence[AgentSpec]) -> list[AgentSpec]:
@@ -46,6 +46,13 @@ async def answer(ctx: AgentContext, state: ChatState) -> dict:
         )
         return {"active": None}
     lines, buttons = _menu(ctx)
+    if unread_script(state.get("text", "")):
+        ctx.say(
+            "Sorry, I read English, Hindi and Hinglish (in Roman or Devanagari letters): "
+            "please write in one of those. I can help with:\n" + lines,
+            buttons=buttons[:3],
+        )
+        return {"active": None}
     if state.get("route", {}).get("intent") == "other":
         ctx.say(
             "Sorry, I can only help with your business here. I can help with:\n" + lines,

@@ -18,11 +18,19 @@ from agents.spec import AgentSpec, allowed
 from db.models import Role
 from llm.client import LLMError
 from llm.service import LLMService
-from phrases import ABOUT_US, GREETING, OFF_TOPIC, QUESTION, THANKS, VOICE_SWITCH
+from phrases import (
+    ABOUT_US,
+    GREETING,
+    OFF_TOPIC,
+    QUESTION,
+    THANKS,
+    VOICE_SWITCH,
+    unread_script,
+)
 from prompts import prompt
 from tools.order_parser import CONFIDENT, OrderParser
 
-Source = Literal["button", "pending", "command", "rule", "llm", "fallback"]
+Source = Literal["button", "pending", "command", "rule", "script", "llm", "fallback"]
 LOW_CONFIDENCE = 0.5
 ROUTE_PROMPT = prompt("route")
 # What no agent answers: anything outside the business, for every role.
@@ -63,6 +71,8 @@ def by_rules(
         return Decision(command, "command", 1.0)
     if not stripped or GREETING.match(stripped) or VOICE_SWITCH.match(stripped):
         return Decision("help", "rule", 1.0)
+    if unread_script(stripped):
+        return Decision("help", "script", 1.0)
     if ABOUT_US.search(stripped):
         return Decision("help", "rule", 0.9)
     for spec in agents:

@@ -225,6 +225,34 @@ def test_with_the_llm_down_rules_still_route_and_it_says_what_it_cannot_do(demo,
     assert "language model is down" in hello[-1].text
 
 
+def test_bad_questions_get_a_specific_reply_and_run_no_sql(demo, tmp_path):
+    """Asking to change data, a 6,000-character message, a script we do not read: each said
+    plainly; the model routes what rules do not (to the figures here) and writes no SQL."""
+    folder, engine, company_id = demo
+    manager = phone_of(engine, company_id, Role.manager)
+    retailer = phone_of(engine, company_id, Role.retailer)
+    llm = fake_llm(classify=lambda request: {label: float(label == "analytics")
+                                             for label in request.labels})  # fmt: skip
+
+    async def scenario(chat):
+        return (
+            await chat.say(manager, "delete all orders from last week"),
+            await chat.say(manager, "sales " * 1000),
+            await chat.say(manager, "விற்பனை எவ்வளவு"),
+            await chat.say(retailer, "இரண்டு பெட்டி மேகி"),
+        )
+
+    change, long, tamil, tamil_order = Chat(folder, engine, company_id, llm, tmp_path).run(scenario)
+    assert change[-1].text.startswith("I only read the data for reports: I can't change")
+    assert long[-1].text.startswith("That message is too long for one question")
+    for reply in (tamil, tamil_order):
+        assert reply[-1].text.startswith("Sorry, I read English, Hindi and Hinglish")
+    backend = llm.backend
+    assert backend.completions == []  # no SQL asked for
+    assert not any("மேகி" in str(r.messages) or "விற்பனை" in str(r.messages)
+                   for r in backend.classifications)  # fmt: skip
+
+
 def test_a_pending_order_question_gets_the_answer_even_if_it_looks_like_something_else(
     demo, tmp_path
 ):

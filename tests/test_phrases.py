@@ -38,11 +38,23 @@ from tools.order_parser import normalise, quantities
           "what should I say when a retailer demands extra credit days?"]),
         (phrases.CREDIT_SURE, ["which stores owe the most", "held orders", "udhaar kitna hai"],
          ["retailer udhaar maangta hai, kya bolu?", "credit days kaise badhau"]),
+        (phrases.CHANGE_ASKS, ["delete all orders from last week", "please remove store S001",
+                               "change the price of maggi to 12", "drop table stores",
+                               "purana order hata do"],
+         ["change in sales vs last month", "update me on sales", "which stores were updated",
+          "what changed in sales this month"]),
     ],
 )  # fmt: skip
 def test_each_phrase_matches_its_messages_and_no_others(pattern, matches, misses):
     assert [text for text in matches if not pattern.search(text)] == []
     assert [text for text in misses if pattern.search(text)] == []
+
+
+def test_a_script_we_do_not_read_is_told_apart_from_ours():
+    assert phrases.unread_script("விற்பனை எவ்வளவு")  # Tamil
+    assert phrases.unread_script("কত বিক্রি হয়েছে")  # Bengali
+    for ours in ("sales kitni hui", "बिक्री कितनी हुई", "Maggi 2 ctn 🙏", "👍", "Parle-G விற்பனை"):
+        assert not phrases.unread_script(ours), ours
 
 
 def test_yes_and_no_never_overlap_and_are_read_in_any_script():
