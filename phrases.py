@@ -443,7 +443,7 @@ HINGLISH = re.compile(
 def unread_script(text: str) -> bool:
     """Mostly letters of a script other than Latin or Devanagari (Tamil, Bengali, Arabic ...):
     neither the rules nor the model read it, so we say so rather than guess."""
-    letters = [c for c in text if c.isalpha()]
+    letters = [c for c in unicodedata.normalize("NFKC", text) if c.isalpha()]  # 𝐇𝐢 is "Hi"
     other = [c for c in letters if not unicodedata.name(c, "").startswith(("LATIN", "DEVANAGARI"))]
     return len(other) >= 2 and len(other) > len(letters) / 2
 

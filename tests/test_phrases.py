@@ -53,7 +53,8 @@ def test_each_phrase_matches_its_messages_and_no_others(pattern, matches, misses
 def test_a_script_we_do_not_read_is_told_apart_from_ours():
     assert phrases.unread_script("விற்பனை எவ்வளவு")  # Tamil
     assert phrases.unread_script("কত বিক্রি হয়েছে")  # Bengali
-    for ours in ("sales kitni hui", "बिक्री कितनी हुई", "Maggi 2 ctn 🙏", "👍", "Parle-G விற்பனை"):
+    for ours in ("sales kitni hui", "बिक्री कितनी हुई", "Maggi 2 ctn 🙏", "👍", "Parle-G விற்பனை",
+                 "𝐇𝐞𝐥𝐥𝐨 𝐛𝐡𝐚𝐢", "ｓａｌｅｓ"):  # fmt: skip
         assert not phrases.unread_script(ours), ours
 
 

@@ -207,3 +207,22 @@ def test_polish_keeps_the_time_windows():
             window = problem.stops[call.stop].window
             assert window is None or window[0] <= call.start <= window[1]
     assert plan.distance == 12
+
+
+def test_a_window_outside_the_day_is_dropped_with_its_reason_and_the_rest_planned():
+    """S1 wants a visit before the day opens: OR-Tools' model would have no plan at all if
+    its window were taken as given."""
+    problem = _problem_on_a_line([6], windows={1: (0, 5)})
+    late_day = Problem(stops=problem.stops, distance=problem.distance,
+                       capacities=problem.capacities, day=(10, 100))  # fmt: skip
+    plan = solve(late_day, time_limit_s=1)
+    assert [(d.stop, d.reason) for d in plan.dropped] == [
+        (0, "cannot be reached within its time window")
+    ]
+    assert plan.served == 5
+
+
+def test_a_negative_capacity_is_refused_by_name():
+    problem = _problem_on_a_line([6, -1])
+    with pytest.raises(RoutingError, match="capacity cannot be negative"):
+        solve(problem, time_limit_s=1)

@@ -127,7 +127,7 @@ def suggest_basket(
     similar = _similar_stores_gap(purchases or Purchases.read(session, day), store, products, taken)
     if similar is not None:
         lines.append(similar)
-    return Basket(within_stock(_with_schemes(session, lines, day), stock), source)
+    return Basket(_with_schemes(session, within_stock(lines, stock), day, stock), source)
 
 
 def _below_a_case(
@@ -265,9 +265,13 @@ def _must_sell_gap(
 
 
 def _with_schemes(
-    session: CompanySession, lines: list[SuggestedLine], day: date
+    session: CompanySession,
+    lines: list[SuggestedLine],
+    day: date,
+    stock: dict[uuid.UUID, int] | None,
 ) -> list[SuggestedLine]:
-    """A line within reach of a running scheme's minimum is brought up to it, and says so."""
+    """A line within reach of a running scheme's minimum is brought up to it where the stock
+    allows, and says so."""
     schemes = running(session, day)
     out = []
     for line in lines:
@@ -276,7 +280,10 @@ def _with_schemes(
             out.append(line)
             continue
         pieces = line.pieces
-        if SCHEME_REACH * scheme.min_quantity <= pieces < scheme.min_quantity:
+        held = None if stock is None else stock.get(line.product.id, 0)
+        if SCHEME_REACH * scheme.min_quantity <= pieces < scheme.min_quantity and (
+            held is None or held >= scheme.min_quantity
+        ):
             pieces = scheme.min_quantity
         if pieces >= scheme.min_quantity:
             out.append(SuggestedLine(line.product, pieces, f"{line.why}; scheme {scheme.name}"))
