@@ -6,8 +6,8 @@ best-known distance of about 0.5% in 10 s, where OR-Tools with an ejection pool 
 +4.5% (`opensales bench routing --all`, docs/evals.md).
 
 The objective is the one OR-Tools minimises: distance, plus each vehicle's fixed cost, plus the
-cost of every optional stop left out. Every must-serve stop is required: a polished plan serves
-them all, or the plan OR-Tools made stands (with the stops it could not fit listed).
+cost of every stop left out. A must-serve stop on OR-Tools' plan is required: a polished plan
+never serves fewer, and a fleet too small for everyone still gets shorter routes.
 """
 
 import time
@@ -36,12 +36,13 @@ if TYPE_CHECKING:
 MUST_SERVE = None
 SEED = 1
 INFEASIBLE = np.iinfo(np.int64).max  # the cost PyVRP gives a plan that breaks a rule
+STRICT_SHARE = 0.8  # of the polish's time: looking for a plan serving every must-serve stop
 
 
 @dataclass(frozen=True)
 class Polished:
     routes: list[list[int]]  # each vehicle's stops as node numbers, [] for an unused one
-    served_all_at: float  # the time.perf_counter() when every must-serve stop was first served
+    served_all_at: float | None  # time.perf_counter() when every must-serve stop was served
 
 
 class _Deadline:
@@ -61,44 +62,79 @@ class _Deadline:
 
 
 def polish(
-    problem: "Problem", routes: list[list[int]], deadline: float, hopeless: Collection[int] = ()
+    problem: "Problem",
+    routes: list[list[int]],
+    deadline: float,
+    hopeless: Collection[int] = (),
+    must_cost: int = 0,
 ) -> Polished | None:
-    """A plan serving every must-serve stop that costs less than `routes` (each vehicle's stops
-    as node numbers), found before `deadline` (a `time.perf_counter()` value); None when the
-    search found none. `hopeless` must-serve stops (left out, and no vehicle could serve them
-    even alone) are not asked for: they would leave no plan feasible.
+    """A plan that costs less than `routes` (each vehicle's stops as node numbers), found
+    before `deadline` (a `time.perf_counter()` value); None when the search found none.
+    `hopeless` must-serve stops (left out, and no vehicle could serve them even alone) are not
+    asked for: they would leave no plan feasible.
 
-    When `routes` leave a must-serve stop out, the search starts from its own construction
-    instead: started from such a plan it often ends with stops still out (RC101, R110)."""
-    if deadline <= time.perf_counter():
+    When `routes` serve every must-serve stop, the search starts from them and keeps them all
+    served. When they leave one out, it first looks for a plan serving them all from its own
+    construction (started from such a plan it often ends with stops still out: RC101, R110),
+    until STRICT_SHARE of the time; failing that (a fleet too small for everyone), it shortens
+    `routes` in the rest, taking on a left-out stop where it can at `must_cost` each."""
+    now = time.perf_counter()
+    if deadline <= now:
         return None
     must = {n for n, stop in enumerate(problem.stops, 1) if stop.drop_cost is MUST_SERVE}
     must.difference_update(hopeless)
-    data, vehicle_types = _data(problem, must)
-    complete = must <= {node for route in routes for node in route}
-    start = Solution(
-        data,
-        [
-            Route(data, [node - 1 for node in route], vehicle_types[v])
-            for v, route in enumerate(routes)
-            if route
-        ],
+    served = {node for route in routes for node in route}
+    if must <= served:
+        return _search(problem, routes, must, {}, deadline)
+    everyone = _search(problem, None, must, {}, now + (deadline - now) * STRICT_SHARE)
+    if everyone is not None:
+        return everyone
+    shorter = _search(
+        problem, routes, must & served, dict.fromkeys(must - served, must_cost), deadline
     )
+    if shorter is not None and not must <= {node for route in shorter.routes for node in route}:
+        return Polished(shorter.routes, None)  # shorter, with stops still left out
+    return shorter
+
+
+def _search(
+    problem: "Problem",
+    routes: list[list[int]] | None,
+    required: set[int],
+    prizes: dict[int, int],
+    deadline: float,
+) -> Polished | None:
+    """PyVRP from `routes` (or from its own construction when None) until `deadline`: its best
+    feasible plan, if it costs less than `routes`."""
+    data, vehicle_types = _data(problem, required, prizes)
+    start = None
+    if routes is not None:
+        start = Solution(
+            data,
+            [
+                Route(data, [node - 1 for node in route], vehicle_types[v])
+                for v, route in enumerate(routes)
+                if route
+            ],
+        )
     until = _Deadline(deadline)
     with warnings.catch_warnings():  # "struggles to find a feasible solution": None says so
         warnings.simplefilter("ignore", PenaltyBoundWarning)
         best = solve(data, until, seed=SEED, collect_stats=False, display=False,
-                     initial_solution=start if complete else None).best  # fmt: skip
+                     initial_solution=start).best  # fmt: skip
     cost = CostEvaluator([1], 1, 0).cost  # of a feasible plan: the objective itself
-    if not best.is_feasible() or (complete and cost(best) >= cost(start)):
+    if not best.is_feasible() or (start is not None and cost(best) >= cost(start)):
         return None
     return Polished(_per_vehicle(best, vehicle_types), until.feasible_at or time.perf_counter())
 
 
-def _data(problem: "Problem", must: set[int]) -> tuple[ProblemData, list[int]]:
+def _data(
+    problem: "Problem", required: set[int], prizes: dict[int, int]
+) -> tuple[ProblemData, list[int]]:
     """The problem in PyVRP's terms, and each vehicle's type (one per distinct capacity).
-    Client i is node i + 1. Every location is at the origin: PyVRP reads distances and
-    durations from the matrices."""
+    Client i is node i + 1; a stop not required is worth its prize (else its drop cost) when
+    served. Every location is at the origin: PyVRP reads distances and durations from the
+    matrices."""
     open_, close = problem.day
     capacities = sorted(set(problem.capacities))
     vehicle_types = [capacities.index(c) for c in problem.capacities]
@@ -112,8 +148,8 @@ def _data(problem: "Problem", must: set[int]) -> tuple[ProblemData, list[int]]:
                 service_duration=stop.service,
                 tw_early=max(earliest, open_),
                 tw_late=max(earliest, open_, min(latest, close)),  # not before it opens
-                required=number in must,
-                prize=max(0, stop.drop_cost or 0),
+                required=number in required,
+                prize=prizes.get(number, max(0, stop.drop_cost or 0)),
             )
         )
     distance = np.asarray(problem.distance, dtype=np.int64)

@@ -133,13 +133,14 @@ def solve(problem: Problem, time_limit_s: float = 10.0) -> Plan:
             if i + 1 not in served and _why_unservable(problem, i)
         }
         try:
-            shorter = polish(problem, planned, started + time_limit_s, hopeless)
+            shorter = polish(problem, planned, started + time_limit_s, hopeless, model.must)
         except (ValueError, RuntimeError) as exc:  # PyVRP refused the data: OR-Tools' plan stands
             log.warning("route polish skipped: %s", exc)
             shorter = None
         if shorter is not None:
             planned = shorter.routes
-            first[:] = first or [shorter.served_all_at - started]
+            if not first and shorter.served_all_at is not None:
+                first.append(shorter.served_all_at - started)
     routes, dropped, total = _schedule(problem, planned)
     return Plan(
         routes=routes,

@@ -226,3 +226,14 @@ def test_a_negative_capacity_is_refused_by_name():
     problem = _problem_on_a_line([6, -1])
     with pytest.raises(RoutingError, match="capacity cannot be negative"):
         solve(problem, time_limit_s=1)
+
+
+def test_a_fleet_too_small_for_everyone_still_gets_shorter_routes():
+    """Room for five of six stops: the tangled plan (22) is shortened to 12 with five served,
+    and none of those five is given up."""
+    problem = _problem_on_a_line([2, 3])
+    polished = polish(problem, [[1, 2], [3, 4, 5]], deadline=time.perf_counter() + 1,
+                      must_cost=10_000)  # fmt: skip
+    assert polished is not None and polished.served_all_at is None
+    assert sorted(n for route in polished.routes for n in route) == [1, 2, 3, 4, 5]
+    assert sum(tour_length(problem.distance, [0, *r, 0]) for r in polished.routes if r) == 12
