@@ -46,19 +46,20 @@ class Polished:
 
 
 class _Deadline:
-    """PyVRP's stopping criterion: the deadline. It sees the best plan's cost each iteration,
-    so it also notes when the best plan first became feasible (its cost no longer the
-    maximum)."""
+    """PyVRP's stopping criterion: the deadline, or `give_up` if no plan breaking no rule has
+    been found by then. It sees the best plan's cost each iteration, so it also notes when the
+    best plan first became feasible (its cost no longer the maximum)."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, give_up: float | None = None) -> None:
         self.deadline = deadline
+        self.give_up = deadline if give_up is None else give_up
         self.feasible_at: float | None = None
 
     def __call__(self, best_cost: int) -> bool:
         now = time.perf_counter()
         if self.feasible_at is None and best_cost < INFEASIBLE:
             self.feasible_at = now
-        return now >= self.deadline
+        return now >= self.deadline or (self.feasible_at is None and now >= self.give_up)
 
 
 def polish(
@@ -74,9 +75,9 @@ def polish(
     asked for: they would leave no plan feasible.
 
     When `routes` serve every must-serve stop, the search starts from them and keeps them all
-    served. When they leave one out, it first looks for a plan serving them all from its own
-    construction (started from such a plan it often ends with stops still out: RC101, R110),
-    until STRICT_SHARE of the time; failing that (a fleet too small for everyone), it shortens
+    served. When they leave one out, it looks for a plan serving them all from its own
+    construction (started from such a plan it often ends with stops still out: RC101, R110);
+    with none by STRICT_SHARE of the time (a fleet too small for everyone), it shortens
     `routes` in the rest, taking on a left-out stop where it can at `must_cost` each."""
     now = time.perf_counter()
     if deadline <= now:
@@ -86,7 +87,8 @@ def polish(
     served = {node for route in routes for node in route}
     if must <= served:
         return _search(problem, routes, must, {}, deadline)
-    everyone = _search(problem, None, must, {}, now + (deadline - now) * STRICT_SHARE)
+    give_up = now + (deadline - now) * STRICT_SHARE
+    everyone = _search(problem, None, must, {}, deadline, give_up)
     if everyone is not None:
         return everyone
     shorter = _search(
@@ -103,9 +105,11 @@ def _search(
     required: set[int],
     prizes: dict[int, int],
     deadline: float,
+    give_up: float | None = None,
 ) -> Polished | None:
-    """PyVRP from `routes` (or from its own construction when None) until `deadline`: its best
-    feasible plan, if it costs less than `routes`."""
+    """PyVRP from `routes` (or from its own construction when None) until `deadline` (or
+    `give_up`, with no feasible plan by then): its best feasible plan, if it costs less than
+    `routes`."""
     data, vehicle_types = _data(problem, required, prizes)
     start = None
     if routes is not None:
@@ -117,7 +121,7 @@ def _search(
                 if route
             ],
         )
-    until = _Deadline(deadline)
+    until = _Deadline(deadline, give_up)
     with warnings.catch_warnings():  # "struggles to find a feasible solution": None says so
         warnings.simplefilter("ignore", PenaltyBoundWarning)
         best = solve(data, until, seed=SEED, collect_stats=False, display=False,
