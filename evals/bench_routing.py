@@ -89,8 +89,8 @@ def tsp(path: Path, best: int, seconds: float) -> Result:
         stops=[Stop(str(n)) for n in range(1, len(matrix))], distance=matrix, capacities=[1]
     )
     plan = solve(problem, seconds)
-    (route,) = plan.routes
-    order = [0, *[c.stop + 1 for c in route.calls], 0]
+    calls = plan.routes[0].calls if plan.routes else []  # none: no tour within the time limit
+    order = [0, *[c.stop + 1 for c in calls], 0]
     length = sum(matrix[a][b] for a, b in zip(order, order[1:], strict=False))
     return Result(
         path.stem, 1, 1, length, best, plan.first_feasible_s, plan.solve_s, len(plan.dropped)

@@ -94,9 +94,10 @@ def polish(
     shorter = _search(
         problem, routes, must & served, dict.fromkeys(must - served, must_cost), deadline
     )
-    if shorter is not None and not must <= {node for route in shorter.routes for node in route}:
-        return Polished(shorter.routes, None)  # shorter, with stops still left out
-    return shorter
+    if shorter is None:
+        return None
+    everyone_now = must <= {node for route in shorter.routes for node in route}
+    return Polished(shorter.routes, time.perf_counter() if everyone_now else None)
 
 
 def _search(
