@@ -448,12 +448,14 @@ def unread_script(text: str) -> bool:
     return len(other) >= 2 and len(other) > len(letters) / 2
 
 
-# -- asking to change data (agents/analytics.py: reports only read) -----------------------
+# -- asking to change data (agents/analytics.py: reports only read); "drop stores with zero
+# sales" and "remove S001 from the list" filter a report, they change nothing ---------------
 CHANGE_ASKS = re.compile(
     r"^\W*(?:please |pls |can you |could you )?(?:delete|remove|drop|erase|update|modify|"
     r"change|edit|insert|truncate|alter|reset|wipe)\s+(?:all |the |this |that |these |my |our )?"
     r"(?:orders?|stores?|shops?|outlets?|products?|prices?|rates?|stock|schemes?|records?|rows?|"
-    r"data|transactions?|entries|entry|tables?|catalogue|catalog|reps?|users?|targets?)\b|"
+    r"data|transactions?|entries|entry|tables?|catalogue|catalog|reps?|users?|targets?)\b"
+    r"(?!.*\b(?:with|having|that|which|where|whose|from the (?:list|report|chart|table))\b)|"
     r"\b(?:hata|mita|badal|delete kar|update kar|change kar)\s*(?:do|dijiye|dena)\b",
     re.IGNORECASE,
 )

@@ -42,7 +42,8 @@ from tools.order_parser import normalise, quantities
                                "change the price of maggi to 12", "drop table stores",
                                "purana order hata do"],
          ["change in sales vs last month", "update me on sales", "which stores were updated",
-          "what changed in sales this month"]),
+          "what changed in sales this month", "drop stores with zero sales",
+          "remove store S001 from the list"]),
     ],
 )  # fmt: skip
 def test_each_phrase_matches_its_messages_and_no_others(pattern, matches, misses):
